@@ -1,0 +1,205 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::writer::datum::GenericDatumWriter;
+use apache_avro::Schema;
+
+use crate::resolver::parse_schema;
+use crate::{AvroRecord, Error, Result, SchemaResolver, ALL_SCHEMAS};
+
+/// The first byte of every Confluent wire-format record.
+pub const WIRE_MAGIC: u8 = 0;
+
+/// Encodes and decodes [`AvroRecord`]s in the Confluent wire format.
+#[derive(Debug, Clone)]
+pub struct Codec {
+    resolver: Arc<dyn SchemaResolver>,
+    reader_schemas: Arc<HashMap<&'static str, Schema>>,
+}
+
+impl Codec {
+    /// A codec that asks `resolver` for ids.
+    pub fn new(resolver: Arc<dyn SchemaResolver>) -> Result<Self> {
+        let mut reader_schemas = HashMap::new();
+        for source in ALL_SCHEMAS {
+            reader_schemas.insert(source.full_name, parse_schema(source.text)?);
+        }
+        Ok(Self { resolver, reader_schemas: Arc::new(reader_schemas) })
+    }
+
+    /// A codec with the ids pinned in `schemas/pinned.json`.
+    pub fn pinned() -> Result<Self> {
+        Self::new(Arc::new(crate::PinnedResolver::builtin()?))
+    }
+
+    fn schema_of<T: AvroRecord>(&self) -> Result<&Schema> {
+        self.reader_schemas
+            .get(T::SCHEMA.full_name)
+            .ok_or_else(|| Error::Schema(format!("{} is not compiled in", T::SCHEMA.full_name)))
+    }
+
+    /// Encodes `value` for `topic` (subject `<topic>-value`).
+    pub async fn encode<T: AvroRecord>(&self, topic: &str, value: &T) -> Result<Vec<u8>> {
+        let subject = format!("{topic}-value");
+        let id = self.resolver.id_for(&subject, &T::SCHEMA).await?;
+        let schema = self.schema_of::<T>()?;
+        let writer = GenericDatumWriter::builder(schema)
+            .build()
+            .map_err(|e| Error::Encode(e.to_string()))?;
+        let mut out = Vec::with_capacity(256);
+        out.push(WIRE_MAGIC);
+        out.extend_from_slice(&id.to_be_bytes());
+        writer.write_ser(&mut out, value).map_err(|e| Error::Encode(e.to_string()))?;
+        Ok(out)
+    }
+
+    /// Decodes a record, resolving the writer's schema against this build's schema.
+    pub async fn decode<T: AvroRecord>(&self, bytes: &[u8]) -> Result<T> {
+        let (id, mut body) = split_header(bytes)?;
+        let writer_schema = self.resolver.schema_by_id(id).await?;
+        let reader_schema = self.schema_of::<T>()?;
+        let reader = GenericDatumReader::builder(&writer_schema)
+            .reader_schema(reader_schema)
+            .build()
+            .map_err(|e| Error::Decode(format!("schema id {id} cannot be read as {}: {e}", T::SCHEMA.full_name)))?;
+        // Resolve to a generic value first: schema-aware deserialisation does not perform
+        // writer/reader schema resolution.
+        let value = reader
+            .read_value(&mut body)
+            .map_err(|e| Error::Decode(format!("invalid Avro for schema id {id}: {e}")))?;
+        if !body.is_empty() {
+            return Err(Error::Decode(format!(
+                "{} trailing bytes after the Avro datum (schema id {id})",
+                body.len()
+            )));
+        }
+        apache_avro::from_value(&value).map_err(|e| {
+            Error::Decode(format!("schema id {id} does not map onto {}: {e}", T::SCHEMA.full_name))
+        })
+    }
+}
+
+/// Splits a wire-format record into its schema id and Avro body.
+pub fn split_header(bytes: &[u8]) -> Result<(u32, &[u8])> {
+    match bytes {
+        [] => Err(Error::Decode("empty record".into())),
+        [magic, ..] if *magic != WIRE_MAGIC => Err(Error::Decode(format!(
+            "magic byte is {magic:#04x}, expected 0x00 (Confluent wire format)"
+        ))),
+        [_, a, b, c, d, body @ ..] => Ok((u32::from_be_bytes([*a, *b, *c, *d]), body)),
+        _ => Err(Error::Decode(format!("record is {} bytes, shorter than the 5-byte header", bytes.len()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::*;
+
+    pub(crate) fn sample_event() -> LlmEvent {
+        LlmEvent {
+            event_id: LlmEvent::new_id(),
+            call_id: LlmEvent::new_id(),
+            kind: EventKind::Response,
+            occurred_at_ms: 1_763_000_000_123,
+            tenant_id: "acme".into(),
+            user_id: "ada@acme.test".into(),
+            team_id: Some("platform".into()),
+            conversation_id: None,
+            provider: Provider::Anthropic,
+            model: Some("claude-sonnet-4".into()),
+            endpoint: "POST /v1/messages".into(),
+            streaming: true,
+            messages: vec![Message { role: "user".into(), text: "héllo ✓".into() }],
+            attachments: vec![Attachment {
+                kind: "image".into(),
+                media_type: Some("image/png".into()),
+                source: "base64".into(),
+                size_bytes: Some(1234),
+                sha256: Some("ab".repeat(32)),
+                width: Some(640),
+                height: Some(480),
+            }],
+            usage: Some(TokenUsage {
+                input_tokens: 12,
+                output_tokens: 34,
+                cache_read_tokens: None,
+                cache_write_tokens: Some(5),
+            }),
+            cost_usd_micros: Some(99),
+            latency_ms: Some(250),
+            ttft_ms: Some(40),
+            status: CallStatus::Ok,
+            http_status: Some(200),
+            error: None,
+            findings: vec![InlineFinding {
+                rule_id: "aws-access-key-id".into(),
+                category: "secret".into(),
+                start: 3,
+                end: 23,
+                confidence: 0.9,
+                fingerprint: "f".repeat(16),
+            }],
+            user_agent: Some("test/1".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn event_round_trips_with_pinned_id() {
+        let codec = Codec::pinned().expect("codec");
+        let event = sample_event();
+        let bytes = codec.encode("sightline.events.v1", &event).await.expect("encode");
+        assert_eq!(bytes[0], WIRE_MAGIC);
+        assert_eq!(u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]), 1);
+        let back: LlmEvent = codec.decode(&bytes).await.expect("decode");
+        assert_eq!(back, event);
+    }
+
+    #[tokio::test]
+    async fn dlq_record_round_trips_with_its_own_id() {
+        let codec = Codec::pinned().expect("codec");
+        let record = DlqRecord {
+            error: "bad magic".into(),
+            processor: "sink".into(),
+            source_topic: "t".into(),
+            source_partition: 3,
+            source_offset: 42,
+            key: None,
+            payload: Some(vec![0xff, 0x00, 0x10]),
+            failed_at_ms: 5,
+        };
+        let bytes = codec.encode("sightline.dlq.v1", &record).await.expect("encode");
+        assert_eq!(bytes[4], 2);
+        let back: DlqRecord = codec.decode(&bytes).await.expect("decode");
+        assert_eq!(back, record);
+    }
+
+    #[tokio::test]
+    async fn bad_bytes_are_decode_errors_not_panics() {
+        let codec = Codec::pinned().expect("codec");
+        let good = codec.encode("t", &sample_event()).await.expect("encode");
+        let mut unknown_id = good.clone();
+        unknown_id[4] = 77;
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("empty", vec![]),
+            ("short", vec![0, 0, 1]),
+            ("magic", b"{\"json\":true}".to_vec()),
+            ("unknown id", unknown_id),
+            ("truncated", good[..good.len() / 2].to_vec()),
+            ("trailing", [good.clone(), vec![1, 2, 3]].concat()),
+        ];
+        for (name, bytes) in cases {
+            let err = codec.decode::<LlmEvent>(&bytes).await.expect_err(name);
+            assert!(err.is_bad_input(), "{name}: {err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn decoding_an_event_as_a_dlq_record_fails_cleanly() {
+        let codec = Codec::pinned().expect("codec");
+        let bytes = codec.encode("t", &sample_event()).await.expect("encode");
+        let err = codec.decode::<DlqRecord>(&bytes).await.expect_err("wrong type");
+        assert!(err.is_bad_input(), "{err}");
+    }
+}

@@ -1,0 +1,194 @@
+use serde::{Deserialize, Serialize};
+
+/// Whether an event marks the arrival or the completion of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EventKind {
+    /// The call arrived at the shim.
+    Request,
+    /// The call completed, failed or was blocked.
+    Response,
+}
+
+impl EventKind {
+    /// The Avro symbol.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Request => "REQUEST",
+            EventKind::Response => "RESPONSE",
+        }
+    }
+}
+
+/// Which upstream API a call targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Provider {
+    /// Anthropic Messages API.
+    Anthropic,
+    /// OpenAI Chat Completions API.
+    Openai,
+    /// Anything else passed through.
+    Other,
+}
+
+impl Provider {
+    /// The Avro symbol.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Anthropic => "ANTHROPIC",
+            Provider::Openai => "OPENAI",
+            Provider::Other => "OTHER",
+        }
+    }
+}
+
+/// The outcome of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CallStatus {
+    /// Not finished yet (REQUEST events).
+    Pending,
+    /// Upstream answered with 2xx and the response was relayed in full.
+    Ok,
+    /// Upstream answered with a non-2xx status.
+    UpstreamError,
+    /// The shim could not complete the call: upstream unreachable, timeout, client gone.
+    Failed,
+    /// The policy blocked the call before it reached upstream.
+    Blocked,
+}
+
+impl CallStatus {
+    /// The Avro symbol.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallStatus::Pending => "PENDING",
+            CallStatus::Ok => "OK",
+            CallStatus::UpstreamError => "UPSTREAM_ERROR",
+            CallStatus::Failed => "FAILED",
+            CallStatus::Blocked => "BLOCKED",
+        }
+    }
+}
+
+/// One conversation turn, text only and already redacted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// `system`, `user`, `assistant`, `tool`…
+    pub role: String,
+    /// The turn's text parts joined by newlines.
+    pub text: String,
+}
+
+/// Metadata of an image, document or file. Never the bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// `image`, `document` or `file`.
+    pub kind: String,
+    /// Declared media type, if any.
+    pub media_type: Option<String>,
+    /// `base64`, `url` or `file_id`.
+    pub source: String,
+    /// Decoded size, when the bytes were inline.
+    pub size_bytes: Option<i64>,
+    /// Hex sha256 of the decoded bytes, when inline.
+    pub sha256: Option<String>,
+    /// Pixel width read from the image header.
+    pub width: Option<i32>,
+    /// Pixel height read from the image header.
+    pub height: Option<i32>,
+}
+
+/// Tokens reported by the upstream API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TokenUsage {
+    /// Prompt tokens.
+    pub input_tokens: i64,
+    /// Completion tokens.
+    pub output_tokens: i64,
+    /// Tokens read from a prompt cache.
+    pub cache_read_tokens: Option<i64>,
+    /// Tokens written to a prompt cache.
+    pub cache_write_tokens: Option<i64>,
+}
+
+/// A finding of the inline detection engine. Carries a keyed fingerprint, never the value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InlineFinding {
+    /// Rule that matched.
+    pub rule_id: String,
+    /// `secret`, `pii` or `production`.
+    pub category: String,
+    /// Byte offset of the match in the original text.
+    pub start: i64,
+    /// Byte offset one past the match.
+    pub end: i64,
+    /// 0.0–1.0.
+    pub confidence: f32,
+    /// Hex HMAC of the value under the tenant's key.
+    pub fingerprint: String,
+}
+
+/// One fact about one LLM call: see `schemas/llm_event.v1.avsc`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlmEvent {
+    /// UUIDv7 of this event; the idempotency key downstream.
+    pub event_id: String,
+    /// UUIDv7 shared by the REQUEST and RESPONSE of one call.
+    pub call_id: String,
+    /// REQUEST or RESPONSE.
+    pub kind: EventKind,
+    /// Epoch milliseconds.
+    pub occurred_at_ms: i64,
+    /// Tenant (organisation).
+    pub tenant_id: String,
+    /// User the call is attributed to.
+    pub user_id: String,
+    /// Team, when known.
+    pub team_id: Option<String>,
+    /// Conversation, when known.
+    pub conversation_id: Option<String>,
+    /// Upstream API.
+    pub provider: Provider,
+    /// Model named in the request or response.
+    pub model: Option<String>,
+    /// `POST /v1/messages` and the like.
+    pub endpoint: String,
+    /// Whether the client asked for a stream.
+    pub streaming: bool,
+    /// Redacted text turns.
+    pub messages: Vec<Message>,
+    /// Attachment metadata.
+    pub attachments: Vec<Attachment>,
+    /// Tokens, on RESPONSE events.
+    pub usage: Option<TokenUsage>,
+    /// Cost in millionths of a dollar.
+    pub cost_usd_micros: Option<i64>,
+    /// Total latency.
+    pub latency_ms: Option<i64>,
+    /// Time to first upstream byte.
+    pub ttft_ms: Option<i64>,
+    /// Outcome.
+    pub status: CallStatus,
+    /// Upstream or shim HTTP status.
+    pub http_status: Option<i32>,
+    /// Failure reason; never request text.
+    pub error: Option<String>,
+    /// Inline findings.
+    pub findings: Vec<InlineFinding>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+}
+
+impl LlmEvent {
+    /// The Kafka key: `tenant/user`, so one user's events stay on one partition, in order.
+    pub fn kafka_key(&self) -> String {
+        format!("{}/{}", self.tenant_id, self.user_id)
+    }
+
+    /// A new UUIDv7 string, for event and call ids.
+    pub fn new_id() -> String {
+        uuid::Uuid::now_v7().to_string()
+    }
+}

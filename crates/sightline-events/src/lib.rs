@@ -1,0 +1,77 @@
+//! Sightline's event types and their wire codec.
+//!
+//! Every fact Sightline records travels through Kafka as Avro in the Confluent
+//! wire format: magic byte `0`, a 4-byte big-endian schema id, then the Avro
+//! datum. The schemas live in the workspace `schemas/` folder and are compiled
+//! into this crate, so every binary agrees on them.
+//!
+//! Schema ids come from a [`SchemaResolver`]: [`PinnedResolver`] (ids pinned in
+//! `schemas/pinned.json`, the default for local and air-gapped runs) or
+//! [`RegistryResolver`] (a Confluent-compatible schema registry).
+//!
+//! Delivery guarantee: none here; this crate is pure encoding. Decoding never
+//! panics on bad bytes; it returns [`Error::Decode`] so callers can dead-letter
+//! the record.
+
+mod codec;
+mod dlq;
+mod error;
+mod event;
+mod resolver;
+
+pub use codec::{Codec, WIRE_MAGIC};
+pub use dlq::DlqRecord;
+pub use error::{Error, Result};
+pub use event::{
+    Attachment, CallStatus, EventKind, InlineFinding, LlmEvent, Message, Provider, TokenUsage,
+};
+pub use resolver::{PinnedResolver, RegistryResolver, SchemaResolver};
+
+/// An Avro schema compiled into the crate, with the subject it is published under by default.
+#[derive(Debug, Clone, Copy)]
+pub struct SchemaSource {
+    /// Full Avro name, e.g. `io.sightline.events.v1.LlmEvent`.
+    pub full_name: &'static str,
+    /// The `.avsc` JSON text.
+    pub text: &'static str,
+}
+
+/// The `LlmEvent` schema.
+pub const LLM_EVENT_SCHEMA: SchemaSource = SchemaSource {
+    full_name: "io.sightline.events.v1.LlmEvent",
+    text: include_str!("../../../schemas/llm_event.v1.avsc"),
+};
+
+/// The `DlqRecord` schema.
+pub const DLQ_RECORD_SCHEMA: SchemaSource = SchemaSource {
+    full_name: "io.sightline.dlq.v1.DlqRecord",
+    text: include_str!("../../../schemas/dlq_record.v1.avsc"),
+};
+
+/// Every schema this crate knows, for resolvers that pin ids.
+pub const ALL_SCHEMAS: &[SchemaSource] = &[LLM_EVENT_SCHEMA, DLQ_RECORD_SCHEMA];
+
+/// `schemas/pinned.json`: the ids pinned for each schema.
+pub const PINNED_IDS_JSON: &str = include_str!("../../../schemas/pinned.json");
+
+/// Types that are encoded with one of the compiled-in schemas.
+pub trait AvroRecord: serde::Serialize + serde::de::DeserializeOwned {
+    /// The schema this type is written with.
+    const SCHEMA: SchemaSource;
+}
+
+impl AvroRecord for LlmEvent {
+    const SCHEMA: SchemaSource = LLM_EVENT_SCHEMA;
+}
+
+impl AvroRecord for DlqRecord {
+    const SCHEMA: SchemaSource = DLQ_RECORD_SCHEMA;
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,167 @@
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use apache_avro::Schema;
+use async_trait::async_trait;
+use schema_registry_converter::async_impl::schema_registry::{
+    get_schema_by_id, post_schema, SrSettings,
+};
+use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
+use serde::Deserialize;
+
+use crate::{Error, Result, SchemaSource, ALL_SCHEMAS, PINNED_IDS_JSON};
+
+/// Maps schemas to wire ids and back.
+#[async_trait]
+pub trait SchemaResolver: Send + Sync + std::fmt::Debug {
+    /// The id to write in front of records of `schema` published under `subject`.
+    async fn id_for(&self, subject: &str, schema: &SchemaSource) -> Result<u32>;
+
+    /// The writer schema of a record carrying `id`. An unknown id is [`Error::Decode`].
+    async fn schema_by_id(&self, id: u32) -> Result<Arc<Schema>>;
+}
+
+pub(crate) fn parse_schema(text: &str) -> Result<Schema> {
+    Schema::parse_str(text).map_err(|e| Error::Schema(e.to_string()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinnedFile {
+    #[allow(dead_code)]
+    doc: Option<String>,
+    schemas: Vec<PinnedEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinnedEntry {
+    id: u32,
+    name: String,
+    #[allow(dead_code)]
+    file: String,
+}
+
+/// Ids pinned in `schemas/pinned.json`: no network, the default.
+#[derive(Debug)]
+pub struct PinnedResolver {
+    ids_by_name: HashMap<String, u32>,
+    schemas_by_id: HashMap<u32, Arc<Schema>>,
+}
+
+impl PinnedResolver {
+    /// The pins compiled into this crate.
+    pub fn builtin() -> Result<Self> {
+        Self::from_json(PINNED_IDS_JSON, ALL_SCHEMAS)
+    }
+
+    fn from_json(json: &str, sources: &[SchemaSource]) -> Result<Self> {
+        let file: PinnedFile = serde_json::from_str(json)
+            .map_err(|e| Error::Schema(format!("schemas/pinned.json: {e}")))?;
+        let mut ids_by_name = HashMap::new();
+        let mut schemas_by_id = HashMap::new();
+        for entry in file.schemas {
+            let source = sources.iter().find(|s| s.full_name == entry.name).ok_or_else(|| {
+                Error::Schema(format!(
+                    "schemas/pinned.json: id {} names '{}', which is not a compiled-in schema",
+                    entry.id, entry.name
+                ))
+            })?;
+            let schema = parse_schema(source.text)?;
+            if schemas_by_id.insert(entry.id, Arc::new(schema)).is_some() {
+                return Err(Error::Schema(format!(
+                    "schemas/pinned.json: id {} is used twice",
+                    entry.id
+                )));
+            }
+            ids_by_name.insert(entry.name, entry.id);
+        }
+        Ok(Self { ids_by_name, schemas_by_id })
+    }
+}
+
+#[async_trait]
+impl SchemaResolver for PinnedResolver {
+    async fn id_for(&self, _subject: &str, schema: &SchemaSource) -> Result<u32> {
+        self.ids_by_name.get(schema.full_name).copied().ok_or_else(|| {
+            Error::Schema(format!("no pinned id for {} in schemas/pinned.json", schema.full_name))
+        })
+    }
+
+    async fn schema_by_id(&self, id: u32) -> Result<Arc<Schema>> {
+        self.schemas_by_id
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::Decode(format!("unknown schema id {id} (pinned resolver)")))
+    }
+}
+
+/// A Confluent-compatible schema registry (Confluent, Karapace, Redpanda, Apicurio ccompat).
+///
+/// Schemas are registered under the subject on first use; ids are cached for the life of the
+/// process, since a registered id never changes.
+pub struct RegistryResolver {
+    settings: SrSettings,
+    ids: RwLock<HashMap<(String, String), u32>>,
+    schemas: RwLock<HashMap<u32, Arc<Schema>>>,
+}
+
+impl std::fmt::Debug for RegistryResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryResolver").finish_non_exhaustive()
+    }
+}
+
+impl RegistryResolver {
+    /// A resolver for the registry at `url`.
+    pub fn new(url: &str) -> Self {
+        Self {
+            settings: SrSettings::new(url.to_string()),
+            ids: RwLock::default(),
+            schemas: RwLock::default(),
+        }
+    }
+}
+
+fn registry_error(e: schema_registry_converter::error::SRCError) -> Error {
+    Error::Registry { message: e.to_string(), retryable: e.retriable }
+}
+
+#[async_trait]
+impl SchemaResolver for RegistryResolver {
+    async fn id_for(&self, subject: &str, schema: &SchemaSource) -> Result<u32> {
+        let key = (subject.to_string(), schema.full_name.to_string());
+        if let Some(id) = self.ids.read().ok().and_then(|m| m.get(&key).copied()) {
+            return Ok(id);
+        }
+        let supplied = SuppliedSchema::new(
+            Some(schema.full_name.to_string()),
+            SchemaType::Avro,
+            schema.text.to_string(),
+        );
+        let registered =
+            post_schema(&self.settings, subject.to_string(), supplied).await.map_err(registry_error)?;
+        if let Ok(mut ids) = self.ids.write() {
+            ids.insert(key, registered.id);
+        }
+        Ok(registered.id)
+    }
+
+    async fn schema_by_id(&self, id: u32) -> Result<Arc<Schema>> {
+        if let Some(s) = self.schemas.read().ok().and_then(|m| m.get(&id).cloned()) {
+            return Ok(s);
+        }
+        let registered = get_schema_by_id(id, &self.settings).await.map_err(|e| {
+            if e.retriable {
+                registry_error(e)
+            } else {
+                Error::Decode(format!("schema id {id} is unknown to the registry: {}", e.error))
+            }
+        })?;
+        let schema = Arc::new(parse_schema(&registered.schema)?);
+        if let Ok(mut schemas) = self.schemas.write() {
+            schemas.insert(id, schema.clone());
+        }
+        Ok(schema)
+    }
+}
