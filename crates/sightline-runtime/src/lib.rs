@@ -1,1 +1,14 @@
-pub fn x(){}
+//! What every Sightline binary shares: layered config, tracing and graceful shutdown.
+//!
+//! - [`config::load`]: defaults, then a TOML file, then `SIGHTLINE__SECTION__KEY` env vars,
+//!   validated in a pure step before any network I/O; every problem is reported at once.
+//! - [`shutdown::Shutdown`]: one token; SIGTERM/SIGINT cancel it and components drain, flush,
+//!   commit and return within their grace period.
+//! - [`telemetry::init_tracing`]: structured logs (JSON by default) filtered by `RUST_LOG`.
+
+pub mod config;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use config::{load, ConfigError, Problem, Validate};
+pub use shutdown::Shutdown;

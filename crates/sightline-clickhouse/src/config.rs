@@ -1,0 +1,80 @@
+use serde::Deserialize;
+use sightline_runtime::Problem;
+
+/// `[clickhouse]`: where the projection lives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClickHouseConfig {
+    /// HTTP endpoint.
+    #[serde(default = "default_url")]
+    pub url: String,
+    /// Database holding Sightline's tables; created by `sightline migrate`.
+    #[serde(default = "default_database")]
+    pub database: String,
+    /// User.
+    #[serde(default = "default_user")]
+    pub user: String,
+    /// Password.
+    #[serde(default)]
+    pub password: String,
+}
+
+fn default_url() -> String {
+    "http://127.0.0.1:8123".into()
+}
+
+fn default_database() -> String {
+    "sightline".into()
+}
+
+fn default_user() -> String {
+    "default".into()
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        Self {
+            url: default_url(),
+            database: default_database(),
+            user: default_user(),
+            password: String::new(),
+        }
+    }
+}
+
+impl ClickHouseConfig {
+    /// Problems with this section, keys prefixed by `prefix`.
+    pub fn validate(&self, prefix: &str) -> Vec<Problem> {
+        let mut problems = vec![];
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            problems.push(Problem::new(
+                format!("{prefix}.url"),
+                format!("'{}' is not an HTTP URL; use e.g. \"http://127.0.0.1:8123\"", self.url),
+            ));
+        }
+        if self.database.is_empty()
+            || !self.database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            problems.push(Problem::new(
+                format!("{prefix}.database"),
+                "must be non-empty and use only [a-zA-Z0-9_]",
+            ));
+        }
+        problems
+    }
+
+    /// A client bound to [`database`](Self::database).
+    pub fn client(&self) -> clickhouse::Client {
+        self.server_client().with_database(&self.database)
+    }
+
+    /// A client with no database, for `CREATE DATABASE`.
+    pub fn server_client(&self) -> clickhouse::Client {
+        // 18.16 lacks RowBinaryWithNamesAndTypes, which schema validation needs.
+        clickhouse::Client::default()
+            .with_url(&self.url)
+            .with_user(&self.user)
+            .with_password(&self.password)
+            .with_validation(false)
+    }
+}

@@ -1,0 +1,32 @@
+//! Resume from ClickHouse: the highest offset each sink table holds per source partition.
+//!
+//! `sink_progress` is fed by a materialized view on every sink table, so it is updated in the
+//! same insert as the rows themselves. A sink skips records at or below these offsets.
+
+use std::collections::HashMap;
+
+use crate::Result;
+
+#[derive(Debug, clickhouse::Row, serde::Deserialize)]
+struct ProgressRow {
+    partition: i32,
+    offset: i64,
+}
+
+/// Highest stored offset per partition of `topic` in `table`.
+pub async fn watermarks(
+    client: &clickhouse::Client,
+    table: &str,
+    topic: &str,
+) -> Result<HashMap<i32, i64>> {
+    let rows: Vec<ProgressRow> = client
+        .query(
+            "SELECT partition, max(offset) FROM sink_progress \
+             WHERE table_name = ? AND topic = ? GROUP BY partition",
+        )
+        .bind(table)
+        .bind(topic)
+        .fetch_all()
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.partition, r.offset)).collect())
+}

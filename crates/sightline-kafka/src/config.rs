@@ -1,0 +1,173 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use serde::Deserialize;
+use sightline_runtime::Problem;
+
+/// `[kafka]`: how to reach the brokers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, comma separated.
+    #[serde(default = "default_brokers")]
+    pub brokers: String,
+    /// Client id reported to the broker.
+    #[serde(default = "default_client_id")]
+    pub client_id: String,
+    /// How long a produce may wait for an acknowledgement before it fails.
+    #[serde(default = "default_delivery_timeout", with = "humantime_serde")]
+    pub delivery_timeout: Duration,
+    /// Raw librdkafka properties for everything not typed above (`security.protocol`, SASL…).
+    #[serde(default)]
+    pub librdkafka: BTreeMap<String, String>,
+}
+
+fn default_brokers() -> String {
+    "127.0.0.1:9092".into()
+}
+
+fn default_client_id() -> String {
+    "sightline".into()
+}
+
+fn default_delivery_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: default_brokers(),
+            client_id: default_client_id(),
+            delivery_timeout: default_delivery_timeout(),
+            librdkafka: BTreeMap::new(),
+        }
+    }
+}
+
+/// Properties Sightline sets itself; overriding them through `kafka.librdkafka` would break
+/// the delivery guarantee.
+const RESERVED: &[&str] = &[
+    "bootstrap.servers",
+    "enable.auto.offset.store",
+    "enable.idempotence",
+    "group.id",
+];
+
+impl KafkaConfig {
+    /// Problems with this section, keys prefixed by `prefix` (usually `kafka`).
+    pub fn validate(&self, prefix: &str) -> Vec<Problem> {
+        let mut problems = vec![];
+        if self.brokers.trim().is_empty() {
+            problems.push(Problem::new(
+                format!("{prefix}.brokers"),
+                "must list at least one broker, e.g. \"127.0.0.1:9092\"",
+            ));
+        }
+        for key in self.librdkafka.keys() {
+            if RESERVED.contains(&key.as_str()) {
+                problems.push(Problem::new(
+                    format!("{prefix}.librdkafka.{key}"),
+                    "is set by Sightline itself; remove it (use kafka.brokers for bootstrap.servers)",
+                ));
+            }
+        }
+        if self.delivery_timeout < Duration::from_secs(1) {
+            problems.push(Problem::new(
+                format!("{prefix}.delivery_timeout"),
+                "must be at least 1s, e.g. \"30s\"",
+            ));
+        }
+        problems
+    }
+
+    /// Base client config: brokers, client id and the raw properties.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers).set("client.id", &self.client_id);
+        for (k, v) in &self.librdkafka {
+            c.set(k, v);
+        }
+        c
+    }
+}
+
+/// `[topics]`: names and sizing of Sightline's topics.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicsConfig {
+    /// Names are `<prefix>.<topic>.v1`, e.g. `sightline.events.v1`.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// Partitions for each topic created by `sightline topics apply`.
+    #[serde(default = "default_partitions")]
+    pub partitions: i32,
+    /// Replication factor for created topics.
+    #[serde(default = "default_replication")]
+    pub replication_factor: i32,
+    /// Per-topic partition overrides, keyed by short name (`events`, `dlq`…).
+    #[serde(default)]
+    pub partitions_by_topic: BTreeMap<String, i32>,
+}
+
+fn default_prefix() -> String {
+    "sightline".into()
+}
+
+fn default_partitions() -> i32 {
+    6
+}
+
+fn default_replication() -> i32 {
+    1
+}
+
+impl Default for TopicsConfig {
+    fn default() -> Self {
+        Self {
+            prefix: default_prefix(),
+            partitions: default_partitions(),
+            replication_factor: default_replication(),
+            partitions_by_topic: BTreeMap::new(),
+        }
+    }
+}
+
+impl TopicsConfig {
+    /// Problems with this section.
+    pub fn validate(&self, prefix: &str) -> Vec<Problem> {
+        let mut problems = vec![];
+        let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if self.prefix.is_empty() || !self.prefix.chars().all(legal) {
+            problems.push(Problem::new(
+                format!("{prefix}.prefix"),
+                "must be non-empty and use only [a-zA-Z0-9._-]",
+            ));
+        }
+        if self.partitions < 1 {
+            problems.push(Problem::new(format!("{prefix}.partitions"), "must be at least 1"));
+        }
+        if self.replication_factor < 1 {
+            problems.push(Problem::new(
+                format!("{prefix}.replication_factor"),
+                "must be at least 1",
+            ));
+        }
+        for (name, n) in &self.partitions_by_topic {
+            if crate::Topic::from_short(name).is_none() {
+                problems.push(Problem::new(
+                    format!("{prefix}.partitions_by_topic.{name}"),
+                    format!("unknown topic; use one of {}", crate::Topic::short_names().join(", ")),
+                ));
+            }
+            if *n < 1 {
+                problems.push(Problem::new(
+                    format!("{prefix}.partitions_by_topic.{name}"),
+                    "must be at least 1",
+                ));
+            }
+        }
+        problems
+    }
+}
