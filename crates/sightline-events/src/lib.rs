@@ -14,12 +14,14 @@
 //! the record.
 
 mod codec;
+mod config;
 mod dlq;
 mod error;
 mod event;
 mod resolver;
 
 pub use codec::{Codec, WIRE_MAGIC};
+pub use config::RegistryConfig;
 pub use dlq::DlqRecord;
 pub use error::{Error, Result};
 pub use event::{

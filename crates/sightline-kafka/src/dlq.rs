@@ -21,31 +21,43 @@ impl DeadLetters {
     /// Sends `msg` with `error` and waits for the acknowledgement. `error` must never contain
     /// the payload: it is logged and stored in plain text.
     pub async fn send(&self, msg: &BorrowedMessage<'_>, error: &str) -> Result<()> {
+        self.send_parts(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.payload(), error)
+            .await
+    }
+
+    /// [`send`](Self::send) for a record already copied out of the consumer.
+    pub async fn send_parts(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        error: &str,
+    ) -> Result<()> {
         let record = DlqRecord {
             error: error.to_string(),
             processor: self.processor.clone(),
-            source_topic: msg.topic().to_string(),
-            source_partition: msg.partition(),
-            source_offset: msg.offset(),
-            key: msg.key().map(<[u8]>::to_vec),
-            payload: msg.payload().map(<[u8]>::to_vec),
+            source_topic: topic.to_string(),
+            source_partition: partition,
+            source_offset: offset,
+            key: key.map(<[u8]>::to_vec),
+            payload: payload.map(<[u8]>::to_vec),
             failed_at_ms: now_ms(),
         };
         tracing::warn!(
             processor = %self.processor,
-            topic = msg.topic(),
-            partition = msg.partition(),
-            offset = msg.offset(),
+            topic,
+            partition,
+            offset,
             error,
             "record sent to the DLQ"
         );
-        let payload = self.codec.encode(&self.topic, &record).await?;
+        let encoded = self.codec.encode(&self.topic, &record).await?;
         let headers = OwnedHeaders::new()
             .insert(Header { key: "sightline.error", value: Some(error) })
             .insert(Header { key: "sightline.processor", value: Some(self.processor.as_str()) });
-        self.producer
-            .send(&self.topic, msg.key().unwrap_or_default(), &payload, Some(headers))
-            .await?;
+        self.producer.send(&self.topic, key.unwrap_or_default(), &encoded, Some(headers)).await?;
         Ok(())
     }
 }

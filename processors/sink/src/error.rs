@@ -1,0 +1,18 @@
+use thiserror::Error;
+
+/// Errors that stop the sink. Bad records never do: they go to the DLQ.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// Kafka failed in a way retries did not fix.
+    #[error(transparent)]
+    Kafka(#[from] sightline_kafka::Error),
+    /// ClickHouse failed in a way retries did not fix.
+    #[error(transparent)]
+    ClickHouse(#[from] sightline_clickhouse::Error),
+    /// The codec could not be built.
+    #[error(transparent)]
+    Events(#[from] sightline_events::Error),
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
