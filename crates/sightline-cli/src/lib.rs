@@ -1,1 +1,110 @@
-pub fn x(){}
+//! The `sightline` operator CLI.
+//!
+//! - `sightline migrate`: applies `sql/` migrations to ClickHouse; re-running is a no-op.
+//! - `sightline topics apply`: creates Sightline's topics; re-running is a no-op.
+//!
+//! Each command reads the same layered config as the services (`--config`, then
+//! `SIGHTLINE__…` env) and exits non-zero with a message naming what failed.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use sightline_clickhouse::ClickHouseConfig;
+use sightline_kafka::{KafkaConfig, TopicsConfig};
+use sightline_runtime::{Problem, Validate};
+
+/// The sections the CLI reads; unknown sections are allowed so one file can serve every
+/// component.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CliConfig {
+    /// `[kafka]`
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    /// `[topics]`
+    #[serde(default)]
+    pub topics: TopicsConfig,
+    /// `[clickhouse]`
+    #[serde(default)]
+    pub clickhouse: ClickHouseConfig,
+}
+
+impl Validate for CliConfig {
+    fn validate(&self) -> Vec<Problem> {
+        let mut p = self.kafka.validate("kafka");
+        p.extend(self.topics.validate("topics"));
+        p.extend(self.clickhouse.validate("clickhouse"));
+        p
+    }
+}
+
+/// `sightline` arguments.
+#[derive(Debug, clap::Parser)]
+#[command(name = "sightline", version, about = "Operate a Sightline deployment")]
+pub struct Args {
+    /// TOML config file; every key can also be set as SIGHTLINE__SECTION__KEY.
+    #[arg(long, global = true, env = "SIGHTLINE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Apply pending `sql/` migrations to ClickHouse.
+    Migrate,
+    /// Manage Kafka topics.
+    Topics {
+        /// What to do with topics.
+        #[command(subcommand)]
+        action: TopicsAction,
+    },
+}
+
+/// `sightline topics …`
+#[derive(Debug, clap::Subcommand)]
+pub enum TopicsAction {
+    /// Create every Sightline topic that does not exist yet.
+    Apply,
+}
+
+/// Runs one command, printing what it did.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let config: CliConfig = sightline_runtime::config::load_or_exit(args.config.as_deref());
+    match args.command {
+        Command::Migrate => {
+            let migrations = sightline_clickhouse::migrate::embedded()?;
+            let report = sightline_clickhouse::migrate::apply(&config.clickhouse, &migrations)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "migrating {} at {} failed: {e}",
+                        config.clickhouse.database,
+                        config.clickhouse.url
+                    )
+                })?;
+            for m in &report.applied {
+                println!("applied  {m}");
+            }
+            for m in &report.skipped {
+                println!("skipped  {m} (already applied)");
+            }
+            println!(
+                "database {}: {} applied, {} already applied",
+                config.clickhouse.database,
+                report.applied.len(),
+                report.skipped.len()
+            );
+        }
+        Command::Topics { action: TopicsAction::Apply } => {
+            let applied = sightline_kafka::topics::apply(&config.kafka, &config.topics)
+                .await
+                .map_err(|e| anyhow::anyhow!("creating topics on {} failed: {e}", config.kafka.brokers))?;
+            for (name, outcome) in applied {
+                println!("{name}: {outcome:?}");
+            }
+        }
+    }
+    Ok(())
+}

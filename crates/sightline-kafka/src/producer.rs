@@ -58,9 +58,17 @@ impl Producer {
         topic: &str,
         key: &[u8],
         payload: &[u8],
-    ) -> std::result::Result<rdkafka::producer::DeliveryFuture, KafkaError> {
+    ) -> std::result::Result<impl std::future::Future<Output = Result<(i32, i64)>>, KafkaError>
+    {
         let record = FutureRecord::to(topic).key(key).payload(payload);
-        self.inner.send_result(record).map_err(|(e, _)| e)
+        let delivery = self.inner.send_result(record).map_err(|(e, _)| e)?;
+        Ok(async move {
+            match delivery.await {
+                Ok(Ok(d)) => Ok((d.partition, d.offset)),
+                Ok(Err((e, _))) => Err(e.into()),
+                Err(_) => Err(KafkaError::Canceled.into()),
+            }
+        })
     }
 
     /// Whether an enqueue error means "local queue full" (backpressure).

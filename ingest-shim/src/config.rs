@@ -1,0 +1,148 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use sightline_events::RegistryConfig;
+use sightline_kafka::{KafkaConfig, TopicsConfig};
+use sightline_runtime::{Problem, Validate};
+
+/// The shim's config file (`shim.toml`), overridable by `SIGHTLINE__…` env vars.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShimConfig {
+    /// `[shim]`
+    #[serde(default)]
+    pub shim: ShimSection,
+    /// `[upstream]`
+    #[serde(default)]
+    pub upstream: UpstreamConfig,
+    /// `[kafka]`
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    /// `[topics]`
+    #[serde(default)]
+    pub topics: TopicsConfig,
+    /// `[schema_registry]`
+    #[serde(default)]
+    pub schema_registry: RegistryConfig,
+}
+
+/// `[shim]`: the listener and request handling.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShimSection {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Tenant for calls that do not name one.
+    #[serde(default = "default_tenant")]
+    pub default_tenant: String,
+    /// Largest request body accepted; larger ones get 413.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// How long to wait for upstream's response headers.
+    #[serde(default = "default_upstream_timeout", with = "humantime_serde")]
+    pub upstream_timeout: Duration,
+    /// Events waiting to be published; when full, events are logged as lost.
+    #[serde(default = "default_queue")]
+    pub publish_queue: usize,
+    /// How long shutdown may take to drain streams and publish.
+    #[serde(default = "default_grace", with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8787))
+}
+
+fn default_tenant() -> String {
+    "default".into()
+}
+
+fn default_max_body() -> usize {
+    32 * 1024 * 1024
+}
+
+fn default_upstream_timeout() -> Duration {
+    Duration::from_secs(600)
+}
+
+fn default_queue() -> usize {
+    10_000
+}
+
+fn default_grace() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl Default for ShimSection {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            default_tenant: default_tenant(),
+            max_body_bytes: default_max_body(),
+            upstream_timeout: default_upstream_timeout(),
+            publish_queue: default_queue(),
+            shutdown_grace: default_grace(),
+        }
+    }
+}
+
+/// `[upstream]`: where calls are forwarded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Base URL of the Anthropic API.
+    #[serde(default = "default_anthropic")]
+    pub anthropic: String,
+    /// Base URL of the OpenAI API.
+    #[serde(default = "default_openai")]
+    pub openai: String,
+}
+
+fn default_anthropic() -> String {
+    "https://api.anthropic.com".into()
+}
+
+fn default_openai() -> String {
+    "https://api.openai.com".into()
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self { anthropic: default_anthropic(), openai: default_openai() }
+    }
+}
+
+impl Validate for ShimConfig {
+    fn validate(&self) -> Vec<Problem> {
+        let mut p = self.kafka.validate("kafka");
+        p.extend(self.topics.validate("topics"));
+        p.extend(self.schema_registry.validate("schema_registry"));
+        for (key, url) in [("upstream.anthropic", &self.upstream.anthropic), ("upstream.openai", &self.upstream.openai)] {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                p.push(Problem::new(key, format!("'{url}' is not an http(s) base URL")));
+            }
+        }
+        if self.shim.max_body_bytes == 0 {
+            p.push(Problem::new("shim.max_body_bytes", "must be more than 0"));
+        }
+        if self.shim.publish_queue == 0 {
+            p.push(Problem::new("shim.publish_queue", "must be at least 1"));
+        }
+        if self.shim.default_tenant.is_empty() {
+            p.push(Problem::new("shim.default_tenant", "must not be empty"));
+        }
+        p
+    }
+}
+
+/// Command-line arguments of `sightline-shim`.
+#[derive(Debug, clap::Parser)]
+#[command(name = "sightline-shim", about = "Sightline ingest shim for the Anthropic and OpenAI APIs")]
+pub struct Args {
+    /// TOML config file; every key can also be set as SIGHTLINE__SECTION__KEY.
+    #[arg(long, env = "SIGHTLINE_CONFIG")]
+    pub config: Option<PathBuf>,
+}

@@ -1,0 +1,255 @@
+//! HTTP front: routes, forwarding and the server lifecycle.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use futures::StreamExt;
+use sightline_events::{now_ms, CallStatus, EventKind, LlmEvent, Provider};
+use sightline_kafka::{Producer, Topic, TopicNames};
+use sightline_runtime::Shutdown;
+
+use crate::extract::{parse_request, RequestInfo};
+use crate::publish::{self, Publisher};
+use crate::relay::{CallRecord, Relay};
+use crate::sse::Observer;
+use crate::ShimConfig;
+
+/// Identity headers set by a trusted auth proxy (or the client, in development).
+pub const USER_HEADER: &str = "x-sightline-user";
+/// Team header.
+pub const TEAM_HEADER: &str = "x-sightline-team";
+/// Tenant header.
+pub const TENANT_HEADER: &str = "x-sightline-tenant";
+/// Conversation header.
+pub const CONVERSATION_HEADER: &str = "x-sightline-conversation";
+
+/// Bodies larger than this are parsed off the async reactor.
+const INLINE_PARSE_LIMIT: usize = 64 * 1024;
+
+/// Shared by every request.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    config: Arc<ShimConfig>,
+    http: reqwest::Client,
+    publisher: Publisher,
+}
+
+impl AppState {
+    /// State for `config`, publishing through `publisher`.
+    pub fn new(config: ShimConfig, publisher: Publisher) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .pool_idle_timeout(std::time::Duration::from_secs(90))
+            .build()?;
+        Ok(Self { config: Arc::new(config), http, publisher })
+    }
+}
+
+/// The shim's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/messages", post(anthropic))
+        .route("/v1/chat/completions", post(openai))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(state)
+}
+
+/// Serves until `shutdown`, then drains in-flight calls and publishes what they produced.
+pub async fn run(config: ShimConfig, shutdown: Shutdown) -> anyhow::Result<()> {
+    let codec = config.schema_registry.codec()?;
+    let producer = Producer::new(&config.kafka)?;
+    let topic = TopicNames::from(&config.topics).name(Topic::Events);
+    let (publisher, rx) = Publisher::new(config.shim.publish_queue);
+    let counters = publisher.counters();
+    let grace = config.shim.shutdown_grace;
+    let publishing = tokio::spawn(publish::run(rx, producer.clone(), codec, topic.clone(), counters.clone()));
+
+    let listener = tokio::net::TcpListener::bind(config.shim.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {} (shim.listen): {e}", config.shim.listen))?;
+    tracing::info!(listen = %config.shim.listen, topic = %topic, "shim listening");
+    let app = router(AppState::new(config, publisher)?);
+    let stop = shutdown.clone();
+    axum::serve(listener, app).with_graceful_shutdown(async move { stop.wait().await }).await?;
+
+    // Every sender is gone once the server has drained; the publisher then finishes.
+    if sightline_runtime::shutdown::within_grace(grace, publishing).await.is_none() {
+        tracing::error!("events still unpublished after the shutdown grace period");
+    }
+    producer.flush(grace)?;
+    tracing::info!(
+        delivered = counters.delivered.load(std::sync::atomic::Ordering::Relaxed),
+        lost = counters.lost.load(std::sync::atomic::Ordering::Relaxed),
+        "shim stopped"
+    );
+    Ok(())
+}
+
+async fn anthropic(State(state): State<AppState>, req: Request) -> Response {
+    forward(state, Provider::Anthropic, req).await
+}
+
+async fn openai(State(state): State<AppState>, req: Request) -> Response {
+    forward(state, Provider::Openai, req).await
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty()).map(str::to_string)
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) and the shim's own, which are not forwarded.
+fn forwardable(name: &HeaderName) -> bool {
+    !matches!(
+        name.as_str(),
+        "connection" | "keep-alive" | "proxy-authenticate" | "proxy-authorization" | "te"
+            | "trailer" | "transfer-encoding" | "upgrade" | "host" | "content-length"
+    ) && !name.as_str().starts_with("x-sightline-")
+}
+
+async fn forward(state: AppState, provider: Provider, req: Request) -> Response {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, state.config.shim.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            return if too_large {
+                error_response(
+                    provider,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "request_too_large",
+                    &format!("request body exceeds {} bytes (shim.max_body_bytes)", state.config.shim.max_body_bytes),
+                )
+            } else {
+                error_response(provider, StatusCode::BAD_REQUEST, "invalid_request_error", "could not read the request body")
+            };
+        }
+    };
+
+    let info = if body.len() > INLINE_PARSE_LIMIT {
+        let b = body.clone();
+        tokio::task::spawn_blocking(move || parse_request(provider, &b)).await.unwrap_or_default()
+    } else {
+        parse_request(provider, &body)
+    };
+    if !info.valid_json {
+        tracing::warn!(provider = provider.as_str(), bytes = body.len(), "request body is not a JSON object; forwarded untouched");
+    }
+    let request = request_event(&state, provider, &parts, &info);
+    state.publisher.publish(request.clone());
+
+    let base = match provider {
+        Provider::Anthropic => &state.config.upstream.anthropic,
+        Provider::Openai | Provider::Other => &state.config.upstream.openai,
+    };
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let url = format!("{}{}", base.trim_end_matches('/'), path);
+    let mut upstream = state.http.request(parts.method.clone(), &url).body(body);
+    for (name, value) in &parts.headers {
+        if forwardable(name) {
+            upstream = upstream.header(name, value);
+        }
+    }
+
+    let mut record = CallRecord { request, started, http_status: 0 };
+    let response = match tokio::time::timeout(state.config.shim.upstream_timeout, upstream.send()).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            let message = format!("upstream unreachable: {}", without_url(&e));
+            return fail(&state, provider, record, StatusCode::BAD_GATEWAY, "upstream_unreachable", message);
+        }
+        Err(_) => {
+            let message = format!("upstream sent no response within {:?} (shim.upstream_timeout)", state.config.shim.upstream_timeout);
+            return fail(&state, provider, record, StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", message);
+        }
+    };
+
+    record.http_status = response.status().as_u16();
+    let streaming = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let mut builder = Response::builder().status(response.status().as_u16());
+    for (name, value) in response.headers() {
+        if forwardable(name) || name == http::header::CONTENT_LENGTH {
+            builder = builder.header(name, value);
+        }
+    }
+    let relay = Relay::new(
+        response.bytes_stream().boxed(),
+        Observer::new(provider, streaming),
+        record,
+        state.publisher.clone(),
+    );
+    builder.body(Body::from_stream(relay)).unwrap_or_else(|e| {
+        error_response(provider, StatusCode::BAD_GATEWAY, "upstream_invalid", &format!("invalid upstream response: {e}"))
+    })
+}
+
+/// reqwest errors name the URL; keep them short and free of query strings.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(url) = e.url() {
+        s = s.replace(url.as_str(), "");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}
+
+fn fail(state: &AppState, provider: Provider, mut record: CallRecord, status: StatusCode, kind: &str, message: String) -> Response {
+    tracing::warn!(call_id = %record.request.call_id, error = %message, "call failed");
+    record.http_status = status.as_u16();
+    state.publisher.publish(record.response(CallStatus::Failed, Some(message.clone()), None, Default::default()));
+    error_response(provider, status, kind, &message)
+}
+
+fn request_event(state: &AppState, provider: Provider, parts: &http::request::Parts, info: &RequestInfo) -> LlmEvent {
+    let h = &parts.headers;
+    LlmEvent {
+        event_id: LlmEvent::new_id(),
+        call_id: LlmEvent::new_id(),
+        kind: EventKind::Request,
+        occurred_at_ms: now_ms(),
+        tenant_id: header(h, TENANT_HEADER).unwrap_or_else(|| state.config.shim.default_tenant.clone()),
+        user_id: header(h, USER_HEADER).unwrap_or_else(|| "anonymous".into()),
+        team_id: header(h, TEAM_HEADER),
+        conversation_id: header(h, CONVERSATION_HEADER),
+        provider,
+        model: info.model.clone(),
+        endpoint: format!("{} {}", parts.method, parts.uri.path()),
+        streaming: info.stream,
+        messages: info.messages.clone(),
+        attachments: info.attachments.clone(),
+        usage: None,
+        cost_usd_micros: None,
+        latency_ms: None,
+        ttft_ms: None,
+        status: CallStatus::Pending,
+        http_status: None,
+        error: None,
+        findings: vec![],
+        user_agent: header(h, "user-agent"),
+    }
+}
+
+/// An error in the provider's own error shape, so SDKs surface the message.
+pub fn error_response(provider: Provider, status: StatusCode, kind: &str, message: &str) -> Response {
+    let body = match provider {
+        Provider::Anthropic => serde_json::json!({"type": "error", "error": {"type": kind, "message": message}}),
+        Provider::Openai | Provider::Other => serde_json::json!({"error": {"type": kind, "message": message, "code": kind}}),
+    };
+    (status, [(http::header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}

@@ -1,0 +1,124 @@
+//! Relays an upstream response body chunk by chunk while observing it, and publishes the
+//! RESPONSE event when the body ends, fails, or the client goes away.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::stream::{BoxStream, Stream};
+use sightline_events::{now_ms, CallStatus, EventKind, LlmEvent, Message};
+
+use crate::publish::Publisher;
+use crate::sse::Observer;
+
+/// Builds the RESPONSE event of one call.
+#[derive(Debug, Clone)]
+pub struct CallRecord {
+    /// The call's REQUEST event; identity and routing are copied from it.
+    pub request: LlmEvent,
+    /// When the shim received the call.
+    pub started: Instant,
+    /// Upstream's HTTP status.
+    pub http_status: u16,
+}
+
+impl CallRecord {
+    /// The RESPONSE event for this call.
+    pub fn response(
+        &self,
+        status: CallStatus,
+        error: Option<String>,
+        ttft: Option<Duration>,
+        observed: crate::extract::ResponseInfo,
+    ) -> LlmEvent {
+        let mut e = self.request.clone();
+        e.event_id = LlmEvent::new_id();
+        e.kind = EventKind::Response;
+        e.occurred_at_ms = now_ms();
+        e.model = observed.model.or(e.model);
+        e.messages = if observed.text.is_empty() {
+            vec![]
+        } else {
+            vec![Message { role: "assistant".into(), text: observed.text }]
+        };
+        e.attachments = vec![];
+        e.usage = observed.usage;
+        e.latency_ms = Some(millis(self.started.elapsed()));
+        e.ttft_ms = ttft.map(millis);
+        e.status = status;
+        e.http_status = Some(i32::from(self.http_status));
+        e.error = error;
+        e.findings = vec![];
+        e
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The relayed body.
+pub struct Relay {
+    inner: BoxStream<'static, Result<Bytes, reqwest::Error>>,
+    observer: Option<Observer>,
+    record: Option<CallRecord>,
+    first_byte: Option<Duration>,
+    publisher: Publisher,
+}
+
+impl Relay {
+    /// Relays `inner`; publishes through `publisher` when done.
+    pub fn new(
+        inner: BoxStream<'static, Result<Bytes, reqwest::Error>>,
+        observer: Observer,
+        record: CallRecord,
+        publisher: Publisher,
+    ) -> Self {
+        Self { inner, observer: Some(observer), record: Some(record), first_byte: None, publisher }
+    }
+
+    fn finish(&mut self, status: CallStatus, error: Option<String>) {
+        let (Some(record), Some(observer)) = (self.record.take(), self.observer.take()) else {
+            return;
+        };
+        let observed = observer.finish();
+        self.publisher.publish(record.response(status, error, self.first_byte, observed));
+    }
+}
+
+impl Stream for Relay {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.inner.as_mut().poll_next(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(chunk))) => {
+                if self.first_byte.is_none() {
+                    self.first_byte = self.record.as_ref().map(|r| r.started.elapsed());
+                }
+                if let Some(o) = self.observer.as_mut() {
+                    o.feed(&chunk);
+                }
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                let message = format!("upstream body failed: {e}");
+                self.finish(CallStatus::Failed, Some(message.clone()));
+                Poll::Ready(Some(Err(std::io::Error::other(message))))
+            }
+            Poll::Ready(None) => {
+                let ok = self.record.as_ref().is_some_and(|r| (200..300).contains(&r.http_status));
+                let status = if ok { CallStatus::Ok } else { CallStatus::UpstreamError };
+                self.finish(status, None);
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.finish(CallStatus::Failed, Some("client disconnected before the response ended".into()));
+    }
+}

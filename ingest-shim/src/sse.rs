@@ -1,0 +1,168 @@
+//! A pure, incremental observer of relayed response bytes: SSE events for streams, a bounded
+//! buffer for JSON bodies. It never alters what is relayed.
+
+use serde_json::Value;
+use sightline_events::Provider;
+
+use crate::extract::{parse_response, usage_of, ResponseInfo};
+
+/// Longest SSE line or JSON body kept for parsing; longer ones are relayed but not parsed.
+pub const MAX_OBSERVED: usize = 4 * 1024 * 1024;
+
+/// Watches a response as it is relayed.
+#[derive(Debug)]
+pub struct Observer {
+    provider: Provider,
+    streaming: bool,
+    buf: Vec<u8>,
+    overflow: bool,
+    info: ResponseInfo,
+}
+
+impl Observer {
+    /// An observer for a streamed (`text/event-stream`) or whole response.
+    pub fn new(provider: Provider, streaming: bool) -> Self {
+        Self { provider, streaming, buf: Vec::new(), overflow: false, info: ResponseInfo::default() }
+    }
+
+    /// Feeds the next relayed chunk.
+    pub fn feed(&mut self, chunk: &[u8]) {
+        if !self.streaming {
+            if self.buf.len() + chunk.len() <= MAX_OBSERVED {
+                self.buf.extend_from_slice(chunk);
+            } else {
+                self.overflow = true;
+            }
+            return;
+        }
+        let mut rest = chunk;
+        while let Some(pos) = rest.iter().position(|b| *b == b'\n') {
+            if !self.overflow {
+                self.buf.extend_from_slice(&rest[..pos]);
+                let line = std::mem::take(&mut self.buf);
+                self.line(&line);
+            }
+            self.overflow = false;
+            self.buf.clear();
+            rest = &rest[pos + 1..];
+        }
+        if self.buf.len() + rest.len() > MAX_OBSERVED {
+            self.overflow = true;
+            self.buf.clear();
+        } else if !self.overflow {
+            self.buf.extend_from_slice(rest);
+        }
+    }
+
+    fn line(&mut self, line: &[u8]) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(data) = line.strip_prefix(b"data:") else { return };
+        let data = data.strip_prefix(b" ").unwrap_or(data);
+        let Ok(v) = serde_json::from_slice::<Value>(data) else { return };
+        match self.provider {
+            Provider::Anthropic => self.anthropic_event(&v),
+            Provider::Openai | Provider::Other => self.openai_chunk(&v),
+        }
+    }
+
+    fn anthropic_event(&mut self, v: &Value) {
+        match v.get("type").and_then(Value::as_str) {
+            Some("message_start") => {
+                if let Some(m) = v.pointer("/message/model").and_then(Value::as_str) {
+                    self.info.model = Some(m.to_string());
+                }
+                if let Some(u) = v.pointer("/message/usage") {
+                    self.info.usage = usage_of(Provider::Anthropic, u);
+                }
+            }
+            Some("content_block_delta") => {
+                if let Some(t) = v.pointer("/delta/text").and_then(Value::as_str) {
+                    self.info.text.push_str(t);
+                }
+            }
+            Some("message_delta") => {
+                if let Some(out) = v.pointer("/usage/output_tokens").and_then(Value::as_i64) {
+                    let usage = self.info.usage.get_or_insert_with(Default::default);
+                    usage.output_tokens = out;
+                    if let Some(inp) = v.pointer("/usage/input_tokens").and_then(Value::as_i64) {
+                        usage.input_tokens = inp;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn openai_chunk(&mut self, v: &Value) {
+        if let Some(m) = v.get("model").and_then(Value::as_str) {
+            self.info.model = Some(m.to_string());
+        }
+        for choice in v.get("choices").and_then(Value::as_array).into_iter().flatten() {
+            if let Some(t) = choice.pointer("/delta/content").and_then(Value::as_str) {
+                self.info.text.push_str(t);
+            }
+        }
+        if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
+            self.info.usage = usage_of(Provider::Openai, u);
+        }
+    }
+
+    /// What was learned, once the response has ended.
+    pub fn finish(mut self) -> ResponseInfo {
+        if self.streaming {
+            if !self.overflow && !self.buf.is_empty() {
+                let line = std::mem::take(&mut self.buf);
+                self.line(&line);
+            }
+            self.info
+        } else if self.overflow {
+            ResponseInfo::default()
+        } else {
+            parse_response(self.provider, &self.buf)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ANTHROPIC: &str = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"claude\",\"usage\":{\"input_tokens\":11,\"output_tokens\":1}}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hel\"}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"lo\"}}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":7}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+
+    #[test]
+    fn anthropic_stream_in_any_chunking() {
+        let bytes = ANTHROPIC.as_bytes();
+        for size in [1, 2, 7, 64, bytes.len()] {
+            let mut o = Observer::new(Provider::Anthropic, true);
+            for c in bytes.chunks(size) {
+                o.feed(c);
+            }
+            let info = o.finish();
+            assert_eq!(info.text, "Hello", "chunk {size}");
+            assert_eq!(info.model.as_deref(), Some("claude"));
+            let u = info.usage.expect("usage");
+            assert_eq!((u.input_tokens, u.output_tokens), (11, 7));
+        }
+    }
+
+    #[test]
+    fn openai_stream_with_usage_chunk_and_crlf() {
+        let s = "data: {\"model\":\"gpt\",\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\r\n\r\ndata: {\"choices\":[{\"delta\":{\"content\":\"b\"}}],\"usage\":null}\r\n\r\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":3}}\r\n\r\ndata: [DONE]\r\n\r\n";
+        let mut o = Observer::new(Provider::Openai, true);
+        o.feed(s.as_bytes());
+        let info = o.finish();
+        assert_eq!(info.text, "ab");
+        assert_eq!(info.usage.map(|u| (u.input_tokens, u.output_tokens)), Some((2, 3)));
+    }
+
+    #[test]
+    fn giant_lines_and_invalid_utf8_are_survived() {
+        let mut o = Observer::new(Provider::Openai, true);
+        o.feed(b"data: ");
+        for _ in 0..(MAX_OBSERVED / 65536 + 2) {
+            o.feed(&[b'x'; 65536]);
+        }
+        o.feed(b"\n\ndata: \xff\xfe\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"ok\"}}]}\n\n");
+        assert_eq!(o.finish().text, "ok");
+    }
+}
