@@ -111,7 +111,10 @@ fn default_openai() -> String {
 
 impl Default for UpstreamConfig {
     fn default() -> Self {
-        Self { anthropic: default_anthropic(), openai: default_openai() }
+        Self {
+            anthropic: default_anthropic(),
+            openai: default_openai(),
+        }
     }
 }
 
@@ -120,9 +123,15 @@ impl Validate for ShimConfig {
         let mut p = self.kafka.validate("kafka");
         p.extend(self.topics.validate("topics"));
         p.extend(self.schema_registry.validate("schema_registry"));
-        for (key, url) in [("upstream.anthropic", &self.upstream.anthropic), ("upstream.openai", &self.upstream.openai)] {
+        for (key, url) in [
+            ("upstream.anthropic", &self.upstream.anthropic),
+            ("upstream.openai", &self.upstream.openai),
+        ] {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                p.push(Problem::new(key, format!("'{url}' is not an http(s) base URL")));
+                p.push(Problem::new(
+                    key,
+                    format!("'{url}' is not an http(s) base URL"),
+                ));
             }
         }
         if self.shim.max_body_bytes == 0 {
@@ -140,7 +149,10 @@ impl Validate for ShimConfig {
 
 /// Command-line arguments of `sightline-shim`.
 #[derive(Debug, clap::Parser)]
-#[command(name = "sightline-shim", about = "Sightline ingest shim for the Anthropic and OpenAI APIs")]
+#[command(
+    name = "sightline-shim",
+    about = "Sightline ingest shim for the Anthropic and OpenAI APIs"
+)]
 pub struct Args {
     /// TOML config file; every key can also be set as SIGHTLINE__SECTION__KEY.
     #[arg(long, env = "SIGHTLINE_CONFIG")]

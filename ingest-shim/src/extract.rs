@@ -40,7 +40,10 @@ pub fn parse_request(provider: Provider, body: &[u8]) -> RequestInfo {
     };
     let mut info = RequestInfo {
         valid_json: true,
-        model: root.get("model").and_then(Value::as_str).map(str::to_string),
+        model: root
+            .get("model")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         stream: root.get("stream").and_then(Value::as_bool).unwrap_or(false),
         ..RequestInfo::default()
     };
@@ -48,13 +51,28 @@ pub fn parse_request(provider: Provider, body: &[u8]) -> RequestInfo {
         if let Some(system) = root.get("system") {
             let text = collect_text(system, &mut info.attachments);
             if !text.is_empty() {
-                info.messages.push(Message { role: "system".into(), text });
+                info.messages.push(Message {
+                    role: "system".into(),
+                    text,
+                });
             }
         }
     }
-    for m in root.get("messages").and_then(Value::as_array).into_iter().flatten() {
-        let role = m.get("role").and_then(Value::as_str).unwrap_or("unknown").to_string();
-        let text = m.get("content").map(|c| collect_text(c, &mut info.attachments)).unwrap_or_default();
+    for m in root
+        .get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let role = m
+            .get("role")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_string();
+        let text = m
+            .get("content")
+            .map(|c| collect_text(c, &mut info.attachments))
+            .unwrap_or_default();
         info.messages.push(Message { role, text });
     }
     info
@@ -78,12 +96,18 @@ fn collect_text(content: &Value, attachments: &mut Vec<Attachment>) -> String {
                         attachments.push(anthropic_attachment(kind, block.get("source")));
                     }
                     Some("image_url") => {
-                        let url = block.pointer("/image_url/url").and_then(Value::as_str).unwrap_or("");
+                        let url = block
+                            .pointer("/image_url/url")
+                            .and_then(Value::as_str)
+                            .unwrap_or("");
                         attachments.push(url_attachment("image", url));
                     }
                     Some("file") => {
                         let file = block.get("file");
-                        if let Some(data) = file.and_then(|f| f.get("file_data")).and_then(Value::as_str) {
+                        if let Some(data) = file
+                            .and_then(|f| f.get("file_data"))
+                            .and_then(Value::as_str)
+                        {
                             attachments.push(url_attachment("file", data));
                         } else {
                             attachments.push(Attachment {
@@ -112,15 +136,27 @@ fn collect_text(content: &Value, attachments: &mut Vec<Attachment>) -> String {
 }
 
 fn anthropic_attachment(kind: &str, source: Option<&Value>) -> Attachment {
-    let source_type = source.and_then(|s| s.get("type")).and_then(Value::as_str).unwrap_or("");
-    let media_type = source.and_then(|s| s.get("media_type")).and_then(Value::as_str).map(str::to_string);
+    let source_type = source
+        .and_then(|s| s.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let media_type = source
+        .and_then(|s| s.get("media_type"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
     match source_type {
         "base64" => {
-            let data = source.and_then(|s| s.get("data")).and_then(Value::as_str).unwrap_or("");
+            let data = source
+                .and_then(|s| s.get("data"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
             inline_attachment(kind, media_type, data)
         }
         "text" => {
-            let data = source.and_then(|s| s.get("data")).and_then(Value::as_str).unwrap_or("");
+            let data = source
+                .and_then(|s| s.get("data"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
             Attachment {
                 kind: kind.into(),
                 media_type: media_type.or_else(|| Some("text/plain".into())),
@@ -140,7 +176,11 @@ fn anthropic_attachment(kind: &str, source: Option<&Value>) -> Attachment {
 fn url_attachment(kind: &str, url: &str) -> Attachment {
     if let Some(rest) = url.strip_prefix("data:") {
         if let Some((meta, data)) = rest.split_once(',') {
-            let media_type = meta.split(';').next().filter(|m| !m.is_empty()).map(str::to_string);
+            let media_type = meta
+                .split(';')
+                .next()
+                .filter(|m| !m.is_empty())
+                .map(str::to_string);
             if meta.ends_with(";base64") {
                 return inline_attachment(kind, media_type, data);
             }
@@ -191,20 +231,33 @@ pub fn parse_response(provider: Provider, body: &[u8]) -> ResponseInfo {
         return ResponseInfo::default();
     };
     let mut info = ResponseInfo {
-        model: root.get("model").and_then(Value::as_str).map(str::to_string),
+        model: root
+            .get("model")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         usage: root.get("usage").and_then(|u| usage_of(provider, u)),
         text: String::new(),
     };
     match provider {
         Provider::Anthropic => {
-            for block in root.get("content").and_then(Value::as_array).into_iter().flatten() {
+            for block in root
+                .get("content")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(t) = block.get("text").and_then(Value::as_str) {
                     info.text.push_str(t);
                 }
             }
         }
         Provider::Openai | Provider::Other => {
-            for choice in root.get("choices").and_then(Value::as_array).into_iter().flatten() {
+            for choice in root
+                .get("choices")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(t) = choice.pointer("/message/content").and_then(Value::as_str) {
                     info.text.push_str(t);
                 }
@@ -227,7 +280,9 @@ pub fn usage_of(provider: Provider, u: &Value) -> Option<TokenUsage> {
         Provider::Openai | Provider::Other => Some(TokenUsage {
             input_tokens: get("prompt_tokens")?,
             output_tokens: get("completion_tokens").unwrap_or(0),
-            cache_read_tokens: u.pointer("/prompt_tokens_details/cached_tokens").and_then(Value::as_i64),
+            cache_read_tokens: u
+                .pointer("/prompt_tokens_details/cached_tokens")
+                .and_then(Value::as_i64),
             cache_write_tokens: None,
         }),
     }
@@ -251,11 +306,20 @@ mod tests {
         let info = parse_request(Provider::Anthropic, body.to_string().as_bytes());
         assert!(info.valid_json && info.stream);
         assert_eq!(info.model.as_deref(), Some("claude-sonnet-4"));
-        assert_eq!(info.messages[0], Message { role: "system".into(), text: "be brief".into() });
+        assert_eq!(
+            info.messages[0],
+            Message {
+                role: "system".into(),
+                text: "be brief".into()
+            }
+        );
         assert_eq!(info.messages[1].text, "what is this?");
         let a = &info.attachments[0];
         assert_eq!((a.kind.as_str(), a.size_bytes), ("image", Some(5)));
-        assert_eq!(a.sha256.as_deref(), Some("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"));
+        assert_eq!(
+            a.sha256.as_deref(),
+            Some("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
+        );
     }
 
     #[test]
@@ -269,14 +333,23 @@ mod tests {
         let info = parse_request(Provider::Openai, body.to_string().as_bytes());
         assert!(!info.stream);
         assert_eq!(info.messages.len(), 2);
-        assert_eq!(info.attachments[0].media_type.as_deref(), Some("image/jpeg"));
+        assert_eq!(
+            info.attachments[0].media_type.as_deref(),
+            Some("image/jpeg")
+        );
         assert_eq!(info.attachments[0].size_bytes, Some(5));
         assert_eq!(info.attachments[1].source, "url");
     }
 
     #[test]
     fn malformed_bodies_yield_defaults() {
-        for body in [&b"not json"[..], b"[1,2]", b"", b"{\"messages\": 3}", &[0xff, 0xfe]] {
+        for body in [
+            &b"not json"[..],
+            b"[1,2]",
+            b"",
+            b"{\"messages\": 3}",
+            &[0xff, 0xfe],
+        ] {
             let info = parse_request(Provider::Anthropic, body);
             assert!(info.messages.is_empty());
         }
@@ -285,10 +358,16 @@ mod tests {
     #[test]
     fn usage_in_both_shapes() {
         let a = parse_response(Provider::Anthropic, json!({"model": "m", "content": [{"type": "text", "text": "ok"}], "usage": {"input_tokens": 3, "output_tokens": 4}}).to_string().as_bytes());
-        assert_eq!(a.usage.map(|u| (u.input_tokens, u.output_tokens)), Some((3, 4)));
+        assert_eq!(
+            a.usage.map(|u| (u.input_tokens, u.output_tokens)),
+            Some((3, 4))
+        );
         assert_eq!(a.text, "ok");
         let o = parse_response(Provider::Openai, json!({"model": "g", "choices": [{"message": {"content": "yo"}}], "usage": {"prompt_tokens": 5, "completion_tokens": 6}}).to_string().as_bytes());
-        assert_eq!(o.usage.map(|u| (u.input_tokens, u.output_tokens)), Some((5, 6)));
+        assert_eq!(
+            o.usage.map(|u| (u.input_tokens, u.output_tokens)),
+            Some((5, 6))
+        );
         assert_eq!(o.text, "yo");
     }
 }

@@ -17,4 +17,4 @@ pub mod relay;
 pub mod sse;
 
 pub use config::ShimConfig;
-pub use proxy::{router, run, AppState};
+pub use proxy::{router, run, serve, AppState};

@@ -47,7 +47,11 @@ impl AppState {
             .connect_timeout(std::time::Duration::from_secs(10))
             .pool_idle_timeout(std::time::Duration::from_secs(90))
             .build()?;
-        Ok(Self { config: Arc::new(config), http, publisher })
+        Ok(Self {
+            config: Arc::new(config),
+            http,
+            publisher,
+        })
     }
 }
 
@@ -60,31 +64,56 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown`, then drains in-flight calls and publishes what they produced.
+/// Binds `shim.listen` and serves until `shutdown`.
 pub async fn run(config: ShimConfig, shutdown: Shutdown) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.shim.listen)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!("cannot listen on {} (shim.listen): {e}", config.shim.listen)
+        })?;
+    serve(config, listener, shutdown).await
+}
+
+/// Serves on `listener` until `shutdown`, then drains in-flight calls and publishes what they
+/// produced, within `shim.shutdown_grace`.
+pub async fn serve(
+    config: ShimConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
     let codec = config.schema_registry.codec()?;
     let producer = Producer::new(&config.kafka)?;
     let topic = TopicNames::from(&config.topics).name(Topic::Events);
     let (publisher, rx) = Publisher::new(config.shim.publish_queue);
     let counters = publisher.counters();
     let grace = config.shim.shutdown_grace;
-    let publishing = tokio::spawn(publish::run(rx, producer.clone(), codec, topic.clone(), counters.clone()));
+    let publishing = tokio::spawn(publish::run(
+        rx,
+        producer.clone(),
+        codec,
+        topic.clone(),
+        counters.clone(),
+    ));
 
-    let listener = tokio::net::TcpListener::bind(config.shim.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {} (shim.listen): {e}", config.shim.listen))?;
-    tracing::info!(listen = %config.shim.listen, topic = %topic, "shim listening");
+    tracing::info!(listen = ?listener.local_addr().ok(), topic = %topic, "shim listening");
     let app = router(AppState::new(config, publisher)?);
     let stop = shutdown.clone();
-    axum::serve(listener, app).with_graceful_shutdown(async move { stop.wait().await }).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stop.wait().await })
+        .await?;
 
     // Every sender is gone once the server has drained; the publisher then finishes.
-    if sightline_runtime::shutdown::within_grace(grace, publishing).await.is_none() {
+    if sightline_runtime::shutdown::within_grace(grace, publishing)
+        .await
+        .is_none()
+    {
         tracing::error!("events still unpublished after the shutdown grace period");
     }
     producer.flush(grace)?;
     tracing::info!(
-        delivered = counters.delivered.load(std::sync::atomic::Ordering::Relaxed),
+        delivered = counters
+            .delivered
+            .load(std::sync::atomic::Ordering::Relaxed),
         lost = counters.lost.load(std::sync::atomic::Ordering::Relaxed),
         "shim stopped"
     );
@@ -100,15 +129,28 @@ async fn openai(State(state): State<AppState>, req: Request) -> Response {
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty()).map(str::to_string)
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) and the shim's own, which are not forwarded.
 fn forwardable(name: &HeaderName) -> bool {
     !matches!(
         name.as_str(),
-        "connection" | "keep-alive" | "proxy-authenticate" | "proxy-authorization" | "te"
-            | "trailer" | "transfer-encoding" | "upgrade" | "host" | "content-length"
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "host"
+            | "content-length"
     ) && !name.as_str().starts_with("x-sightline-")
 }
 
@@ -125,22 +167,36 @@ async fn forward(state: AppState, provider: Provider, req: Request) -> Response 
                     provider,
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "request_too_large",
-                    &format!("request body exceeds {} bytes (shim.max_body_bytes)", state.config.shim.max_body_bytes),
+                    &format!(
+                        "request body exceeds {} bytes (shim.max_body_bytes)",
+                        state.config.shim.max_body_bytes
+                    ),
                 )
             } else {
-                error_response(provider, StatusCode::BAD_REQUEST, "invalid_request_error", "could not read the request body")
+                error_response(
+                    provider,
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    "could not read the request body",
+                )
             };
         }
     };
 
     let info = if body.len() > INLINE_PARSE_LIMIT {
         let b = body.clone();
-        tokio::task::spawn_blocking(move || parse_request(provider, &b)).await.unwrap_or_default()
+        tokio::task::spawn_blocking(move || parse_request(provider, &b))
+            .await
+            .unwrap_or_default()
     } else {
         parse_request(provider, &body)
     };
     if !info.valid_json {
-        tracing::warn!(provider = provider.as_str(), bytes = body.len(), "request body is not a JSON object; forwarded untouched");
+        tracing::warn!(
+            provider = provider.as_str(),
+            bytes = body.len(),
+            "request body is not a JSON object; forwarded untouched"
+        );
     }
     let request = request_event(&state, provider, &parts, &info);
     state.publisher.publish(request.clone());
@@ -158,18 +214,40 @@ async fn forward(state: AppState, provider: Provider, req: Request) -> Response 
         }
     }
 
-    let mut record = CallRecord { request, started, http_status: 0 };
-    let response = match tokio::time::timeout(state.config.shim.upstream_timeout, upstream.send()).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            let message = format!("upstream unreachable: {}", without_url(&e));
-            return fail(&state, provider, record, StatusCode::BAD_GATEWAY, "upstream_unreachable", message);
-        }
-        Err(_) => {
-            let message = format!("upstream sent no response within {:?} (shim.upstream_timeout)", state.config.shim.upstream_timeout);
-            return fail(&state, provider, record, StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", message);
-        }
+    let mut record = CallRecord {
+        request,
+        started,
+        http_status: 0,
     };
+    let response =
+        match tokio::time::timeout(state.config.shim.upstream_timeout, upstream.send()).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                let message = format!("upstream unreachable: {}", without_url(&e));
+                return fail(
+                    &state,
+                    provider,
+                    record,
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_unreachable",
+                    message,
+                );
+            }
+            Err(_) => {
+                let message = format!(
+                    "upstream sent no response within {:?} (shim.upstream_timeout)",
+                    state.config.shim.upstream_timeout
+                );
+                return fail(
+                    &state,
+                    provider,
+                    record,
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream_timeout",
+                    message,
+                );
+            }
+        };
 
     record.http_status = response.status().as_u16();
     let streaming = response
@@ -190,7 +268,12 @@ async fn forward(state: AppState, provider: Provider, req: Request) -> Response 
         state.publisher.clone(),
     );
     builder.body(Body::from_stream(relay)).unwrap_or_else(|e| {
-        error_response(provider, StatusCode::BAD_GATEWAY, "upstream_invalid", &format!("invalid upstream response: {e}"))
+        error_response(
+            provider,
+            StatusCode::BAD_GATEWAY,
+            "upstream_invalid",
+            &format!("invalid upstream response: {e}"),
+        )
     })
 }
 
@@ -209,21 +292,39 @@ fn without_url(e: &reqwest::Error) -> String {
     s
 }
 
-fn fail(state: &AppState, provider: Provider, mut record: CallRecord, status: StatusCode, kind: &str, message: String) -> Response {
+fn fail(
+    state: &AppState,
+    provider: Provider,
+    mut record: CallRecord,
+    status: StatusCode,
+    kind: &str,
+    message: String,
+) -> Response {
     tracing::warn!(call_id = %record.request.call_id, error = %message, "call failed");
     record.http_status = status.as_u16();
-    state.publisher.publish(record.response(CallStatus::Failed, Some(message.clone()), None, Default::default()));
+    state.publisher.publish(record.response(
+        CallStatus::Failed,
+        Some(message.clone()),
+        None,
+        Default::default(),
+    ));
     error_response(provider, status, kind, &message)
 }
 
-fn request_event(state: &AppState, provider: Provider, parts: &http::request::Parts, info: &RequestInfo) -> LlmEvent {
+fn request_event(
+    state: &AppState,
+    provider: Provider,
+    parts: &http::request::Parts,
+    info: &RequestInfo,
+) -> LlmEvent {
     let h = &parts.headers;
     LlmEvent {
         event_id: LlmEvent::new_id(),
         call_id: LlmEvent::new_id(),
         kind: EventKind::Request,
         occurred_at_ms: now_ms(),
-        tenant_id: header(h, TENANT_HEADER).unwrap_or_else(|| state.config.shim.default_tenant.clone()),
+        tenant_id: header(h, TENANT_HEADER)
+            .unwrap_or_else(|| state.config.shim.default_tenant.clone()),
         user_id: header(h, USER_HEADER).unwrap_or_else(|| "anonymous".into()),
         team_id: header(h, TEAM_HEADER),
         conversation_id: header(h, CONVERSATION_HEADER),
@@ -246,10 +347,24 @@ fn request_event(state: &AppState, provider: Provider, parts: &http::request::Pa
 }
 
 /// An error in the provider's own error shape, so SDKs surface the message.
-pub fn error_response(provider: Provider, status: StatusCode, kind: &str, message: &str) -> Response {
+pub fn error_response(
+    provider: Provider,
+    status: StatusCode,
+    kind: &str,
+    message: &str,
+) -> Response {
     let body = match provider {
-        Provider::Anthropic => serde_json::json!({"type": "error", "error": {"type": kind, "message": message}}),
-        Provider::Openai | Provider::Other => serde_json::json!({"error": {"type": kind, "message": message, "code": kind}}),
+        Provider::Anthropic => {
+            serde_json::json!({"type": "error", "error": {"type": kind, "message": message}})
+        }
+        Provider::Openai | Provider::Other => {
+            serde_json::json!({"error": {"type": kind, "message": message, "code": kind}})
+        }
     };
-    (status, [(http::header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        status,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }

@@ -30,7 +30,13 @@ impl Publisher {
     /// A publisher and the receiving end for [`run`].
     pub fn new(capacity: usize) -> (Self, mpsc::Receiver<LlmEvent>) {
         let (tx, rx) = mpsc::channel(capacity);
-        (Self { tx, counters: Arc::default() }, rx)
+        (
+            Self {
+                tx,
+                counters: Arc::default(),
+            },
+            rx,
+        )
     }
 
     /// Queues `event`. A full queue loses the event loudly; the call is still answered.
@@ -55,6 +61,9 @@ impl Publisher {
     }
 }
 
+/// A delivery awaiting the broker's acknowledgement, with its event id.
+type InFlight = BoxFuture<'static, (String, sightline_kafka::Result<(i32, i64)>)>;
+
 /// Drains `rx` into Kafka until every sender is gone, then waits for acknowledgements.
 pub async fn run(
     mut rx: mpsc::Receiver<LlmEvent>,
@@ -63,8 +72,7 @@ pub async fn run(
     topic: String,
     counters: Arc<Counters>,
 ) {
-    let mut in_flight: FuturesUnordered<BoxFuture<'static, (String, sightline_kafka::Result<(i32, i64)>)>> =
-        FuturesUnordered::new();
+    let mut in_flight: FuturesUnordered<InFlight> = FuturesUnordered::new();
     loop {
         tokio::select! {
             Some((event_id, result)) = in_flight.next(), if !in_flight.is_empty() => {

@@ -40,7 +40,10 @@ impl CallRecord {
         e.messages = if observed.text.is_empty() {
             vec![]
         } else {
-            vec![Message { role: "assistant".into(), text: observed.text }]
+            vec![Message {
+                role: "assistant".into(),
+                text: observed.text,
+            }]
         };
         e.attachments = vec![];
         e.usage = observed.usage;
@@ -75,7 +78,13 @@ impl Relay {
         record: CallRecord,
         publisher: Publisher,
     ) -> Self {
-        Self { inner, observer: Some(observer), record: Some(record), first_byte: None, publisher }
+        Self {
+            inner,
+            observer: Some(observer),
+            record: Some(record),
+            first_byte: None,
+            publisher,
+        }
     }
 
     fn finish(&mut self, status: CallStatus, error: Option<String>) {
@@ -83,7 +92,8 @@ impl Relay {
             return;
         };
         let observed = observer.finish();
-        self.publisher.publish(record.response(status, error, self.first_byte, observed));
+        self.publisher
+            .publish(record.response(status, error, self.first_byte, observed));
     }
 }
 
@@ -108,8 +118,15 @@ impl Stream for Relay {
                 Poll::Ready(Some(Err(std::io::Error::other(message))))
             }
             Poll::Ready(None) => {
-                let ok = self.record.as_ref().is_some_and(|r| (200..300).contains(&r.http_status));
-                let status = if ok { CallStatus::Ok } else { CallStatus::UpstreamError };
+                let ok = self
+                    .record
+                    .as_ref()
+                    .is_some_and(|r| (200..300).contains(&r.http_status));
+                let status = if ok {
+                    CallStatus::Ok
+                } else {
+                    CallStatus::UpstreamError
+                };
                 self.finish(status, None);
                 Poll::Ready(None)
             }
@@ -119,6 +136,9 @@ impl Stream for Relay {
 
 impl Drop for Relay {
     fn drop(&mut self) {
-        self.finish(CallStatus::Failed, Some("client disconnected before the response ended".into()));
+        self.finish(
+            CallStatus::Failed,
+            Some("client disconnected before the response ended".into()),
+        );
     }
 }

@@ -22,7 +22,13 @@ pub struct Observer {
 impl Observer {
     /// An observer for a streamed (`text/event-stream`) or whole response.
     pub fn new(provider: Provider, streaming: bool) -> Self {
-        Self { provider, streaming, buf: Vec::new(), overflow: false, info: ResponseInfo::default() }
+        Self {
+            provider,
+            streaming,
+            buf: Vec::new(),
+            overflow: false,
+            info: ResponseInfo::default(),
+        }
     }
 
     /// Feeds the next relayed chunk.
@@ -56,9 +62,13 @@ impl Observer {
 
     fn line(&mut self, line: &[u8]) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(data) = line.strip_prefix(b"data:") else { return };
+        let Some(data) = line.strip_prefix(b"data:") else {
+            return;
+        };
         let data = data.strip_prefix(b" ").unwrap_or(data);
-        let Ok(v) = serde_json::from_slice::<Value>(data) else { return };
+        let Ok(v) = serde_json::from_slice::<Value>(data) else {
+            return;
+        };
         match self.provider {
             Provider::Anthropic => self.anthropic_event(&v),
             Provider::Openai | Provider::Other => self.openai_chunk(&v),
@@ -97,7 +107,12 @@ impl Observer {
         if let Some(m) = v.get("model").and_then(Value::as_str) {
             self.info.model = Some(m.to_string());
         }
-        for choice in v.get("choices").and_then(Value::as_array).into_iter().flatten() {
+        for choice in v
+            .get("choices")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(t) = choice.pointer("/delta/content").and_then(Value::as_str) {
                 self.info.text.push_str(t);
             }
@@ -152,7 +167,10 @@ mod tests {
         o.feed(s.as_bytes());
         let info = o.finish();
         assert_eq!(info.text, "ab");
-        assert_eq!(info.usage.map(|u| (u.input_tokens, u.output_tokens)), Some((2, 3)));
+        assert_eq!(
+            info.usage.map(|u| (u.input_tokens, u.output_tokens)),
+            Some((2, 3))
+        );
     }
 
     #[test]

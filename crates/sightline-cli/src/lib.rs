@@ -97,10 +97,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 report.skipped.len()
             );
         }
-        Command::Topics { action: TopicsAction::Apply } => {
+        Command::Topics {
+            action: TopicsAction::Apply,
+        } => {
             let applied = sightline_kafka::topics::apply(&config.kafka, &config.topics)
                 .await
-                .map_err(|e| anyhow::anyhow!("creating topics on {} failed: {e}", config.kafka.brokers))?;
+                .map_err(|e| {
+                    anyhow::anyhow!("creating topics on {} failed: {e}", config.kafka.brokers)
+                })?;
             for (name, outcome) in applied {
                 println!("{name}: {outcome:?}");
             }

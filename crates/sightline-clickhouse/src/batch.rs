@@ -32,7 +32,11 @@ fn default_max_age() -> Duration {
 
 impl Default for BatchConfig {
     fn default() -> Self {
-        Self { max_rows: default_max_rows(), max_bytes: default_max_bytes(), max_age: default_max_age() }
+        Self {
+            max_rows: default_max_rows(),
+            max_bytes: default_max_bytes(),
+            max_age: default_max_age(),
+        }
     }
 }
 
@@ -41,13 +45,22 @@ impl BatchConfig {
     pub fn validate(&self, prefix: &str) -> Vec<Problem> {
         let mut p = vec![];
         if self.max_rows == 0 {
-            p.push(Problem::new(format!("{prefix}.max_rows"), "must be at least 1"));
+            p.push(Problem::new(
+                format!("{prefix}.max_rows"),
+                "must be at least 1",
+            ));
         }
         if self.max_bytes == 0 {
-            p.push(Problem::new(format!("{prefix}.max_bytes"), "must be at least 1"));
+            p.push(Problem::new(
+                format!("{prefix}.max_bytes"),
+                "must be at least 1",
+            ));
         }
         if self.max_age.is_zero() {
-            p.push(Problem::new(format!("{prefix}.max_age"), "must be more than 0, e.g. \"1s\""));
+            p.push(Problem::new(
+                format!("{prefix}.max_age"),
+                "must be more than 0, e.g. \"1s\"",
+            ));
         }
         p
     }
@@ -65,7 +78,12 @@ pub struct Batch<T> {
 impl<T> Batch<T> {
     /// An empty batch.
     pub fn new(config: BatchConfig) -> Self {
-        Self { config, rows: Vec::new(), bytes: 0, started: None }
+        Self {
+            config,
+            rows: Vec::new(),
+            bytes: 0,
+            started: None,
+        }
     }
 
     /// Adds a row of roughly `size` bytes, first seen at `now`.
@@ -79,7 +97,9 @@ impl<T> Batch<T> {
     pub fn is_due(&self, now: Instant) -> bool {
         self.rows.len() >= self.config.max_rows
             || self.bytes >= self.config.max_bytes
-            || self.started.is_some_and(|s| now.duration_since(s) >= self.config.max_age)
+            || self
+                .started
+                .is_some_and(|s| now.duration_since(s) >= self.config.max_age)
     }
 
     /// When the age limit will make the batch due, if it holds rows.
@@ -120,7 +140,11 @@ mod tests {
     use super::*;
 
     fn cfg() -> BatchConfig {
-        BatchConfig { max_rows: 3, max_bytes: 100, max_age: Duration::from_millis(50) }
+        BatchConfig {
+            max_rows: 3,
+            max_bytes: 100,
+            max_age: Duration::from_millis(50),
+        }
     }
 
     #[test]
@@ -148,7 +172,10 @@ mod tests {
     fn flushes_on_age_of_the_oldest_row() {
         let t0 = Instant::now();
         let mut b = Batch::new(cfg());
-        assert!(!b.is_due(t0 + Duration::from_secs(10)), "an empty batch is never due");
+        assert!(
+            !b.is_due(t0 + Duration::from_secs(10)),
+            "an empty batch is never due"
+        );
         b.push(1, 1, t0);
         b.push(2, 1, t0 + Duration::from_millis(40));
         assert!(!b.is_due(t0 + Duration::from_millis(49)));

@@ -49,11 +49,17 @@ impl ClickHouseConfig {
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
             problems.push(Problem::new(
                 format!("{prefix}.url"),
-                format!("'{}' is not an HTTP URL; use e.g. \"http://127.0.0.1:8123\"", self.url),
+                format!(
+                    "'{}' is not an HTTP URL; use e.g. \"http://127.0.0.1:8123\"",
+                    self.url
+                ),
             ));
         }
         if self.database.is_empty()
-            || !self.database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || !self
+                .database
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
         {
             problems.push(Problem::new(
                 format!("{prefix}.database"),

@@ -51,7 +51,11 @@ pub fn embedded() -> Result<Vec<Migration>> {
 
 /// Splits a migration into statements: each ends with `;` at the end of a line.
 pub fn parse(name: &str, text: &str) -> Result<Migration> {
-    if !name.split('_').next().is_some_and(|n| n.len() == 4 && n.chars().all(|c| c.is_ascii_digit())) {
+    if !name
+        .split('_')
+        .next()
+        .is_some_and(|n| n.len() == 4 && n.chars().all(|c| c.is_ascii_digit()))
+    {
         return Err(Error::Migration {
             file: name.into(),
             message: "name must start with a 4-digit version, e.g. 0002_add_x.sql".into(),
@@ -81,7 +85,11 @@ pub fn parse(name: &str, text: &str) -> Result<Migration> {
         });
     }
     let checksum = hex::encode(Sha256::digest(text.as_bytes()));
-    Ok(Migration { name: name.into(), statements, checksum })
+    Ok(Migration {
+        name: name.into(),
+        statements,
+        checksum,
+    })
 }
 
 #[derive(Debug, clickhouse::Row, serde::Deserialize)]
@@ -94,7 +102,10 @@ struct AppliedRow {
 pub async fn apply(config: &ClickHouseConfig, migrations: &[Migration]) -> Result<Report> {
     config
         .server_client()
-        .query(&format!("CREATE DATABASE IF NOT EXISTS {}", config.database))
+        .query(&format!(
+            "CREATE DATABASE IF NOT EXISTS {}",
+            config.database
+        ))
         .execute()
         .await?;
     let client = config.client();
@@ -125,10 +136,14 @@ pub async fn apply(config: &ClickHouseConfig, migrations: &[Migration]) -> Resul
         }
         tracing::info!(migration = %m.name, statements = m.statements.len(), "applying migration");
         for stmt in &m.statements {
-            client.query(stmt).execute().await.map_err(|e| Error::Migration {
-                file: m.name.clone(),
-                message: format!("statement failed: {e}"),
-            })?;
+            client
+                .query(stmt)
+                .execute()
+                .await
+                .map_err(|e| Error::Migration {
+                    file: m.name.clone(),
+                    message: format!("statement failed: {e}"),
+                })?;
         }
         client
             .query("INSERT INTO schema_migrations (version, checksum) VALUES (?, ?)")
@@ -147,9 +162,15 @@ mod tests {
 
     #[test]
     fn splits_statements_and_skips_comments() {
-        let m = parse("0001_x.sql", "-- c\nCREATE TABLE a (x UInt8)\nENGINE = Memory;\n\nSELECT ';';\n")
-            .expect("parse");
-        assert_eq!(m.statements, ["CREATE TABLE a (x UInt8)\nENGINE = Memory", "SELECT ';'"]);
+        let m = parse(
+            "0001_x.sql",
+            "-- c\nCREATE TABLE a (x UInt8)\nENGINE = Memory;\n\nSELECT ';';\n",
+        )
+        .expect("parse");
+        assert_eq!(
+            m.statements,
+            ["CREATE TABLE a (x UInt8)\nENGINE = Memory", "SELECT ';'"]
+        );
     }
 
     #[test]

@@ -25,7 +25,10 @@ impl Codec {
         for source in ALL_SCHEMAS {
             reader_schemas.insert(source.full_name, parse_schema(source.text)?);
         }
-        Ok(Self { resolver, reader_schemas: Arc::new(reader_schemas) })
+        Ok(Self {
+            resolver,
+            reader_schemas: Arc::new(reader_schemas),
+        })
     }
 
     /// A codec with the ids pinned in `schemas/pinned.json`.
@@ -50,7 +53,9 @@ impl Codec {
         let mut out = Vec::with_capacity(256);
         out.push(WIRE_MAGIC);
         out.extend_from_slice(&id.to_be_bytes());
-        writer.write_ser(&mut out, value).map_err(|e| Error::Encode(e.to_string()))?;
+        writer
+            .write_ser(&mut out, value)
+            .map_err(|e| Error::Encode(e.to_string()))?;
         Ok(out)
     }
 
@@ -62,7 +67,12 @@ impl Codec {
         let reader = GenericDatumReader::builder(&writer_schema)
             .reader_schema(reader_schema)
             .build()
-            .map_err(|e| Error::Decode(format!("schema id {id} cannot be read as {}: {e}", T::SCHEMA.full_name)))?;
+            .map_err(|e| {
+                Error::Decode(format!(
+                    "schema id {id} cannot be read as {}: {e}",
+                    T::SCHEMA.full_name
+                ))
+            })?;
         // Resolve to a generic value first: schema-aware deserialisation does not perform
         // writer/reader schema resolution.
         let value = reader
@@ -75,7 +85,10 @@ impl Codec {
             )));
         }
         apache_avro::from_value(&value).map_err(|e| {
-            Error::Decode(format!("schema id {id} does not map onto {}: {e}", T::SCHEMA.full_name))
+            Error::Decode(format!(
+                "schema id {id} does not map onto {}: {e}",
+                T::SCHEMA.full_name
+            ))
         })
     }
 }
@@ -88,7 +101,10 @@ pub fn split_header(bytes: &[u8]) -> Result<(u32, &[u8])> {
             "magic byte is {magic:#04x}, expected 0x00 (Confluent wire format)"
         ))),
         [_, a, b, c, d, body @ ..] => Ok((u32::from_be_bytes([*a, *b, *c, *d]), body)),
-        _ => Err(Error::Decode(format!("record is {} bytes, shorter than the 5-byte header", bytes.len()))),
+        _ => Err(Error::Decode(format!(
+            "record is {} bytes, shorter than the 5-byte header",
+            bytes.len()
+        ))),
     }
 }
 
@@ -111,7 +127,10 @@ mod tests {
             model: Some("claude-sonnet-4".into()),
             endpoint: "POST /v1/messages".into(),
             streaming: true,
-            messages: vec![Message { role: "user".into(), text: "héllo ✓".into() }],
+            messages: vec![Message {
+                role: "user".into(),
+                text: "héllo ✓".into(),
+            }],
             attachments: vec![Attachment {
                 kind: "image".into(),
                 media_type: Some("image/png".into()),
@@ -149,9 +168,15 @@ mod tests {
     async fn event_round_trips_with_pinned_id() {
         let codec = Codec::pinned().expect("codec");
         let event = sample_event();
-        let bytes = codec.encode("sightline.events.v1", &event).await.expect("encode");
+        let bytes = codec
+            .encode("sightline.events.v1", &event)
+            .await
+            .expect("encode");
         assert_eq!(bytes[0], WIRE_MAGIC);
-        assert_eq!(u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]), 1);
+        assert_eq!(
+            u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]),
+            1
+        );
         let back: LlmEvent = codec.decode(&bytes).await.expect("decode");
         assert_eq!(back, event);
     }
@@ -169,7 +194,10 @@ mod tests {
             payload: Some(vec![0xff, 0x00, 0x10]),
             failed_at_ms: 5,
         };
-        let bytes = codec.encode("sightline.dlq.v1", &record).await.expect("encode");
+        let bytes = codec
+            .encode("sightline.dlq.v1", &record)
+            .await
+            .expect("encode");
         assert_eq!(bytes[4], 2);
         let back: DlqRecord = codec.decode(&bytes).await.expect("decode");
         assert_eq!(back, record);
@@ -199,7 +227,10 @@ mod tests {
     async fn decoding_an_event_as_a_dlq_record_fails_cleanly() {
         let codec = Codec::pinned().expect("codec");
         let bytes = codec.encode("t", &sample_event()).await.expect("encode");
-        let err = codec.decode::<DlqRecord>(&bytes).await.expect_err("wrong type");
+        let err = codec
+            .decode::<DlqRecord>(&bytes)
+            .await
+            .expect_err("wrong type");
         assert!(err.is_bad_input(), "{err}");
     }
 }

@@ -13,10 +13,12 @@ impl RegistryConfig {
     /// Problems with this section.
     pub fn validate(&self, prefix: &str) -> Vec<Problem> {
         match &self.url {
-            Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => vec![Problem::new(
-                format!("{prefix}.url"),
-                "must be an http(s) URL, or unset to use the pinned schema ids",
-            )],
+            Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+                vec![Problem::new(
+                    format!("{prefix}.url"),
+                    "must be an http(s) URL, or unset to use the pinned schema ids",
+                )]
+            }
             _ => vec![],
         }
     }

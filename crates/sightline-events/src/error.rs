@@ -26,7 +26,13 @@ pub enum Error {
 impl Error {
     /// Whether the same call may succeed later (environment, not input).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Registry { retryable: true, .. })
+        matches!(
+            self,
+            Error::Registry {
+                retryable: true,
+                ..
+            }
+        )
     }
 
     /// Whether the error was caused by the record itself.

@@ -61,12 +61,15 @@ impl PinnedResolver {
         let mut ids_by_name = HashMap::new();
         let mut schemas_by_id = HashMap::new();
         for entry in file.schemas {
-            let source = sources.iter().find(|s| s.full_name == entry.name).ok_or_else(|| {
-                Error::Schema(format!(
-                    "schemas/pinned.json: id {} names '{}', which is not a compiled-in schema",
-                    entry.id, entry.name
-                ))
-            })?;
+            let source = sources
+                .iter()
+                .find(|s| s.full_name == entry.name)
+                .ok_or_else(|| {
+                    Error::Schema(format!(
+                        "schemas/pinned.json: id {} names '{}', which is not a compiled-in schema",
+                        entry.id, entry.name
+                    ))
+                })?;
             let schema = parse_schema(source.text)?;
             if schemas_by_id.insert(entry.id, Arc::new(schema)).is_some() {
                 return Err(Error::Schema(format!(
@@ -76,16 +79,25 @@ impl PinnedResolver {
             }
             ids_by_name.insert(entry.name, entry.id);
         }
-        Ok(Self { ids_by_name, schemas_by_id })
+        Ok(Self {
+            ids_by_name,
+            schemas_by_id,
+        })
     }
 }
 
 #[async_trait]
 impl SchemaResolver for PinnedResolver {
     async fn id_for(&self, _subject: &str, schema: &SchemaSource) -> Result<u32> {
-        self.ids_by_name.get(schema.full_name).copied().ok_or_else(|| {
-            Error::Schema(format!("no pinned id for {} in schemas/pinned.json", schema.full_name))
-        })
+        self.ids_by_name
+            .get(schema.full_name)
+            .copied()
+            .ok_or_else(|| {
+                Error::Schema(format!(
+                    "no pinned id for {} in schemas/pinned.json",
+                    schema.full_name
+                ))
+            })
     }
 
     async fn schema_by_id(&self, id: u32) -> Result<Arc<Schema>> {
@@ -124,7 +136,10 @@ impl RegistryResolver {
 }
 
 fn registry_error(e: schema_registry_converter::error::SRCError) -> Error {
-    Error::Registry { message: e.to_string(), retryable: e.retriable }
+    Error::Registry {
+        message: e.to_string(),
+        retryable: e.retriable,
+    }
 }
 
 #[async_trait]
@@ -139,8 +154,9 @@ impl SchemaResolver for RegistryResolver {
             SchemaType::Avro,
             schema.text.to_string(),
         );
-        let registered =
-            post_schema(&self.settings, subject.to_string(), supplied).await.map_err(registry_error)?;
+        let registered = post_schema(&self.settings, subject.to_string(), supplied)
+            .await
+            .map_err(registry_error)?;
         if let Ok(mut ids) = self.ids.write() {
             ids.insert(key, registered.id);
         }
@@ -155,7 +171,10 @@ impl SchemaResolver for RegistryResolver {
             if e.retriable {
                 registry_error(e)
             } else {
-                Error::Decode(format!("schema id {id} is unknown to the registry: {}", e.error))
+                Error::Decode(format!(
+                    "schema id {id} is unknown to the registry: {}",
+                    e.error
+                ))
             }
         })?;
         let schema = Arc::new(parse_schema(&registered.schema)?);

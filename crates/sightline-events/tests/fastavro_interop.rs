@@ -23,7 +23,10 @@ async fn fastavro_reads_rust_encoded_events() {
         model: Some("claude".into()),
         endpoint: "POST /v1/messages".into(),
         streaming: true,
-        messages: vec![Message { role: "assistant".into(), text: "naïve ☃".into() }],
+        messages: vec![Message {
+            role: "assistant".into(),
+            text: "naïve ☃".into(),
+        }],
         attachments: vec![Attachment {
             kind: "image".into(),
             media_type: Some("image/png".into()),
@@ -33,7 +36,12 @@ async fn fastavro_reads_rust_encoded_events() {
             width: Some(1),
             height: None,
         }],
-        usage: Some(TokenUsage { input_tokens: 7, output_tokens: 9, cache_read_tokens: None, cache_write_tokens: None }),
+        usage: Some(TokenUsage {
+            input_tokens: 7,
+            output_tokens: 9,
+            cache_read_tokens: None,
+            cache_write_tokens: None,
+        }),
         cost_usd_micros: None,
         latency_ms: Some(123),
         ttft_ms: Some(4),
@@ -50,14 +58,21 @@ async fn fastavro_reads_rust_encoded_events() {
         }],
         user_agent: None,
     };
-    let bytes = Codec::pinned().expect("codec").encode("t", &event).await.expect("encode");
+    let bytes = Codec::pinned()
+        .expect("codec")
+        .encode("t", &event)
+        .await
+        .expect("encode");
     let dir = std::env::temp_dir().join(format!("sightline-fastavro-{}", LlmEvent::new_id()));
     std::fs::create_dir_all(&dir).expect("tmp dir");
     let record = dir.join("record.bin");
     std::fs::write(&record, &bytes).expect("write");
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/decode_with_fastavro.py");
-    let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/llm_event.v1.avsc");
+    let schema = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../schemas/llm_event.v1.avsc"
+    );
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let out = Command::new(&python)
         .args([script, schema])

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use sightline_events::{Codec, EventKind, LlmEvent, Provider, RegistryResolver, CallStatus};
+use sightline_events::{CallStatus, Codec, EventKind, LlmEvent, Provider, RegistryResolver};
 
 #[derive(Default)]
 struct Registry {
@@ -25,10 +25,16 @@ async fn register(
     Json(body): Json<Value>,
 ) -> (StatusCode, Json<Value>) {
     let Some(schema) = body.get("schema").and_then(Value::as_str) else {
-        return (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"error_code": 42201, "message": "no schema"})));
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"error_code": 42201, "message": "no schema"})),
+        );
     };
     if body.get("schemaType").and_then(Value::as_str) != Some("AVRO") {
-        return (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"error_code": 42201, "message": "not avro"})));
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"error_code": 42201, "message": "not avro"})),
+        );
     }
     let mut reg = reg.lock().expect("lock");
     reg.posts += 1;
@@ -59,7 +65,9 @@ async fn start_registry() -> (String, Shared) {
         .route("/subjects/{subject}/versions", post(register))
         .route("/schemas/ids/{id}", get(by_id))
         .with_state(reg.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     (format!("http://{addr}"), reg)
@@ -98,12 +106,29 @@ async fn registry_ids_are_registered_once_and_round_trip() {
     let (url, reg) = start_registry().await;
     let codec = Codec::new(Arc::new(RegistryResolver::new(&url))).expect("codec");
     let e = event();
-    let first = codec.encode("sightline.events.v1", &e).await.expect("encode");
-    let second = codec.encode("sightline.events.v1", &e).await.expect("encode again");
-    assert_eq!(&first[1..5], &100u32.to_be_bytes(), "id assigned by the registry");
+    let first = codec
+        .encode("sightline.events.v1", &e)
+        .await
+        .expect("encode");
+    let second = codec
+        .encode("sightline.events.v1", &e)
+        .await
+        .expect("encode again");
+    assert_eq!(
+        &first[1..5],
+        &100u32.to_be_bytes(),
+        "id assigned by the registry"
+    );
     assert_eq!(first, second);
-    assert_eq!(reg.lock().expect("lock").posts, 1, "the id is cached after the first call");
-    assert_eq!(reg.lock().expect("lock").schemas[0].0, "sightline.events.v1-value");
+    assert_eq!(
+        reg.lock().expect("lock").posts,
+        1,
+        "the id is cached after the first call"
+    );
+    assert_eq!(
+        reg.lock().expect("lock").schemas[0].0,
+        "sightline.events.v1-value"
+    );
 
     // A fresh codec (another process) fetches the writer schema by id.
     let reader = Codec::new(Arc::new(RegistryResolver::new(&url))).expect("codec");
@@ -117,7 +142,10 @@ async fn an_id_unknown_to_the_registry_is_bad_input() {
     let codec = Codec::new(Arc::new(RegistryResolver::new(&url))).expect("codec");
     let mut bytes = codec.encode("t", &event()).await.expect("encode");
     bytes[1..5].copy_from_slice(&999u32.to_be_bytes());
-    let err = codec.decode::<LlmEvent>(&bytes).await.expect_err("unknown id");
+    let err = codec
+        .decode::<LlmEvent>(&bytes)
+        .await
+        .expect_err("unknown id");
     assert!(err.is_bad_input(), "{err}");
 }
 

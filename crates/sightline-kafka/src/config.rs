@@ -85,7 +85,8 @@ impl KafkaConfig {
     /// Base client config: brokers, client id and the raw properties.
     pub fn client_config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &self.brokers).set("client.id", &self.client_id);
+        c.set("bootstrap.servers", &self.brokers)
+            .set("client.id", &self.client_id);
         for (k, v) in &self.librdkafka {
             c.set(k, v);
         }
@@ -146,7 +147,10 @@ impl TopicsConfig {
             ));
         }
         if self.partitions < 1 {
-            problems.push(Problem::new(format!("{prefix}.partitions"), "must be at least 1"));
+            problems.push(Problem::new(
+                format!("{prefix}.partitions"),
+                "must be at least 1",
+            ));
         }
         if self.replication_factor < 1 {
             problems.push(Problem::new(
@@ -158,7 +162,10 @@ impl TopicsConfig {
             if crate::Topic::from_short(name).is_none() {
                 problems.push(Problem::new(
                     format!("{prefix}.partitions_by_topic.{name}"),
-                    format!("unknown topic; use one of {}", crate::Topic::short_names().join(", ")),
+                    format!(
+                        "unknown topic; use one of {}",
+                        crate::Topic::short_names().join(", ")
+                    ),
                 ));
             }
             if *n < 1 {

@@ -15,14 +15,26 @@ pub struct DeadLetters {
 impl DeadLetters {
     /// DLQ for `processor`, writing to `topic`.
     pub fn new(producer: Producer, codec: Codec, topic: String, processor: &str) -> Self {
-        Self { producer, codec, topic, processor: processor.to_string() }
+        Self {
+            producer,
+            codec,
+            topic,
+            processor: processor.to_string(),
+        }
     }
 
     /// Sends `msg` with `error` and waits for the acknowledgement. `error` must never contain
     /// the payload: it is logged and stored in plain text.
     pub async fn send(&self, msg: &BorrowedMessage<'_>, error: &str) -> Result<()> {
-        self.send_parts(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.payload(), error)
-            .await
+        self.send_parts(
+            msg.topic(),
+            msg.partition(),
+            msg.offset(),
+            msg.key(),
+            msg.payload(),
+            error,
+        )
+        .await
     }
 
     /// [`send`](Self::send) for a record already copied out of the consumer.
@@ -55,9 +67,22 @@ impl DeadLetters {
         );
         let encoded = self.codec.encode(&self.topic, &record).await?;
         let headers = OwnedHeaders::new()
-            .insert(Header { key: "sightline.error", value: Some(error) })
-            .insert(Header { key: "sightline.processor", value: Some(self.processor.as_str()) });
-        self.producer.send(&self.topic, key.unwrap_or_default(), &encoded, Some(headers)).await?;
+            .insert(Header {
+                key: "sightline.error",
+                value: Some(error),
+            })
+            .insert(Header {
+                key: "sightline.processor",
+                value: Some(self.processor.as_str()),
+            });
+        self.producer
+            .send(
+                &self.topic,
+                key.unwrap_or_default(),
+                &encoded,
+                Some(headers),
+            )
+            .await?;
         Ok(())
     }
 }

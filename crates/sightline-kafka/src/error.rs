@@ -24,15 +24,15 @@ impl Error {
     /// Whether retrying may help (broker down, timeouts), as opposed to a fatal misconfiguration.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Kafka(e) => match e.rdkafka_error_code() {
+            Error::Kafka(e) => !matches!(
+                e.rdkafka_error_code(),
                 Some(
                     RDKafkaErrorCode::TopicAuthorizationFailed
-                    | RDKafkaErrorCode::ClusterAuthorizationFailed
-                    | RDKafkaErrorCode::MessageSizeTooLarge
-                    | RDKafkaErrorCode::InvalidConfig,
-                ) => false,
-                _ => true,
-            },
+                        | RDKafkaErrorCode::ClusterAuthorizationFailed
+                        | RDKafkaErrorCode::MessageSizeTooLarge
+                        | RDKafkaErrorCode::InvalidConfig,
+                )
+            ),
             Error::Codec(e) => e.is_retryable(),
             Error::Topic { .. } => true,
         }

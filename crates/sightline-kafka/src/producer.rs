@@ -26,7 +26,10 @@ impl Producer {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
-            .set("message.timeout.ms", config.delivery_timeout.as_millis().to_string())
+            .set(
+                "message.timeout.ms",
+                config.delivery_timeout.as_millis().to_string(),
+            )
             .create()?;
         Ok(Self { inner })
     }
@@ -73,7 +76,10 @@ impl Producer {
 
     /// Whether an enqueue error means "local queue full" (backpressure).
     pub fn is_queue_full(e: &KafkaError) -> bool {
-        matches!(e, KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull))
+        matches!(
+            e,
+            KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)
+        )
     }
 
     /// Records waiting for delivery.

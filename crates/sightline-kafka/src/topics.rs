@@ -68,7 +68,9 @@ pub struct TopicNames {
 impl TopicNames {
     /// Names under `prefix`.
     pub fn new(prefix: impl Into<String>) -> Self {
-        Self { prefix: prefix.into() }
+        Self {
+            prefix: prefix.into(),
+        }
     }
 
     /// `<prefix>.<short>.v1`.
@@ -99,15 +101,22 @@ pub async fn apply(kafka: &KafkaConfig, topics: &TopicsConfig) -> Result<Vec<(St
     let specs: Vec<(String, i32)> = Topic::ALL
         .iter()
         .map(|t| {
-            let partitions =
-                topics.partitions_by_topic.get(t.short()).copied().unwrap_or(topics.partitions);
+            let partitions = topics
+                .partitions_by_topic
+                .get(t.short())
+                .copied()
+                .unwrap_or(topics.partitions);
             (names.name(*t), partitions)
         })
         .collect();
     let new_topics: Vec<NewTopic<'_>> = specs
         .iter()
         .map(|(name, partitions)| {
-            NewTopic::new(name, *partitions, TopicReplication::Fixed(topics.replication_factor))
+            NewTopic::new(
+                name,
+                *partitions,
+                TopicReplication::Fixed(topics.replication_factor),
+            )
         })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
@@ -120,7 +129,10 @@ pub async fn apply(kafka: &KafkaConfig, topics: &TopicsConfig) -> Result<Vec<(St
                 out.push((name, Applied::AlreadyExists))
             }
             Err((name, code)) => {
-                return Err(Error::Topic { topic: name, message: code.to_string() });
+                return Err(Error::Topic {
+                    topic: name,
+                    message: code.to_string(),
+                });
             }
         }
     }

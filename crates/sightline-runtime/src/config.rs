@@ -22,7 +22,10 @@ pub struct Problem {
 impl Problem {
     /// A problem with `key`.
     pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { key: key.into(), message: message.into() }
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -47,11 +50,18 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "invalid configuration ({} problem(s)):", self.problems.len())?;
+        writeln!(
+            f,
+            "invalid configuration ({} problem(s)):",
+            self.problems.len()
+        )?;
         for p in &self.problems {
             writeln!(f, "  - {p}")?;
         }
-        write!(f, "Set keys in the config file or as {ENV_PREFIX}SECTION__KEY env vars.")
+        write!(
+            f,
+            "Set keys in the config file or as {ENV_PREFIX}SECTION__KEY env vars."
+        )
     }
 }
 
@@ -63,7 +73,10 @@ pub fn load<T: DeserializeOwned + Validate>(file: Option<&Path>) -> Result<T, Co
             return Err(ConfigError {
                 problems: vec![Problem::new(
                     "--config",
-                    format!("file {} does not exist; pass an existing TOML file", path.display()),
+                    format!(
+                        "file {} does not exist; pass an existing TOML file",
+                        path.display()
+                    ),
                 )],
             });
         }
@@ -74,7 +87,11 @@ pub fn load<T: DeserializeOwned + Validate>(file: Option<&Path>) -> Result<T, Co
         problems: errors
             .into_iter()
             .map(|e| {
-                let key = if e.path.is_empty() { "<root>".to_string() } else { e.path.join(".") };
+                let key = if e.path.is_empty() {
+                    "<root>".to_string()
+                } else {
+                    e.path.join(".")
+                };
                 let source = e
                     .metadata
                     .as_ref()
@@ -138,7 +155,10 @@ mod tests {
                 p.push(Problem::new("name", "must not be empty"));
             }
             if self.inner.port == 1 {
-                p.push(Problem::new("inner.port", "port 1 is reserved; pick another"));
+                p.push(Problem::new(
+                    "inner.port",
+                    "port 1 is reserved; pick another",
+                ));
             }
             p
         }
@@ -168,7 +188,10 @@ mod tests {
         let path = write("nmae = \"typo\"\n[inner]\nport = \"eighty\"\n");
         let err = load::<Demo>(Some(&path)).expect_err("invalid");
         let text = err.to_string();
-        assert!(text.contains("nmae") || text.contains("inner.port"), "{text}");
+        assert!(
+            text.contains("nmae") || text.contains("inner.port"),
+            "{text}"
+        );
         assert!(text.contains("SIGHTLINE__"), "{text}");
     }
 

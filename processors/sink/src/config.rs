@@ -84,7 +84,10 @@ impl Validate for SinkConfig {
 
 /// Command-line arguments of `sightline-sink`.
 #[derive(Debug, clap::Parser)]
-#[command(name = "sightline-sink", about = "Kafka → ClickHouse sink for Sightline events")]
+#[command(
+    name = "sightline-sink",
+    about = "Kafka → ClickHouse sink for Sightline events"
+)]
 pub struct Args {
     /// TOML config file; every key can also be set as SIGHTLINE__SECTION__KEY.
     #[arg(long, env = "SIGHTLINE_CONFIG")]

@@ -70,7 +70,11 @@ impl LlmCallRow {
                 .iter()
                 .map(|a| a.media_type.clone().unwrap_or_default())
                 .collect(),
-            attachment_sizes: event.attachments.iter().map(|a| a.size_bytes.unwrap_or(-1)).collect(),
+            attachment_sizes: event
+                .attachments
+                .iter()
+                .map(|a| a.size_bytes.unwrap_or(-1))
+                .collect(),
             attachment_sha256: event
                 .attachments
                 .iter()
@@ -88,7 +92,11 @@ impl LlmCallRow {
             error: event.error,
             finding_rules: event.findings.iter().map(|f| f.rule_id.clone()).collect(),
             finding_categories: event.findings.iter().map(|f| f.category.clone()).collect(),
-            finding_fingerprints: event.findings.iter().map(|f| f.fingerprint.clone()).collect(),
+            finding_fingerprints: event
+                .findings
+                .iter()
+                .map(|f| f.fingerprint.clone())
+                .collect(),
             user_agent: event.user_agent,
             _topic: topic.into(),
             _partition: partition,

@@ -75,8 +75,12 @@ pub async fn run(config: SinkConfig, shutdown: Shutdown) -> Result<Stats> {
     .await;
     match drained {
         Some(Ok(())) => tracing::info!(stats = ?stage.stats, "sink stopped; offsets committed"),
-        Some(Err(e)) => tracing::error!(error = %e, "sink could not flush on shutdown; records will be replayed"),
-        None => tracing::error!("sink shutdown grace period passed; unflushed records will be replayed"),
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "sink could not flush on shutdown; records will be replayed")
+        }
+        None => {
+            tracing::error!("sink shutdown grace period passed; unflushed records will be replayed")
+        }
     }
     result.map(|()| stage.stats)
 }
@@ -117,16 +121,21 @@ impl Stage {
         if self.generation != Some(generation) {
             // Partitions moved: write what we hold, then learn what ClickHouse already has.
             self.flush(shutdown).await?;
-            self.watermarks = self.with_retry("reading sink_progress", shutdown, |s| {
-                let client = s.client.clone();
-                let topic = s.source.clone();
-                async move { progress::watermarks(&client, TABLE, &topic).await }
-            })
-            .await?;
+            self.watermarks = self
+                .with_retry("reading sink_progress", shutdown, |s| {
+                    let client = s.client.clone();
+                    let topic = s.source.clone();
+                    async move { progress::watermarks(&client, TABLE, &topic).await }
+                })
+                .await?;
             tracing::info!(watermarks = ?self.watermarks, "resuming from ClickHouse");
             self.generation = Some(generation);
         }
-        if self.watermarks.get(&msg.partition).is_some_and(|w| msg.offset <= *w) {
+        if self
+            .watermarks
+            .get(&msg.partition)
+            .is_some_and(|w| msg.offset <= *w)
+        {
             self.stats.skipped += 1;
         } else {
             match self.decode(&msg, shutdown).await? {
@@ -174,7 +183,18 @@ impl Stage {
     async fn dead_letter(&mut self, msg: &Owned, reason: &str, shutdown: &Shutdown) -> Result<()> {
         let mut backoff = Duration::from_millis(100);
         loop {
-            match self.dlq.send_parts(&msg.topic, msg.partition, msg.offset, msg.key.as_deref(), msg.payload.as_deref(), reason).await {
+            match self
+                .dlq
+                .send_parts(
+                    &msg.topic,
+                    msg.partition,
+                    msg.offset,
+                    msg.key.as_deref(),
+                    msg.payload.as_deref(),
+                    reason,
+                )
+                .await
+            {
                 Ok(()) => return Ok(()),
                 Err(e) if !shutdown.is_triggered() => {
                     tracing::warn!(error = %e, "DLQ send failed; retrying");
@@ -216,7 +236,12 @@ impl Stage {
 
     /// Retries a ClickHouse call with exponential back-off until it succeeds, fails with a
     /// non-retryable error, or shutdown starts.
-    async fn with_retry<T, F, Fut>(&mut self, what: &str, shutdown: &Shutdown, mut f: F) -> Result<T>
+    async fn with_retry<T, F, Fut>(
+        &mut self,
+        what: &str,
+        shutdown: &Shutdown,
+        mut f: F,
+    ) -> Result<T>
     where
         F: FnMut(&Self) -> Fut,
         Fut: std::future::Future<Output = sightline_clickhouse::Result<T>>,
@@ -239,7 +264,10 @@ impl Stage {
     }
 }
 
-async fn insert(client: &sightline_clickhouse::Client, rows: &[LlmCallRow]) -> sightline_clickhouse::Result<()> {
+async fn insert(
+    client: &sightline_clickhouse::Client,
+    rows: &[LlmCallRow],
+) -> sightline_clickhouse::Result<()> {
     let mut insert = client.insert::<LlmCallRow>(TABLE).await?;
     for row in rows {
         insert.write(row).await?;

@@ -1,0 +1,260 @@
+//! A fake upstream LLM API that answers in the providers' exact wire formats.
+//!
+//! Token usage is deterministic so tests can assert it: Anthropic answers report
+//! [`ANTHROPIC_USAGE`], OpenAI answers [`OPENAI_USAGE`]. A request header `x-fake-status: NNN`
+//! makes it answer with that status and the provider's error body. Streams can be held after
+//! the first event by [`FakeUpstream::hold_streams`] to prove the shim relays without buffering.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use serde_json::{json, Value};
+use tokio::sync::Semaphore;
+
+/// (input, output) tokens every Anthropic answer reports.
+pub const ANTHROPIC_USAGE: (i64, i64) = (25, 11);
+/// (prompt, completion) tokens every OpenAI answer reports.
+pub const OPENAI_USAGE: (i64, i64) = (31, 13);
+/// The assistant text of every answer.
+pub const ANSWER: &str = "Hello from the fake upstream.";
+
+/// A request the fake received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// Path.
+    pub path: String,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+#[derive(Default)]
+struct Inner {
+    requests: Mutex<Vec<Recorded>>,
+    /// When set, streams pause after their first event until a permit is added.
+    gate: Mutex<Option<Arc<Semaphore>>>,
+    delay: Mutex<Duration>,
+}
+
+/// A running fake upstream.
+#[derive(Clone)]
+pub struct FakeUpstream {
+    /// Base URL, e.g. `http://127.0.0.1:12345`.
+    pub url: String,
+    inner: Arc<Inner>,
+}
+
+impl FakeUpstream {
+    /// Starts on an ephemeral loopback port.
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Starts on `addr`.
+    pub async fn start_on(addr: SocketAddr) -> anyhow::Result<Self> {
+        let inner = Arc::new(Inner::default());
+        let app = Router::new()
+            .route("/v1/messages", post(anthropic))
+            .route("/v1/chat/completions", post(openai))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(Self { url, inner })
+    }
+
+    /// Requests received so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.inner
+            .requests
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
+
+    /// Makes streams pause after their first event; returns the gate to release them.
+    pub fn hold_streams(&self) -> Arc<Semaphore> {
+        let gate = Arc::new(Semaphore::new(0));
+        if let Ok(mut g) = self.inner.gate.lock() {
+            *g = Some(gate.clone());
+        }
+        gate
+    }
+
+    /// Delays every answer by `d` before the response headers.
+    pub fn set_delay(&self, d: Duration) {
+        if let Ok(mut delay) = self.inner.delay.lock() {
+            *delay = d;
+        }
+    }
+}
+
+async fn record(inner: &Inner, path: &str, headers: &HeaderMap, body: &Bytes) -> Option<u16> {
+    if let Ok(mut r) = inner.requests.lock() {
+        r.push(Recorded {
+            path: path.into(),
+            headers: headers.clone(),
+            body: body.clone(),
+        });
+    }
+    let delay = inner.delay.lock().map(|d| *d).unwrap_or_default();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    headers
+        .get("x-fake-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+fn sse(inner: &Inner, events: Vec<String>) -> Response {
+    let gate = inner.gate.lock().ok().and_then(|g| g.clone());
+    let stream = async_stream(events, gate);
+    Response::builder()
+        .status(200)
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+fn async_stream(
+    events: Vec<String>,
+    gate: Option<Arc<Semaphore>>,
+) -> impl futures::Stream<Item = Result<Bytes, Infallible>> {
+    futures::stream::unfold(
+        (events.into_iter(), 0usize, gate),
+        |(mut it, i, gate)| async move {
+            if i == 1 {
+                if let Some(g) = &gate {
+                    // Held until the test has seen the first event through the shim.
+                    if let Ok(p) = g.acquire().await {
+                        p.forget();
+                    }
+                }
+            }
+            let ev = it.next()?;
+            Some((Ok(Bytes::from(ev)), (it, i + 1, gate)))
+        },
+    )
+}
+
+async fn anthropic(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(status) = record(&inner, "/v1/messages", &headers, &body).await {
+        let body =
+            json!({"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}});
+        return (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            axum::Json(body),
+        )
+            .into_response();
+    }
+    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let model = req
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("claude-fake")
+        .to_string();
+    let (input, output) = ANTHROPIC_USAGE;
+    if req.get("stream").and_then(Value::as_bool) == Some(true) {
+        let id = "msg_fake_stream";
+        let mut events = vec![
+            event(
+                "message_start",
+                json!({"type": "message_start", "message": {"id": id, "type": "message", "role": "assistant", "model": model, "content": [], "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": input, "output_tokens": 1}}}),
+            ),
+            event(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            ),
+            event("ping", json!({"type": "ping"})),
+        ];
+        for word in ANSWER.split_inclusive(' ') {
+            events.push(event("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word}})));
+        }
+        events.push(event(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 0}),
+        ));
+        events.push(event("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": output}})));
+        events.push(event("message_stop", json!({"type": "message_stop"})));
+        return sse(&inner, events);
+    }
+    axum::Json(json!({
+        "id": "msg_fake", "type": "message", "role": "assistant", "model": model,
+        "content": [{"type": "text", "text": ANSWER}],
+        "stop_reason": "end_turn", "stop_sequence": null,
+        "usage": {"input_tokens": input, "output_tokens": output}
+    }))
+    .into_response()
+}
+
+fn event(name: &str, data: Value) -> String {
+    format!("event: {name}\ndata: {data}\n\n")
+}
+
+async fn openai(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(status) = record(&inner, "/v1/chat/completions", &headers, &body).await {
+        let body = json!({"error": {"message": "slow down", "type": "requests", "param": null, "code": "rate_limit_exceeded"}});
+        return (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            axum::Json(body),
+        )
+            .into_response();
+    }
+    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let model = req
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("gpt-fake")
+        .to_string();
+    let (prompt, completion) = OPENAI_USAGE;
+    let usage = json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion});
+    let created = 1_763_000_000;
+    if req.get("stream").and_then(Value::as_bool) == Some(true) {
+        let include_usage = req
+            .pointer("/stream_options/include_usage")
+            .and_then(Value::as_bool)
+            == Some(true);
+        let chunk = |delta: Value, finish: Value, usage: Value| {
+            let mut c = json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created, "model": model, "system_fingerprint": null,
+                "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
+            if include_usage {
+                c["usage"] = usage;
+            }
+            format!("data: {c}\n\n")
+        };
+        let mut events = vec![chunk(
+            json!({"role": "assistant", "content": ""}),
+            Value::Null,
+            Value::Null,
+        )];
+        for word in ANSWER.split_inclusive(' ') {
+            events.push(chunk(json!({"content": word}), Value::Null, Value::Null));
+        }
+        events.push(chunk(json!({}), json!("stop"), Value::Null));
+        if include_usage {
+            events.push(format!(
+                "data: {}\n\n",
+                json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created, "model": model, "choices": [], "usage": usage})
+            ));
+        }
+        events.push("data: [DONE]\n\n".into());
+        return sse(&inner, events);
+    }
+    axum::Json(json!({
+        "id": "chatcmpl-fake", "object": "chat.completion", "created": created, "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": ANSWER, "refusal": null}, "logprobs": null, "finish_reason": "stop"}],
+        "usage": usage
+    }))
+    .into_response()
+}

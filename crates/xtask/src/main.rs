@@ -1,0 +1,80 @@
+//! `cargo xtask …`: the developer and CI entry points.
+//!
+//! - `services up|down|status`: install (when missing) and run tansu and ClickHouse as local
+//!   processes, with data and logs under `target/services/`.
+//! - `demo`: services, migrations, topics, shim, sink and a fake upstream; a few calls through
+//!   the shim; the resulting ClickHouse rows printed.
+//! - `test`: services, Python test deps, rustfmt, clippy and the whole test suite.
+
+mod demo;
+mod services;
+mod util;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["services", "up"] => services::up().map(|_| ()),
+        ["services", "down"] => services::down(),
+        ["services", "status"] => services::status(),
+        ["demo"] => demo::run(),
+        ["test", rest @ ..] => test(rest),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <command>\n\n\
+                 commands:\n  \
+                 services up|down|status   run tansu and ClickHouse locally (installs them when missing)\n  \
+                 demo                      one call end to end: shim → Kafka → sink → ClickHouse\n  \
+                 test [cargo test args]    everything CI runs: fmt, clippy, unit and integration tests"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn test(extra: &[&str]) -> Result<(), String> {
+    let started = services::up()?;
+    util::ensure_python_module("fastavro", "fastavro")?;
+    let root = util::workspace_root();
+    let result = (|| {
+        util::step("rustfmt");
+        util::run(
+            util::cargo()
+                .args(["fmt", "--all", "--check"])
+                .current_dir(&root),
+        )?;
+        util::step("clippy");
+        util::run(
+            util::cargo()
+                .args([
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ])
+                .current_dir(&root),
+        )?;
+        util::step("tests");
+        let mut cmd = util::cargo();
+        cmd.args(["test", "--workspace"])
+            .args(extra)
+            .current_dir(&root);
+        services::export_endpoints(&mut cmd);
+        util::run(&mut cmd)
+    })();
+    if started.any() && std::env::var_os("SIGHTLINE_KEEP_SERVICES").is_none() {
+        services::down_started(&started)?;
+    }
+    result
+}

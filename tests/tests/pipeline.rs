@@ -1,0 +1,574 @@
+//! The foundation end to end, against the real broker (tansu) and ClickHouse:
+//! HTTP client → shim → fake upstream, shim → Kafka → sink → ClickHouse.
+
+use std::time::Duration;
+
+use clickhouse::Row;
+use serde::Deserialize;
+use sightline_events::{CallStatus, Codec, DlqRecord, EventKind, LlmEvent, Message, Provider};
+use sightline_kafka::{Producer, Topic};
+use sightline_runtime::Shutdown;
+use sightline_shim::config::{ShimConfig, ShimSection, UpstreamConfig};
+use sightline_sink::config::{SinkConfig, SinkSection};
+use sightline_testkit::fake_upstream::{FakeUpstream, ANSWER, ANTHROPIC_USAGE, OPENAI_USAGE};
+use sightline_testkit::{eventually, unique, TestEnv};
+use tokio::task::JoinHandle;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Row, Deserialize)]
+struct CallRow {
+    event_id: String,
+    call_id: String,
+    kind: String,
+    tenant_id: String,
+    user_id: String,
+    team_id: Option<String>,
+    provider: String,
+    model: Option<String>,
+    endpoint: String,
+    streaming: u8,
+    message_roles: Vec<String>,
+    message_texts: Vec<String>,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    latency_ms: Option<i64>,
+    ttft_ms: Option<i64>,
+    status: String,
+    http_status: Option<i32>,
+    error: Option<String>,
+    _partition: i32,
+    _offset: i64,
+}
+
+async fn rows(env: &TestEnv) -> Vec<CallRow> {
+    env.clickhouse
+        .client()
+        .query(
+            "SELECT event_id, call_id, kind, tenant_id, user_id, team_id, provider, model, endpoint, \
+             streaming, message_roles, message_texts, input_tokens, output_tokens, latency_ms, ttft_ms, \
+             status, http_status, error, _partition, _offset FROM llm_calls ORDER BY _partition, _offset",
+        )
+        .fetch_all()
+        .await
+        .expect("query llm_calls")
+}
+
+async fn rows_when(env: &TestEnv, n: usize) -> Vec<CallRow> {
+    eventually(&format!("{n} rows in llm_calls"), WAIT, || async {
+        let r = rows(env).await;
+        (r.len() >= n).then_some(r)
+    })
+    .await
+}
+
+fn shim_config(env: &TestEnv, upstream: &str) -> ShimConfig {
+    ShimConfig {
+        shim: ShimSection {
+            default_tenant: "acme".into(),
+            ..ShimSection::default()
+        },
+        upstream: UpstreamConfig {
+            anthropic: upstream.into(),
+            openai: upstream.into(),
+        },
+        kafka: env.kafka.clone(),
+        topics: env.topics.clone(),
+        ..ShimConfig::default()
+    }
+}
+
+fn sink_config(env: &TestEnv, group: &str) -> SinkConfig {
+    let mut c = SinkConfig {
+        kafka: env.kafka.clone(),
+        topics: env.topics.clone(),
+        clickhouse: env.clickhouse.clone(),
+        sink: SinkSection {
+            group_id: group.into(),
+            ..SinkSection::default()
+        },
+        ..SinkConfig::default()
+    };
+    c.batch.max_age = Duration::from_millis(200);
+    c
+}
+
+struct Running<T> {
+    shutdown: Shutdown,
+    task: JoinHandle<T>,
+}
+
+impl<T> Running<T> {
+    async fn stop(self) -> T {
+        self.shutdown.trigger();
+        tokio::time::timeout(WAIT, self.task)
+            .await
+            .expect("stops within grace")
+            .expect("task")
+    }
+}
+
+async fn start_shim(config: ShimConfig) -> (String, Running<anyhow::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let shutdown = Shutdown::new();
+    let task = tokio::spawn(sightline_shim::serve(config, listener, shutdown.clone()));
+    (url, Running { shutdown, task })
+}
+
+fn start_sink(config: SinkConfig) -> Running<sightline_sink::Result<sightline_sink::sink::Stats>> {
+    let shutdown = Shutdown::new();
+    let task = tokio::spawn(sightline_sink::run(config, shutdown.clone()));
+    Running { shutdown, task }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(WAIT)
+        .build()
+        .expect("client")
+}
+
+/// Reads a streamed response, checking the first chunk arrives while upstream still holds the
+/// rest: proof the shim relays rather than buffers.
+async fn read_held_stream(
+    resp: reqwest::Response,
+    gate: &tokio::sync::Semaphore,
+    first: &str,
+) -> String {
+    let mut resp = resp;
+    let chunk = tokio::time::timeout(Duration::from_secs(20), resp.chunk())
+        .await
+        .expect("first SSE chunk arrives before upstream finishes (no buffering)")
+        .expect("chunk")
+        .expect("non-empty");
+    let mut text = String::from_utf8(chunk.to_vec()).expect("utf8");
+    assert!(text.contains(first), "first chunk: {text}");
+    gate.add_permits(1);
+    while let Some(c) = resp.chunk().await.expect("chunk") {
+        text.push_str(std::str::from_utf8(&c).expect("utf8"));
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_through_the_shim_land_in_clickhouse_as_exact_rows() {
+    let env = TestEnv::new(3).await.expect("env");
+    let upstream = FakeUpstream::start().await.expect("upstream");
+    upstream.set_delay(Duration::from_millis(50));
+    let (shim, shim_task) = start_shim(shim_config(&env, &upstream.url)).await;
+    let sink = start_sink(sink_config(&env, &unique("sink")));
+    let http = client();
+    let who = |r: reqwest::RequestBuilder| {
+        r.header("x-sightline-user", "ada")
+            .header("x-sightline-team", "platform")
+            .header("x-api-key", "sk-upstream-key")
+    };
+
+    // 1. Anthropic, whole response.
+    let resp = who(http.post(format!("{shim}/v1/messages")))
+        .json(
+            &serde_json::json!({"model": "claude-sonnet-4", "max_tokens": 64,
+            "messages": [{"role": "user", "content": "first question"}]}),
+        )
+        .send()
+        .await
+        .expect("anthropic call");
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(body["content"][0]["text"], ANSWER);
+    assert_eq!(body["usage"]["input_tokens"], ANTHROPIC_USAGE.0);
+
+    // 2. Anthropic, streamed and held by upstream after the first event.
+    let gate = upstream.hold_streams();
+    let resp = who(http.post(format!("{shim}/v1/messages")))
+        .json(
+            &serde_json::json!({"model": "claude-sonnet-4", "max_tokens": 64, "stream": true,
+            "messages": [{"role": "user", "content": "second question"}]}),
+        )
+        .send()
+        .await
+        .expect("anthropic stream");
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let sse = read_held_stream(resp, &gate, "event: message_start").await;
+    assert!(
+        sse.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"),
+        "{sse}"
+    );
+
+    // 3. OpenAI, whole response.
+    let resp = who(http.post(format!("{shim}/v1/chat/completions")))
+        .json(&serde_json::json!({"model": "gpt-4o", "messages": [
+            {"role": "system", "content": "be brief"}, {"role": "user", "content": "third question"}]}))
+        .send()
+        .await
+        .expect("openai call");
+    assert_eq!(resp.status(), 200);
+
+    // 4. OpenAI, streamed with a usage chunk, held after the first chunk.
+    let resp = who(http.post(format!("{shim}/v1/chat/completions")))
+        .json(&serde_json::json!({"model": "gpt-4o", "stream": true, "stream_options": {"include_usage": true},
+            "messages": [{"role": "user", "content": "fourth question"}]}))
+        .send()
+        .await
+        .expect("openai stream");
+    let sse = read_held_stream(resp, &gate, "chat.completion.chunk").await;
+    assert!(sse.ends_with("data: [DONE]\n\n"));
+
+    // Upstream saw the caller's auth, and none of the shim's identity headers.
+    let seen = upstream.requests();
+    assert_eq!(seen.len(), 4);
+    assert!(seen
+        .iter()
+        .all(|r| r.headers["x-api-key"] == "sk-upstream-key"));
+    assert!(seen
+        .iter()
+        .all(|r| !r.headers.contains_key("x-sightline-user")));
+
+    let rows = rows_when(&env, 8).await;
+    assert_eq!(rows.len(), 8, "{rows:#?}");
+    let calls = [
+        (
+            "ANTHROPIC",
+            false,
+            "first question",
+            ANTHROPIC_USAGE,
+            "claude-sonnet-4",
+        ),
+        (
+            "ANTHROPIC",
+            true,
+            "second question",
+            ANTHROPIC_USAGE,
+            "claude-sonnet-4",
+        ),
+        ("OPENAI", false, "third question", OPENAI_USAGE, "gpt-4o"),
+        ("OPENAI", true, "fourth question", OPENAI_USAGE, "gpt-4o"),
+    ];
+    for (provider, streaming, question, (input, output), model) in calls {
+        let req = rows
+            .iter()
+            .find(|r| {
+                r.kind == "REQUEST" && r.message_texts.last().map(String::as_str) == Some(question)
+            })
+            .unwrap_or_else(|| panic!("REQUEST row for {question}: {rows:#?}"));
+        let resp = rows
+            .iter()
+            .find(|r| r.kind == "RESPONSE" && r.call_id == req.call_id)
+            .unwrap_or_else(|| panic!("RESPONSE row for {question}"));
+        for r in [req, resp] {
+            assert_eq!((r.tenant_id.as_str(), r.user_id.as_str()), ("acme", "ada"));
+            assert_eq!(r.team_id.as_deref(), Some("platform"));
+            assert_eq!(r.provider, provider);
+            assert_eq!(r.model.as_deref(), Some(model));
+            assert_eq!(r.streaming, u8::from(streaming), "{question}");
+        }
+        let endpoint = if provider == "ANTHROPIC" {
+            "POST /v1/messages"
+        } else {
+            "POST /v1/chat/completions"
+        };
+        assert_eq!(req.endpoint, endpoint);
+        assert_eq!(req.status, "PENDING");
+        assert_eq!(
+            (req.input_tokens, req.output_tokens, req.latency_ms),
+            (None, None, None)
+        );
+        assert_eq!(req.message_roles.last().map(String::as_str), Some("user"));
+
+        assert_eq!(resp.status, "OK", "{question}");
+        assert_eq!(resp.http_status, Some(200));
+        assert_eq!(
+            (resp.input_tokens, resp.output_tokens),
+            (Some(input), Some(output)),
+            "{question}"
+        );
+        assert_eq!(resp.message_roles, ["assistant"]);
+        assert_eq!(resp.message_texts, [ANSWER]);
+        assert_eq!(resp.error, None);
+        let (latency, ttft) = (
+            resp.latency_ms.expect("latency"),
+            resp.ttft_ms.expect("ttft"),
+        );
+        assert!(
+            ttft >= 50,
+            "upstream waits 50 ms before answering: ttft {ttft}"
+        );
+        assert!(latency >= ttft, "latency {latency} >= ttft {ttft}");
+        // Keyed by tenant/user: both events on one partition, REQUEST first.
+        assert_eq!(req._partition, resp._partition);
+        assert!(req._offset < resp._offset);
+        assert_ne!(req.event_id, resp.event_id);
+    }
+    let openai_req = rows
+        .iter()
+        .find(|r| r.message_texts.last().map(String::as_str) == Some("third question"))
+        .expect("row");
+    assert_eq!(openai_req.message_roles, ["system", "user"]);
+
+    shim_task.stop().await.expect("shim stops cleanly");
+    let stats = sink.stop().await.expect("sink stops cleanly");
+    assert_eq!(stats.inserted, 8);
+    assert_eq!(stats.dead_lettered, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_errors_and_outages_are_relayed_and_recorded() {
+    let env = TestEnv::new(1).await.expect("env");
+    let upstream = FakeUpstream::start().await.expect("upstream");
+    let (shim, shim_task) = start_shim(shim_config(&env, &upstream.url)).await;
+    let http = client();
+
+    let resp = http
+        .post(format!("{shim}/v1/messages"))
+        .header("x-fake-status", "429")
+        .json(&serde_json::json!({"model": "m", "messages": []}))
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(resp.status(), 429);
+    let body: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(
+        body["error"]["type"], "rate_limit_error",
+        "upstream's error body is returned as is"
+    );
+    shim_task.stop().await.expect("shim stops");
+
+    // Nothing listens on port 9: the shim answers 502 in the provider's error shape.
+    let (shim, shim_task) = start_shim(shim_config(&env, "http://127.0.0.1:9")).await;
+    let resp = http
+        .post(format!("{shim}/v1/chat/completions"))
+        .json(&serde_json::json!({"model": "m", "messages": []}))
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(resp.status(), 502);
+    let body: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(body["error"]["type"], "upstream_unreachable");
+    shim_task.stop().await.expect("shim stops");
+
+    let sink = start_sink(sink_config(&env, &unique("sink")));
+    let rows = rows_when(&env, 4).await;
+    let statuses: Vec<(&str, &str, Option<i32>)> = rows
+        .iter()
+        .map(|r| (r.kind.as_str(), r.status.as_str(), r.http_status))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("REQUEST", "PENDING", None),
+            ("RESPONSE", "UPSTREAM_ERROR", Some(429)),
+            ("REQUEST", "PENDING", None),
+            ("RESPONSE", "FAILED", Some(502)),
+        ]
+    );
+    assert!(
+        rows[3]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("upstream unreachable")),
+        "{:?}",
+        rows[3].error
+    );
+    sink.stop().await.expect("sink stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_are_answered_while_the_broker_is_unreachable() {
+    let env = TestEnv::new(1).await.expect("env");
+    let upstream = FakeUpstream::start().await.expect("upstream");
+    let mut config = shim_config(&env, &upstream.url);
+    config.kafka.brokers = "127.0.0.1:9".into();
+    config.kafka.delivery_timeout = Duration::from_secs(2);
+    config.shim.shutdown_grace = Duration::from_secs(3);
+    let (shim, shim_task) = start_shim(config).await;
+    let http = client();
+    for i in 0..5 {
+        let resp = http
+            .post(format!("{shim}/v1/messages"))
+            .json(&serde_json::json!({"model": "m", "messages": [{"role": "user", "content": format!("q{i}")}]}))
+            .send()
+            .await
+            .expect("call");
+        assert_eq!(resp.status(), 200, "answered although Kafka is down");
+    }
+    // Shutdown is bounded by the grace period even though nothing can be delivered.
+    let _ = shim_task.stop().await;
+}
+
+fn event(user: &str, text: &str) -> LlmEvent {
+    LlmEvent {
+        event_id: LlmEvent::new_id(),
+        call_id: LlmEvent::new_id(),
+        kind: EventKind::Request,
+        occurred_at_ms: sightline_events::now_ms(),
+        tenant_id: "acme".into(),
+        user_id: user.into(),
+        team_id: None,
+        conversation_id: None,
+        provider: Provider::Anthropic,
+        model: Some("m".into()),
+        endpoint: "POST /v1/messages".into(),
+        streaming: false,
+        messages: vec![Message {
+            role: "user".into(),
+            text: text.into(),
+        }],
+        attachments: vec![],
+        usage: None,
+        cost_usd_micros: None,
+        latency_ms: None,
+        ttft_ms: None,
+        status: CallStatus::Pending,
+        http_status: None,
+        error: None,
+        findings: vec![],
+        user_agent: None,
+    }
+}
+
+async fn produce(env: &TestEnv, producer: &Producer, codec: &Codec, e: &LlmEvent) -> (i32, i64) {
+    let topic = env.topic(Topic::Events);
+    let payload = codec.encode(&topic, e).await.expect("encode");
+    producer
+        .send(&topic, e.kafka_key().as_bytes(), &payload, None)
+        .await
+        .expect("send")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_record_goes_to_the_dlq_and_the_sink_keeps_going() {
+    let env = TestEnv::new(1).await.expect("env");
+    let producer = Producer::new(&env.kafka).expect("producer");
+    let codec = Codec::pinned().expect("codec");
+    let sink = start_sink(sink_config(&env, &unique("sink")));
+
+    produce(&env, &producer, &codec, &event("eve", "before")).await;
+    let garbage = b"{\"not\": \"avro\"}".to_vec();
+    let (_, bad_offset) = producer
+        .send(&env.topic(Topic::Events), b"acme/eve", &garbage, None)
+        .await
+        .expect("send garbage");
+    produce(&env, &producer, &codec, &event("eve", "after")).await;
+
+    let rows = rows_when(&env, 2).await;
+    let texts: Vec<&str> = rows.iter().map(|r| r.message_texts[0].as_str()).collect();
+    assert_eq!(texts, ["before", "after"]);
+
+    let dlq = read_one_dlq(&env).await;
+    assert_eq!(dlq.source_topic, env.topic(Topic::Events));
+    assert_eq!(dlq.source_offset, bad_offset);
+    assert_eq!(dlq.processor, "sink");
+    assert_eq!(
+        dlq.payload.as_deref(),
+        Some(&garbage[..]),
+        "original bytes kept"
+    );
+    assert_eq!(dlq.key.as_deref(), Some(&b"acme/eve"[..]));
+    assert!(dlq.error.contains("magic byte"), "{}", dlq.error);
+
+    let stats = sink.stop().await.expect("sink");
+    assert_eq!((stats.inserted, stats.dead_lettered), (2, 1));
+}
+
+async fn read_one_dlq(env: &TestEnv) -> DlqRecord {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::Message as _;
+    let consumer: StreamConsumer = env
+        .kafka
+        .client_config()
+        .set("group.id", unique("dlq-reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer
+        .subscribe(&[&env.topic(Topic::Dlq)])
+        .expect("subscribe");
+    let msg = tokio::time::timeout(WAIT, consumer.recv())
+        .await
+        .expect("a DLQ record")
+        .expect("recv");
+    let codec = Codec::pinned().expect("codec");
+    codec
+        .decode(msg.payload().expect("payload"))
+        .await
+        .expect("DlqRecord")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_the_topic_does_not_double_count() {
+    let env = TestEnv::new(1).await.expect("env");
+    let producer = Producer::new(&env.kafka).expect("producer");
+    let codec = Codec::pinned().expect("codec");
+    for i in 0..20 {
+        produce(&env, &producer, &codec, &event("bob", &format!("m{i}"))).await;
+    }
+    let first = start_sink(sink_config(&env, &unique("sink-a")));
+    rows_when(&env, 20).await;
+    first.stop().await.expect("first sink");
+
+    // A new consumer group starts from the earliest offset: a full replay, as after a crash
+    // that lost every commit. ClickHouse's progress table makes it skip what it already holds.
+    for i in 20..25 {
+        produce(&env, &producer, &codec, &event("bob", &format!("m{i}"))).await;
+    }
+    let marker = event("bob", "marker");
+    produce(&env, &producer, &codec, &marker).await;
+    let second = start_sink(sink_config(&env, &unique("sink-b")));
+    eventually("marker row", WAIT, || async {
+        rows(&env)
+            .await
+            .iter()
+            .any(|r| r.event_id == marker.event_id)
+            .then_some(())
+    })
+    .await;
+    let stats = second.stop().await.expect("second sink");
+    let rows = rows(&env).await;
+    assert_eq!(rows.len(), 26, "each event exactly once");
+    let mut ids: Vec<&str> = rows.iter().map(|r| r.event_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 26);
+    assert_eq!((stats.skipped, stats.inserted), (20, 6));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_and_topics_are_idempotent() {
+    let env = TestEnv::new(2).await.expect("env");
+    let migrations = sightline_clickhouse::migrate::embedded().expect("embedded");
+    let report = sightline_clickhouse::migrate::apply(&env.clickhouse, &migrations)
+        .await
+        .expect("again");
+    assert!(report.applied.is_empty());
+    assert_eq!(report.skipped.len(), migrations.len());
+    let count: u64 = env
+        .clickhouse
+        .client()
+        .query("SELECT count() FROM schema_migrations")
+        .fetch_one()
+        .await
+        .expect("count");
+    assert_eq!(count, migrations.len() as u64);
+
+    // An applied migration that was edited is refused, naming the file.
+    let mut edited = migrations.clone();
+    edited[0].checksum = "0".repeat(64);
+    let err = sightline_clickhouse::migrate::apply(&env.clickhouse, &edited)
+        .await
+        .expect_err("edited");
+    assert!(err.to_string().contains(&migrations[0].name), "{err}");
+
+    let applied = sightline_kafka::topics::apply(&env.kafka, &env.topics)
+        .await
+        .expect("topics again");
+    assert_eq!(applied.len(), Topic::ALL.len());
+    assert!(
+        applied
+            .iter()
+            .all(|(_, a)| *a == sightline_kafka::topics::Applied::AlreadyExists),
+        "{applied:?}"
+    );
+}
