@@ -261,8 +261,10 @@ async fn forward(state: AppState, provider: Provider, req: Request) -> Response 
             builder = builder.header(name, value);
         }
     }
+    let content_length = response.content_length();
     let relay = Relay::new(
         response.bytes_stream().boxed(),
+        content_length,
         Observer::new(provider, streaming),
         record,
         state.publisher.clone(),

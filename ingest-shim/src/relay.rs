@@ -68,12 +68,16 @@ pub struct Relay {
     record: Option<CallRecord>,
     first_byte: Option<Duration>,
     publisher: Publisher,
+    /// `content-length` of the upstream response: the server stops polling once it has sent
+    /// that many bytes, so the end is recognised by count rather than by end-of-stream.
+    remaining: Option<u64>,
 }
 
 impl Relay {
     /// Relays `inner`; publishes through `publisher` when done.
     pub fn new(
         inner: BoxStream<'static, Result<Bytes, reqwest::Error>>,
+        content_length: Option<u64>,
         observer: Observer,
         record: CallRecord,
         publisher: Publisher,
@@ -84,7 +88,21 @@ impl Relay {
             record: Some(record),
             first_byte: None,
             publisher,
+            remaining: content_length,
         }
+    }
+
+    fn complete(&mut self) {
+        let ok = self
+            .record
+            .as_ref()
+            .is_some_and(|r| (200..300).contains(&r.http_status));
+        let status = if ok {
+            CallStatus::Ok
+        } else {
+            CallStatus::UpstreamError
+        };
+        self.finish(status, None);
     }
 
     fn finish(&mut self, status: CallStatus, error: Option<String>) {
@@ -110,6 +128,12 @@ impl Stream for Relay {
                 if let Some(o) = self.observer.as_mut() {
                     o.feed(&chunk);
                 }
+                if let Some(left) = self.remaining.as_mut() {
+                    *left = left.saturating_sub(chunk.len() as u64);
+                    if *left == 0 {
+                        self.complete();
+                    }
+                }
                 Poll::Ready(Some(Ok(chunk)))
             }
             Poll::Ready(Some(Err(e))) => {
@@ -118,16 +142,7 @@ impl Stream for Relay {
                 Poll::Ready(Some(Err(std::io::Error::other(message))))
             }
             Poll::Ready(None) => {
-                let ok = self
-                    .record
-                    .as_ref()
-                    .is_some_and(|r| (200..300).contains(&r.http_status));
-                let status = if ok {
-                    CallStatus::Ok
-                } else {
-                    CallStatus::UpstreamError
-                };
-                self.finish(status, None);
+                self.complete();
                 Poll::Ready(None)
             }
         }
