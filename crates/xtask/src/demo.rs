@@ -1,3 +1,266 @@
+//! `cargo xtask demo`: one call end to end on this machine.
+
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::services;
+use crate::util::{self, env_port, port_open, step};
+
+const DATABASE: &str = "sightline_demo";
+const SHIM_PORT: u16 = 8787;
+const UPSTREAM_PORT: u16 = 18080;
+
+/// Children of the demo, stopped (SIGTERM, then wait) when dropped.
+struct Procs(Vec<(String, Child)>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for (name, child) in self.0.iter_mut().rev() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(25);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            if !matches!(child.try_wait(), Ok(Some(_))) {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            eprintln!("stopped {name}");
+        }
+    }
+}
+
 pub fn run() -> Result<(), String> {
-    Err("todo".into())
+    step("services");
+    services::up()?;
+    let ch_port = env_port("SIGHTLINE_CLICKHOUSE_HTTP_PORT", 8123)?;
+    let kafka_port = env_port("SIGHTLINE_KAFKA_PORT", 9092)?;
+    for (port, what) in [
+        (SHIM_PORT, "the shim"),
+        (UPSTREAM_PORT, "the fake upstream"),
+    ] {
+        if port_open(port) {
+            return Err(format!(
+                "port {port} (for {what}) is already in use; stop whatever holds it"
+            ));
+        }
+    }
+
+    step("build");
+    let root = util::workspace_root();
+    util::run(util::cargo().current_dir(&root).args([
+        "build",
+        "--quiet",
+        "-p",
+        "sightline-cli",
+        "-p",
+        "sightline-shim",
+        "-p",
+        "sightline-sink",
+        "-p",
+        "sightline-testkit",
+        "--bins",
+    ]))?;
+    let bin = util::target_dir().join("debug");
+    let logs = util::target_dir().join("demo");
+    fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
+    let env = [
+        (
+            "SIGHTLINE__KAFKA__BROKERS",
+            format!("127.0.0.1:{kafka_port}"),
+        ),
+        (
+            "SIGHTLINE__CLICKHOUSE__URL",
+            format!("http://127.0.0.1:{ch_port}"),
+        ),
+        ("SIGHTLINE__CLICKHOUSE__DATABASE", DATABASE.to_string()),
+    ];
+
+    step("sightline migrate && sightline topics apply");
+    for args in [&["migrate"][..], &["topics", "apply"]] {
+        util::run(
+            Command::new(bin.join("sightline"))
+                .args(args)
+                .envs(env.iter().cloned()),
+        )?;
+    }
+
+    step("start fake upstream, shim and sink");
+    let mut procs = Procs(vec![]);
+    procs.0.push(spawn(
+        "fake upstream",
+        Command::new(bin.join("sightline-fake-upstream")).arg(format!("127.0.0.1:{UPSTREAM_PORT}")),
+        &logs,
+    )?);
+    let upstream = format!("http://127.0.0.1:{UPSTREAM_PORT}");
+    procs.0.push(spawn(
+        "sightline-shim",
+        Command::new(bin.join("sightline-shim"))
+            .env("SIGHTLINE__KAFKA__BROKERS", &env[0].1)
+            .env("SIGHTLINE__SHIM__LISTEN", format!("127.0.0.1:{SHIM_PORT}"))
+            .env("SIGHTLINE__SHIM__DEFAULT_TENANT", "acme")
+            .env("SIGHTLINE__UPSTREAM__ANTHROPIC", &upstream)
+            .env("SIGHTLINE__UPSTREAM__OPENAI", &upstream),
+        &logs,
+    )?);
+    procs.0.push(spawn(
+        "sightline-sink",
+        Command::new(bin.join("sightline-sink"))
+            .envs(env.iter().cloned())
+            .env("SIGHTLINE__BATCH__MAX_AGE", "300ms"),
+        &logs,
+    )?);
+    for port in [UPSTREAM_PORT, SHIM_PORT] {
+        wait_port(port)?;
+    }
+    let before = count(ch_port)?;
+
+    step("four calls through the shim (Anthropic and OpenAI, whole and streamed)");
+    let shim = format!("http://127.0.0.1:{SHIM_PORT}");
+    let calls = [
+        (
+            "ada",
+            "platform",
+            "/v1/messages",
+            r#"{"model":"claude-sonnet-4","max_tokens":64,"messages":[{"role":"user","content":"Summarise our on-call runbook."}]}"#,
+        ),
+        (
+            "grace",
+            "data",
+            "/v1/messages",
+            r#"{"model":"claude-sonnet-4","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"Write a haiku about Kafka."}]}"#,
+        ),
+        (
+            "ada",
+            "platform",
+            "/v1/chat/completions",
+            r#"{"model":"gpt-4o","messages":[{"role":"user","content":"Explain ClickHouse in one line."}]}"#,
+        ),
+        (
+            "linus",
+            "kernel",
+            "/v1/chat/completions",
+            r#"{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Name three schedulers."}]}"#,
+        ),
+    ];
+    for (user, team, path, body) in calls {
+        eprintln!("\n$ curl {shim}{path}  (user {user})");
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "-N",
+                "--max-time",
+                "30",
+                "-H",
+                "content-type: application/json",
+            ])
+            .args([
+                "-H",
+                &format!("x-sightline-user: {user}"),
+                "-H",
+                &format!("x-sightline-team: {team}"),
+            ])
+            .args(["-d", body, &format!("{shim}{path}")])
+            .output()
+            .map_err(|e| format!("cannot run curl: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let shown: String = text.chars().take(600).collect();
+        eprintln!(
+            "{shown}{}",
+            if text.len() > shown.len() { " …" } else { "" }
+        );
+        if !out.status.success() {
+            return Err(format!(
+                "call to {path} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+
+    step("waiting for the sink to land the events in ClickHouse");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(ch_port)? < before + 8 {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "rows did not arrive within 60s; see logs in {}",
+                logs.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let query = "SELECT kind, user_id, provider, model, streaming, status, input_tokens, output_tokens, latency_ms, ttft_ms \
+                 FROM llm_calls ORDER BY ts_ms DESC, kind DESC LIMIT 8 FORMAT PrettyCompactNoEscapes";
+    println!(
+        "\nllm_calls (newest 8 rows, one per REQUEST/RESPONSE event):\n{}",
+        select(ch_port, query)?
+    );
+    let summary = "SELECT user_id, provider, requested_model, status, input_tokens, output_tokens, latency_ms \
+                   FROM llm_call_summary ORDER BY started_ms DESC LIMIT 4 FORMAT PrettyCompactNoEscapes";
+    println!(
+        "llm_call_summary (one row per call):\n{}",
+        select(ch_port, summary)?
+    );
+    println!(
+        "Query it yourself:\n  clickhouse-client --port {} -d {DATABASE} -q 'SELECT * FROM llm_call_summary'\n  \
+         curl 'http://127.0.0.1:{ch_port}/?database={DATABASE}' --data-binary 'SELECT user_id, count() FROM llm_calls GROUP BY user_id'\n\
+         Logs of this run: {}\nServices keep running; stop them with `cargo xtask services down`.",
+        env_port("SIGHTLINE_CLICKHOUSE_TCP_PORT", 9000)?,
+        logs.display()
+    );
+    drop(procs);
+    Ok(())
+}
+
+fn spawn(name: &str, cmd: &mut Command, logs: &Path) -> Result<(String, Child), String> {
+    let file = logs.join(format!("{}.log", name.replace(' ', "-")));
+    let out = fs::File::create(&file).map_err(|e| e.to_string())?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("cannot start {name}: {e}"))?;
+    eprintln!(
+        "started {name} (pid {}), log {}",
+        child.id(),
+        file.display()
+    );
+    Ok((name.to_string(), child))
+}
+
+fn wait_port(port: u16) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !port_open(port) {
+        if Instant::now() > deadline {
+            return Err(format!("nothing listens on 127.0.0.1:{port} after 30s"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+fn select(port: u16, query: &str) -> Result<String, String> {
+    let (status, body) = util::http(port, "POST", &format!("/?database={DATABASE}"), query)?;
+    if status == 200 {
+        Ok(body)
+    } else {
+        Err(format!("ClickHouse answered {status}: {body}"))
+    }
+}
+
+fn count(port: u16) -> Result<u64, String> {
+    select(port, "SELECT count() FROM llm_calls")?
+        .trim()
+        .parse()
+        .map_err(|e| format!("unexpected count: {e}"))
 }

@@ -44,6 +44,7 @@ fn main() -> ExitCode {
 fn test(extra: &[&str]) -> Result<(), String> {
     let started = services::up()?;
     util::ensure_python_module("fastavro", "fastavro")?;
+    util::ensure_python_module("chdb", "chdb-core")?;
     let root = util::workspace_root();
     let result = (|| {
         util::step("rustfmt");
@@ -64,6 +65,11 @@ fn test(extra: &[&str]) -> Result<(), String> {
                     "warnings",
                 ])
                 .current_dir(&root),
+        )?;
+        util::step("sql/ on a current ClickHouse (chDB)");
+        util::run(
+            std::process::Command::new(util::env_or("PYTHON", "python3"))
+                .arg(root.join("tests/sql/check_current_clickhouse.py")),
         )?;
         util::step("tests");
         let mut cmd = util::cargo();
