@@ -77,10 +77,48 @@ fn test(extra: &[&str]) -> Result<(), String> {
             .args(extra)
             .current_dir(&root);
         services::export_endpoints(&mut cmd);
-        util::run(&mut cmd)
+        run_tests(&mut cmd)
     })();
     if started.any() && std::env::var_os("SIGHTLINE_KEEP_SERVICES").is_none() {
         services::down_started(&started)?;
     }
     result
+}
+
+/// Runs `cargo test`, echoing its output, and closes with one summary line over every test
+/// binary (cargo's own last line belongs to whichever binary ran last).
+fn run_tests(cmd: &mut std::process::Command) -> Result<(), String> {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run cargo test: {e}"))?;
+    let (mut passed, mut failed, mut ignored) = (0u64, 0u64, 0u64);
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                for part in rest.split(';') {
+                    let mut words = part.split_whitespace().rev();
+                    let (Some(kind), Some(n)) = (words.next(), words.next()) else {
+                        continue;
+                    };
+                    let n: u64 = n.parse().unwrap_or(0);
+                    match kind {
+                        "passed" => passed += n,
+                        "failed" => failed += n,
+                        "ignored" => ignored += n,
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    println!("\nall tests: {passed} passed, {failed} failed, {ignored} skipped");
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo test failed with {status}"))
+    }
 }
