@@ -1,0 +1,240 @@
+//! Checksum and structure validators. Each takes the candidate value and says whether it is
+//! plausibly real.
+
+/// Luhn checksum over the digits of `s` (separators ignored); 13–19 digits.
+pub fn luhn(s: &str) -> bool {
+    let digits: Vec<u32> = s.chars().filter_map(|c| c.to_digit(10)).collect();
+    if !(13..=19).contains(&digits.len()) || digits.iter().all(|d| *d == digits[0]) {
+        return false;
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| {
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                *d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+/// IBAN check digits (ISO 13616 mod 97), with the country's length where known.
+pub fn iban(s: &str) -> bool {
+    let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    if compact.len() < 15 || compact.len() > 34 || !compact.is_ascii() {
+        return false;
+    }
+    if let Some(len) = iban_length(&compact[..2]) {
+        if compact.len() != len {
+            return false;
+        }
+    }
+    let rearranged = format!("{}{}", &compact[4..], &compact[..4]);
+    let mut rem: u32 = 0;
+    for c in rearranged.chars() {
+        let v = match c {
+            '0'..='9' => c as u32 - '0' as u32,
+            'A'..='Z' => c as u32 - 'A' as u32 + 10,
+            _ => return false,
+        };
+        rem = if v >= 10 { (rem * 100 + v) % 97 } else { (rem * 10 + v) % 97 };
+    }
+    rem == 1
+}
+
+fn iban_length(country: &str) -> Option<usize> {
+    Some(match country {
+        "AD" => 24, "AT" => 20, "BE" => 16, "BG" => 22, "CH" => 21, "CY" => 28, "CZ" => 24,
+        "DE" => 22, "DK" => 18, "EE" => 20, "ES" => 24, "FI" => 18, "FR" => 27, "GB" => 22,
+        "GR" => 27, "HR" => 21, "HU" => 28, "IE" => 22, "IS" => 26, "IT" => 27, "LI" => 21,
+        "LT" => 20, "LU" => 20, "LV" => 21, "MC" => 27, "MT" => 31, "NL" => 18, "NO" => 15,
+        "PL" => 28, "PT" => 25, "RO" => 24, "SE" => 24, "SI" => 19, "SK" => 24, "SM" => 27,
+        "TR" => 26, "AE" => 23, "SA" => 24, "IL" => 23, "BR" => 29,
+        _ => return None,
+    })
+}
+
+/// US SSN: excludes area 000, 666 and 900–999, group 00 and serial 0000.
+pub fn ssn(s: &str) -> bool {
+    let d: Vec<u32> = s.chars().filter_map(|c| c.to_digit(10)).collect();
+    if d.len() != 9 {
+        return false;
+    }
+    let area = d[0] * 100 + d[1] * 10 + d[2];
+    let group = d[3] * 10 + d[4];
+    let serial = d[5] * 1000 + d[6] * 100 + d[7] * 10 + d[8];
+    area != 0 && area != 666 && area < 900 && group != 0 && serial != 0
+}
+
+const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// CRC32 (IEEE) of `data`.
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for b in data {
+        crc ^= u32::from(*b);
+        for _ in 0..8 {
+            let mask = (crc & 1).wrapping_neg();
+            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
+        }
+    }
+    !crc
+}
+
+/// `n` in base 62, left-padded with zeros to 6 characters.
+pub fn base62_6(mut n: u32) -> String {
+    let mut out = [b'0'; 6];
+    for slot in out.iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// GitHub tokens (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`): the last 6 characters are the
+/// base62 CRC32 of the 30 random characters before them.
+pub fn github_crc32(token: &str) -> bool {
+    let Some((_, body)) = token.split_once('_') else { return false };
+    if body.len() != 36 || !body.is_ascii() {
+        return false;
+    }
+    let (random, check) = body.split_at(30);
+    base62_6(crc32(random.as_bytes())) == check
+}
+
+/// A JWT: three base64url segments whose first two decode to JSON objects, the header naming
+/// an `alg`.
+pub fn jwt(token: &str) -> bool {
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(_s)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let (Some(header), Some(payload)) = (b64url(h), b64url(p)) else { return false };
+    header.starts_with(b"{") && payload.starts_with(b"{") && header.windows(5).any(|w| w == b"\"alg\"")
+}
+
+fn b64url(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut buf = 0u32;
+    let mut bits = 0;
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            b'=' => continue,
+            _ => return None,
+        };
+        buf = (buf << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+/// Shannon entropy in bits per character.
+pub fn entropy(s: &str) -> f64 {
+    let mut counts = [0u32; 256];
+    let mut n = 0u32;
+    for b in s.bytes() {
+        counts[b as usize] += 1;
+        n += 1;
+    }
+    if n == 0 {
+        return 0.0;
+    }
+    let n = f64::from(n);
+    counts
+        .iter()
+        .filter(|c| **c > 0)
+        .map(|c| {
+            let p = f64::from(*c) / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// Values people write instead of a real secret: templates, placeholders, masks.
+pub fn is_placeholder(value: &str) -> bool {
+    let lower = value.to_ascii_lowercase();
+    const MARKERS: &[&str] = &[
+        "${", "{{", "<", "%(", "$(", "xxxx", "****", "....", "changeme", "change_me", "placeholder",
+        "your_", "your-", "yourpassword", "redacted", "example", "dummy", "sample", "replace",
+        "password", "secret", "undefined", "null", "none", "process.env", "os.environ", "getenv",
+    ];
+    MARKERS.iter().any(|m| lower.contains(m))
+        || lower.bytes().all(|b| b == lower.as_bytes()[0])
+        || value.starts_with('$')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn luhn_accepts_valid_cards_only() {
+        assert!(luhn("4539 1488 0343 6467"));
+        assert!(luhn("4111-1111-1111-1111"));
+        assert!(!luhn("4539 1488 0343 6468"));
+        assert!(!luhn("0000000000000000"));
+        assert!(!luhn("1234"));
+    }
+
+    #[test]
+    fn iban_mod97() {
+        assert!(iban("GB82 WEST 1234 5698 7654 32"));
+        assert!(iban("DE89370400440532013000"));
+        assert!(!iban("DE89370400440532013001"));
+        assert!(!iban("GB82 WEST 1234 5698 7654 3"));
+    }
+
+    #[test]
+    fn ssn_ranges() {
+        assert!(ssn("536-22-1234"));
+        for bad in ["000-12-3456", "666-12-3456", "912-12-3456", "123-00-4567", "123-45-0000"] {
+            assert!(!ssn(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn github_checksum() {
+        let random = "abcdefghijklmnopqrstuvwxyz0123";
+        let token = format!("ghp_{random}{}", base62_6(crc32(random.as_bytes())));
+        assert!(github_crc32(&token));
+        let mut wrong = token.clone();
+        wrong.replace_range(5..6, "X");
+        assert!(!github_crc32(&wrong));
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn jwt_structure() {
+        let t = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+        assert!(jwt(t));
+        assert!(!jwt("eyJub3QiOiJqd3QifQ.eyJ4IjoxfQ.sig"));
+        assert!(!jwt("a.b"));
+    }
+
+    #[test]
+    fn entropy_and_placeholders() {
+        assert!(entropy("aaaaaaaa") < 0.1);
+        assert!(entropy("Xq7#pL2!vR9@") > 3.5);
+        assert!(is_placeholder("${DB_PASSWORD}"));
+        assert!(is_placeholder("<your-token>"));
+        assert!(!is_placeholder("Xq7pL2vR9wZk"));
+    }
+}
