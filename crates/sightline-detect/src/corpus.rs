@@ -11,6 +11,13 @@ use serde::Serialize;
 use crate::validate::{base62_6, crc32};
 use crate::RuleSpec;
 
+/// Seed of the committed corpus (`testdata/corpus.jsonl`).
+pub const CORPUS_SEED: u64 = 0x5167_4711;
+/// Positives generated per rule in the committed corpus.
+pub const CORPUS_PER_RULE: usize = 12;
+/// Generic negatives in the committed corpus.
+pub const CORPUS_NOISE: usize = 4000;
+
 /// A deterministic xorshift64* generator: the corpus is the same on every machine.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
@@ -83,12 +90,18 @@ pub fn expand(template: &str, rng: &mut Rng) -> String {
     let mut rest = template;
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
-        let Some(close) = rest[open..].find('}') else {
-            out.push_str(&rest[open..]);
-            return out;
+        let inner_end = rest[open + 1..].find(['{', '}']).map(|i| open + 1 + i);
+        let is_placeholder = inner_end.is_some_and(|i| {
+            rest.as_bytes()[i] == b'}' && !rest[open + 1..i].contains(['"', ' '])
+        });
+        let (Some(close), true) = (inner_end, is_placeholder) else {
+            // A literal brace (JSON in a template).
+            out.push('{');
+            rest = &rest[open + 1..];
+            continue;
         };
-        let inner = &rest[open + 1..open + close];
-        rest = &rest[open + close + 1..];
+        let inner = &rest[open + 1..close];
+        rest = &rest[close + 1..];
         let (name, arg) = inner.rsplit_once(':').unwrap_or((inner, ""));
         match name {
             "github" => {
@@ -143,6 +156,31 @@ fn iban_de(rng: &mut Rng) -> String {
     format!("DE{:02}{bban}", 98 - rem)
 }
 
+/// Changes the last character of the longest alphanumeric run (the generated value) so its
+/// checksum no longer holds.
+fn corrupt_checksum(s: &str) -> String {
+    let mut chars: Vec<char> = s.chars().collect();
+    let (mut best, mut run_start, mut best_len) = (None, 0, 0);
+    for i in 0..=chars.len() {
+        if i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+            continue;
+        }
+        if i - run_start > best_len {
+            best_len = i - run_start;
+            best = Some(i - 1);
+        }
+        run_start = i + 1;
+    }
+    if let Some(i) = best {
+        chars[i] = match chars[i].to_digit(10) {
+            Some(d) => char::from_digit((d + 1) % 10, 10).unwrap_or('0'),
+            None if chars[i] == 'a' => 'b',
+            None => 'a',
+        };
+    }
+    chars.into_iter().collect()
+}
+
 /// What a sample is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "label", rename_all = "snake_case")]
@@ -195,6 +233,13 @@ const PROSE: &[&str] = &[
     "The password policy requires rotation every 90 days; tokens expire after one hour.",
     "Set the API key in the environment, never in code: see docs/secrets.md.",
     "kubectl get pods -n staging --context dev-cluster",
+    "def login(username: str, password: str) -> Token:",
+    "const apiKey = process.env.OPENAI_API_KEY;",
+    "let secret = vault.read(\"kv/app/db\")?;",
+    "if token_expired(token): token = refresh(token)",
+    "private_key_path = \"~/.ssh/id_ed25519\"",
+    "Use AKIA-prefixed IDs for long-term keys and ASIA for temporary ones.",
+    "The ghp_ prefix marks a classic GitHub token; github_pat_ a fine-grained one.",
 ];
 
 /// Generates the corpus: `per_rule` positives per rule with a `gen` template, each rule's `fp`
@@ -212,6 +257,15 @@ pub fn generate(rules: &[RuleSpec], seed: u64, per_rule: usize, noise: usize) ->
                     label: Label::Positive { rule: rule.id.clone(), start: before.len(), end: before.len() + value.len() },
                     text,
                 });
+            }
+        }
+        if let Some(template) = &rule.r#gen {
+            let checksummed = rule.validators.iter().any(|v| {
+                matches!(v, crate::Validator::GithubCrc32 | crate::Validator::Luhn | crate::Validator::Iban)
+            });
+            for _ in 0..(if checksummed { per_rule } else { 0 }) {
+                let text = corrupt_checksum(&expand(template, &mut rng));
+                out.push(Sample { text, label: Label::Negative { kind: format!("bad-checksum:{}", rule.id) } });
             }
         }
         for fp in &rule.fp {

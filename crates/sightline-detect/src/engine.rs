@@ -156,7 +156,7 @@ impl Engine {
             }
             let rule = &self.rules[r];
             let value = &text[start..end];
-            if !passes(rule, value) || allow.allows_rule(&rule.spec.id) || allow.allows_value(value) {
+            if allow.allows_rule(&rule.spec.id) || allow.allows_value(value) {
                 continue;
             }
             let fingerprint = key.fingerprint(value.as_bytes());
@@ -178,13 +178,24 @@ impl Engine {
     }
 }
 
+/// Runs `rule` over `text[ws..we]`, keeping values that pass its validators. A match whose
+/// value fails is retried from just after its start, so a near miss cannot hide a real value
+/// that overlaps it (`credential=db_password = "…"`).
 fn collect(rule: &Rule, r: usize, text: &str, ws: usize, we: usize, out: &mut Vec<(usize, usize, usize)>) {
-    for caps in rule.regex.captures_iter(&text[ws..we]) {
-        let m = rule.secret_group.and_then(|g| caps.get(g)).or_else(|| caps.get(0));
-        if let Some(m) = m {
-            if m.start() < m.end() {
-                out.push((ws + m.start(), ws + m.end(), r));
-            }
+    let hay = &text[ws..we];
+    let mut at = 0;
+    while at <= hay.len() {
+        let Some(caps) = rule.regex.captures_at(hay, at) else { break };
+        let Some(whole) = caps.get(0) else { break };
+        let value = rule.secret_group.and_then(|g| caps.get(g)).unwrap_or(whole);
+        if value.start() < value.end() && passes(rule, value.as_str()) {
+            out.push((ws + value.start(), ws + value.end(), r));
+            at = whole.end().max(at + 1);
+        } else {
+            at = whole.start().max(value.start()) + 1;
+        }
+        while at < hay.len() && !hay.is_char_boundary(at) {
+            at += 1;
         }
     }
 }

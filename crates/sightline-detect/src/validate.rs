@@ -179,6 +179,15 @@ pub fn is_placeholder(value: &str) -> bool {
     MARKERS.iter().any(|m| lower.contains(m))
         || lower.bytes().all(|b| b == lower.as_bytes()[0])
         || value.starts_with('$')
+        || looks_like_path(value)
+}
+
+/// `~/.ssh/id_ed25519`, `./certs/key.pem`, `/etc/app/secret.json`: a reference, not a value.
+fn looks_like_path(value: &str) -> bool {
+    value.starts_with("~/")
+        || value.starts_with("./")
+        || value.starts_with("../")
+        || (value.starts_with('/') && value[1..].contains('/'))
 }
 
 #[cfg(test)]
