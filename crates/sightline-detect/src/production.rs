@@ -91,17 +91,21 @@ impl ProductionConfig {
                 vec!["://".into()],
                 format!(r"(?i)(?P<secret>\b[a-z][a-z0-9+.-]*://(?:[^\s/@]+@)?(?:{hosts})(?::\d+)?(?:/[^\s]*)?)"),
             );
+            dsn.before = 32;
             dsn.after = 1024;
             out.push(dsn);
         }
         if !self.kube_contexts.is_empty() {
             let alts: Vec<String> = self.kube_contexts.iter().map(|c| glob_to_regex(c, "[A-Za-z0-9._:/-]*")).collect();
-            out.push(spec(
+            let mut kube = spec(
                 "production-kube-context",
                 "Kubernetes production context",
                 vec!["context".into()],
                 format!(r#"(?i)(?:--context[= ]|use-context\s+|context:\s*)["']?(?P<secret>(?:{}))(?-u:\b)"#, alts.join("|")),
-            ));
+            );
+            // The keyword `context` sits inside `--context` / `use-context`.
+            kube.before = 16;
+            out.push(kube);
         }
         if !self.aws_account_ids.is_empty() {
             let ids: Vec<String> = self.aws_account_ids.iter().map(|i| regex::escape(i.trim())).collect();
