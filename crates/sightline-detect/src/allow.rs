@@ -29,7 +29,10 @@ impl Allowlist {
     /// An allowlist. `rules` are rule-id globs, `values` regexes matched against the whole
     /// value (not logged anywhere).
     pub fn new(rules: &[String], fingerprints: &[String], values: &[String]) -> Result<Self> {
-        let rule_res: Vec<String> = rules.iter().map(|g| format!("^{}$", glob_to_regex(g, ".*"))).collect();
+        let rule_res: Vec<String> = rules
+            .iter()
+            .map(|g| format!("^{}$", glob_to_regex(g, ".*")))
+            .collect();
         let rules = if rule_res.is_empty() {
             None
         } else {
@@ -49,7 +52,10 @@ impl Allowlist {
         };
         Ok(Self {
             rules,
-            fingerprints: fingerprints.iter().map(|f| f.to_ascii_lowercase()).collect(),
+            fingerprints: fingerprints
+                .iter()
+                .map(|f| f.to_ascii_lowercase())
+                .collect(),
             values,
         })
     }
@@ -58,7 +64,9 @@ impl Allowlist {
     pub fn extend(&mut self, other: &Allowlist) {
         self.fingerprints.extend(other.fingerprints.iter().cloned());
         let merge = |a: &Option<regex::RegexSet>, b: &Option<regex::RegexSet>| match (a, b) {
-            (Some(a), Some(b)) => regex::RegexSet::new(a.patterns().iter().chain(b.patterns())).ok(),
+            (Some(a), Some(b)) => {
+                regex::RegexSet::new(a.patterns().iter().chain(b.patterns())).ok()
+            }
             (a, b) => a.clone().or_else(|| b.clone()),
         };
         self.rules = merge(&self.rules, &other.rules);

@@ -50,7 +50,9 @@ impl Rng {
 
     /// `len` characters from `alphabet`.
     pub fn string(&mut self, alphabet: &[u8], len: usize) -> String {
-        (0..len).map(|_| alphabet[self.below(alphabet.len())] as char).collect()
+        (0..len)
+            .map(|_| alphabet[self.below(alphabet.len())] as char)
+            .collect()
     }
 }
 
@@ -76,7 +78,10 @@ const B64URL: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 fn b64url(data: &[u8]) -> String {
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
         for i in 0..=chunk.len() {
             out.push(B64URL[((n >> (18 - 6 * i)) & 63) as usize] as char);
         }
@@ -91,9 +96,8 @@ pub fn expand(template: &str, rng: &mut Rng) -> String {
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         let inner_end = rest[open + 1..].find(['{', '}']).map(|i| open + 1 + i);
-        let is_placeholder = inner_end.is_some_and(|i| {
-            rest.as_bytes()[i] == b'}' && !rest[open + 1..i].contains(['"', ' '])
-        });
+        let is_placeholder = inner_end
+            .is_some_and(|i| rest.as_bytes()[i] == b'}' && !rest[open + 1..i].contains(['"', ' ']));
         let (Some(close), true) = (inner_end, is_placeholder) else {
             // A literal brace (JSON in a template).
             out.push('{');
@@ -106,21 +110,37 @@ pub fn expand(template: &str, rng: &mut Rng) -> String {
         match name {
             "github" => {
                 let random = rng.string(B62, 30);
-                out.push_str(&format!("{arg}{random}{}", base62_6(crc32(random.as_bytes()))));
+                out.push_str(&format!(
+                    "{arg}{random}{}",
+                    base62_6(crc32(random.as_bytes()))
+                ));
             }
             "luhn" => out.push_str(&luhn_number(rng, arg.parse().unwrap_or(16))),
             "iban" => out.push_str(&iban_de(rng)),
-            "ssn" => out.push_str(&format!("{:03}-{:02}-{:04}", 1 + rng.below(665), 1 + rng.below(98), 1 + rng.below(9998))),
+            "ssn" => out.push_str(&format!(
+                "{:03}-{:02}-{:04}",
+                1 + rng.below(665),
+                1 + rng.below(98),
+                1 + rng.below(9998)
+            )),
             "jwt" => {
                 let header = b64url(br#"{"alg":"HS256","typ":"JWT"}"#);
-                let payload = b64url(format!(r#"{{"sub":"{}","iat":{}}}"#, rng.string(B62, 10), 1_700_000_000 + rng.below(10_000_000)).as_bytes());
+                let payload = b64url(
+                    format!(
+                        r#"{{"sub":"{}","iat":{}}}"#,
+                        rng.string(B62, 10),
+                        1_700_000_000 + rng.below(10_000_000)
+                    )
+                    .as_bytes(),
+                );
                 out.push_str(&format!("{header}.{payload}.{}", rng.string(B64URL, 43)));
             }
             _ => {
                 let alphabet = class(name);
                 let len = match arg.split_once('-') {
                     Some((a, b)) => {
-                        let (a, b): (usize, usize) = (a.parse().unwrap_or(1), b.parse().unwrap_or(1));
+                        let (a, b): (usize, usize) =
+                            (a.parse().unwrap_or(1), b.parse().unwrap_or(1));
                         a + rng.below(b.saturating_sub(a) + 1)
                     }
                     None => arg.parse().unwrap_or(1),
@@ -143,16 +163,32 @@ fn luhn_number(rng: &mut Rng, len: usize) -> String {
         .iter()
         .rev()
         .enumerate()
-        .map(|(i, d)| if i % 2 == 0 { let x = d * 2; if x > 9 { x - 9 } else { x } } else { *d })
+        .map(|(i, d)| {
+            if i % 2 == 0 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                *d
+            }
+        })
         .sum();
     digits.push((10 - sum % 10) % 10);
-    digits.iter().map(|d| char::from_digit(*d, 10).unwrap_or('0')).collect()
+    digits
+        .iter()
+        .map(|d| char::from_digit(*d, 10).unwrap_or('0'))
+        .collect()
 }
 
 fn iban_de(rng: &mut Rng) -> String {
     let bban = rng.string(b"0123456789", 18);
     let numeric = format!("{bban}131400");
-    let rem = numeric.chars().fold(0u64, |r, c| (r * 10 + u64::from(c.to_digit(10).unwrap_or(0))) % 97);
+    let rem = numeric.chars().fold(0u64, |r, c| {
+        (r * 10 + u64::from(c.to_digit(10).unwrap_or(0))) % 97
+    });
     format!("DE{:02}{bban}", 98 - rem)
 }
 
@@ -254,22 +290,39 @@ pub fn generate(rules: &[RuleSpec], seed: u64, per_rule: usize, noise: usize) ->
                 let (before, after) = *rng.pick(CONTEXTS);
                 let text = format!("{before}{value}{after}");
                 out.push(Sample {
-                    label: Label::Positive { rule: rule.id.clone(), start: before.len(), end: before.len() + value.len() },
+                    label: Label::Positive {
+                        rule: rule.id.clone(),
+                        start: before.len(),
+                        end: before.len() + value.len(),
+                    },
                     text,
                 });
             }
         }
         if let Some(template) = &rule.r#gen {
             let checksummed = rule.validators.iter().any(|v| {
-                matches!(v, crate::Validator::GithubCrc32 | crate::Validator::Luhn | crate::Validator::Iban)
+                matches!(
+                    v,
+                    crate::Validator::GithubCrc32 | crate::Validator::Luhn | crate::Validator::Iban
+                )
             });
             for _ in 0..(if checksummed { per_rule } else { 0 }) {
                 let text = corrupt_checksum(&expand(template, &mut rng));
-                out.push(Sample { text, label: Label::Negative { kind: format!("bad-checksum:{}", rule.id) } });
+                out.push(Sample {
+                    text,
+                    label: Label::Negative {
+                        kind: format!("bad-checksum:{}", rule.id),
+                    },
+                });
             }
         }
         for fp in &rule.fp {
-            out.push(Sample { text: fp.clone(), label: Label::Negative { kind: format!("near-miss:{}", rule.id) } });
+            out.push(Sample {
+                text: fp.clone(),
+                label: Label::Negative {
+                    kind: format!("near-miss:{}", rule.id),
+                },
+            });
         }
     }
     let hex = b"0123456789abcdef";
@@ -297,7 +350,10 @@ pub fn generate(rules: &[RuleSpec], seed: u64, per_rule: usize, noise: usize) ->
                 rng.below(24), rng.below(60), rng.below(60), rng.below(16), 1 + rng.below(4), rng.below(5000), rng.below(100000)
             )),
         };
-        out.push(Sample { text, label: Label::Negative { kind: kind.into() } });
+        out.push(Sample {
+            text,
+            label: Label::Negative { kind: kind.into() },
+        });
     }
     out
 }
@@ -314,8 +370,13 @@ mod tests {
         assert_eq!(expand(t, &mut a), expand(t, &mut b));
         let s = expand("AKIA{A-Z2-7:16}", &mut a);
         assert_eq!(s.len(), 20);
-        assert!(s[4..].bytes().all(|c| c.is_ascii_uppercase() || (b'2'..=b'7').contains(&c)));
-        assert!(crate::validate::github_crc32(&expand("{github:ghp_}", &mut a)));
+        assert!(s[4..]
+            .bytes()
+            .all(|c| c.is_ascii_uppercase() || (b'2'..=b'7').contains(&c)));
+        assert!(crate::validate::github_crc32(&expand(
+            "{github:ghp_}",
+            &mut a
+        )));
         assert!(crate::validate::luhn(&expand("{luhn:16}", &mut a)));
         assert!(crate::validate::iban(&expand("{iban}", &mut a)));
         assert!(crate::validate::jwt(&expand("{jwt}", &mut a)));

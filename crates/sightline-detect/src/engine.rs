@@ -1,15 +1,18 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use regex_automata::meta;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use regex_automata::util::captures::Captures;
 use regex_automata::util::syntax;
+use regex_automata::{meta, Anchored, Input};
 use serde::Serialize;
 
 use crate::redact::PLACEHOLDER_OPEN;
 use crate::rule::Rule;
 use crate::validate;
-use crate::{Allowlist, Category, Error, FingerprintKey, ProductionConfig, Result, RuleSpec, Validator};
+use crate::{
+    Allowlist, Category, Error, FingerprintKey, ProductionConfig, Result, RuleSpec, Validator,
+};
 
 /// One thing found in a text. Never contains the value itself.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -35,8 +38,8 @@ pub struct Finding {
 pub struct Engine {
     rules: Vec<Rule>,
     keywords: Option<AhoCorasick>,
-    /// Rules to run for each keyword pattern.
-    keyword_rules: Vec<Vec<usize>>,
+    /// Rules to run for each keyword pattern, with the offset of their own keyword inside it.
+    keyword_rules: Vec<Vec<(usize, usize)>>,
     /// One DFA over every rule without keywords.
     keywordless: Option<meta::Regex>,
     keywordless_rules: Vec<usize>,
@@ -61,55 +64,85 @@ impl Engine {
         let mut seen = std::collections::HashSet::new();
         for spec in specs {
             if !seen.insert(spec.id.clone()) {
-                return Err(Error::Rule { rule: spec.id, message: "duplicate rule id".into() });
+                return Err(Error::Rule {
+                    rule: spec.id,
+                    message: "duplicate rule id".into(),
+                });
             }
             rules.push(Rule::compile(spec)?);
         }
 
-        let mut keyword_index: HashMap<String, usize> = HashMap::new();
-        let mut keyword_rules: Vec<Vec<usize>> = vec![];
+        // Keywords are searched leftmost-longest without overlaps (the fast DFA path), so a
+        // keyword also triggers the rules of every keyword it contains, at that offset.
+        let mut by_keyword: HashMap<String, Vec<usize>> = HashMap::new();
         let mut keywordless_rules = vec![];
         for (i, rule) in rules.iter().enumerate() {
             if rule.spec.keywords.is_empty() {
                 keywordless_rules.push(i);
-                continue;
             }
             for k in &rule.spec.keywords {
-                let k = k.to_ascii_lowercase();
-                let idx = *keyword_index.entry(k).or_insert_with(|| {
-                    keyword_rules.push(vec![]);
-                    keyword_rules.len() - 1
-                });
-                if !keyword_rules[idx].contains(&i) {
-                    keyword_rules[idx].push(i);
+                let entry = by_keyword.entry(k.to_ascii_lowercase()).or_default();
+                if !entry.contains(&i) {
+                    entry.push(i);
                 }
             }
         }
-        let mut patterns: Vec<(usize, String)> = keyword_index.into_iter().map(|(k, i)| (i, k)).collect();
+        let mut patterns: Vec<String> = by_keyword.keys().cloned().collect();
         patterns.sort();
+        let keyword_rules: Vec<Vec<(usize, usize)>> = patterns
+            .iter()
+            .map(|k| {
+                let mut triggered = vec![];
+                for (inner, rules_of_inner) in &by_keyword {
+                    for (offset, _) in k.match_indices(inner.as_str()) {
+                        triggered.extend(rules_of_inner.iter().map(|r| (*r, offset)));
+                    }
+                }
+                triggered.sort_unstable();
+                triggered.dedup();
+                triggered
+            })
+            .collect();
         let keywords = if patterns.is_empty() {
             None
         } else {
             Some(
                 AhoCorasickBuilder::new()
                     .ascii_case_insensitive(true)
-                    .match_kind(MatchKind::Standard)
-                    .build(patterns.iter().map(|(_, k)| k))
-                    .map_err(|e| Error::Rule { rule: "<keywords>".into(), message: e.to_string() })?,
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .prefilter(false)
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(&patterns)
+                    .map_err(|e| Error::Rule {
+                        rule: "<keywords>".into(),
+                        message: e.to_string(),
+                    })?,
             )
         };
         let keywordless = if keywordless_rules.is_empty() {
             None
         } else {
-            let pats: Vec<&str> = keywordless_rules.iter().map(|i| rules[*i].spec.pattern.as_str()).collect();
+            let pats: Vec<&str> = keywordless_rules
+                .iter()
+                .map(|i| rules[*i].spec.pattern.as_str())
+                .collect();
             Some(
                 meta::Builder::new()
                     .syntax(syntax::Config::new().unicode(false).utf8(false))
                     .build_many(&pats)
-                    .map_err(|e| Error::Rule { rule: "<keyword-less set>".into(), message: e.to_string() })?,
+                    .map_err(|e| Error::Rule {
+                        rule: "<keyword-less set>".into(),
+                        message: e.to_string(),
+                    })?,
             )
         };
-        Ok(Self { rules, keywords, keyword_rules, keywordless, keywordless_rules })
+        Ok(Self {
+            rules,
+            keywords,
+            keyword_rules,
+            keywordless,
+            keywordless_rules,
+        })
     }
 
     /// The rules, in order.
@@ -121,28 +154,45 @@ impl Engine {
     /// accepted ones.
     pub fn scan(&self, text: &str, key: &FingerprintKey, allow: &Allowlist) -> Vec<Finding> {
         let mut candidates: Vec<(usize, usize, usize)> = vec![];
+        let mut caps: Vec<Option<Captures>> = (0..self.rules.len()).map(|_| None).collect();
         if let Some(ac) = &self.keywords {
             let mut last_window: Vec<(usize, usize)> = vec![(usize::MAX, 0); self.rules.len()];
-            for hit in ac.find_overlapping_iter(text) {
-                for &r in &self.keyword_rules[hit.pattern().as_usize()] {
+            for hit in ac.find_iter(text) {
+                for &(r, offset) in &self.keyword_rules[hit.pattern().as_usize()] {
                     let rule = &self.rules[r];
-                    let ws = floor_boundary(text, hit.start().saturating_sub(rule.spec.before));
-                    let we = ceil_boundary(text, (hit.start() + rule.spec.after).max(hit.end()).min(text.len()));
+                    let at = hit.start() + offset;
+                    let caps = caps[r].get_or_insert_with(|| rule.regex.create_captures());
+                    let we =
+                        ceil_boundary(text, (at + rule.spec.after).max(hit.end()).min(text.len()));
+                    if rule.anchored {
+                        collect(rule, r, text, at, we, Anchored::Yes, caps, &mut candidates);
+                        continue;
+                    }
+                    let ws = floor_boundary(text, at.saturating_sub(rule.spec.before));
                     let (ls, le) = last_window[r];
                     if ls != usize::MAX && ws >= ls && we <= le {
                         continue;
                     }
                     last_window[r] = (ws, we);
-                    collect(rule, r, text, ws, we, &mut candidates);
+                    collect(rule, r, text, ws, we, Anchored::No, caps, &mut candidates);
                 }
             }
         }
         if let Some(dfa) = &self.keywordless {
-            for m in dfa.find_iter(text.as_bytes()) {
-                let ws = floor_boundary(text, m.start().saturating_sub(2));
-                let we = ceil_boundary(text, (m.end() + 2).min(text.len()));
-                for &r in &self.keywordless_rules {
-                    collect(&self.rules[r], r, text, ws, we, &mut candidates);
+            for (ws, we) in digit_windows(text) {
+                let mut input = Input::new(text).range(ws..we);
+                while let Some(m) = dfa.search(&input) {
+                    let vs = floor_boundary(text, m.start().saturating_sub(2).max(ws));
+                    let ve = ceil_boundary(text, (m.end() + 2).min(we));
+                    for &r in &self.keywordless_rules {
+                        let rule = &self.rules[r];
+                        let caps = caps[r].get_or_insert_with(|| rule.regex.create_captures());
+                        collect(rule, r, text, vs, ve, Anchored::No, caps, &mut candidates);
+                    }
+                    if m.end() >= we {
+                        break;
+                    }
+                    input.set_start(m.end().max(m.start() + 1));
                 }
             }
         }
@@ -163,7 +213,8 @@ impl Engine {
             if allow.allows_fingerprint(&fingerprint) {
                 continue;
             }
-            let example = value.contains("EXAMPLE") || rule.spec.examples.iter().any(|x| x == value);
+            let example =
+                value.contains("EXAMPLE") || rule.spec.examples.iter().any(|x| x == value);
             findings.push(Finding {
                 rule_id: rule.id.clone(),
                 category: rule.spec.category,
@@ -178,26 +229,125 @@ impl Engine {
     }
 }
 
-/// Runs `rule` over `text[ws..we]`, keeping values that pass its validators. A match whose
-/// value fails is retried from just after its start, so a near miss cannot hide a real value
-/// that overlaps it (`credential=db_password = "…"`).
-fn collect(rule: &Rule, r: usize, text: &str, ws: usize, we: usize, out: &mut Vec<(usize, usize, usize)>) {
-    let hay = &text[ws..we];
-    let mut at = 0;
-    while at <= hay.len() {
-        let Some(caps) = rule.regex.captures_at(hay, at) else { break };
-        let Some(whole) = caps.get(0) else { break };
-        let value = rule.secret_group.and_then(|g| caps.get(g)).unwrap_or(whole);
-        if value.start() < value.end() && passes(rule, value.as_str()) {
-            out.push((ws + value.start(), ws + value.end(), r));
-            at = whole.end().max(at + 1);
+/// Runs `rule` over `text[ws..we]` (or once, anchored at `ws`), keeping values that pass its
+/// validators. A match whose value fails is retried from just after its start, so a near miss
+/// cannot hide a real value that overlaps it (`credential=db_password = "…"`).
+#[allow(clippy::too_many_arguments)]
+fn collect(
+    rule: &Rule,
+    r: usize,
+    text: &str,
+    ws: usize,
+    we: usize,
+    anchored: Anchored,
+    caps: &mut Captures,
+    out: &mut Vec<(usize, usize, usize)>,
+) {
+    let mut input = Input::new(text).range(ws..we).anchored(anchored);
+    loop {
+        rule.regex.search_captures(&input, caps);
+        let Some(whole) = caps.get_match() else { break };
+        let value = rule
+            .secret_group
+            .and_then(|g| caps.get_group(g))
+            .unwrap_or(whole.span());
+        if value.start < value.end && passes(rule, &text[value.start..value.end]) {
+            out.push((value.start, value.end, r));
+            if anchored == Anchored::Yes {
+                break;
+            }
+            input.set_start(whole.end().max(whole.start() + 1));
         } else {
-            at = whole.start().max(value.start()) + 1;
+            if anchored == Anchored::Yes {
+                break;
+            }
+            input.set_start(ceil_boundary(text, whole.start().max(value.start) + 1));
         }
-        while at < hay.len() && !hay.is_char_boundary(at) {
-            at += 1;
+        if input.start() >= we {
+            break;
         }
     }
+}
+
+/// Position of the first ASCII digit at or after `from`, skipping eight bytes at a time.
+fn next_digit(b: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while i + 8 <= b.len() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&b[i..i + 8]);
+        // Digits become 0..=9 after xor with '0'; flag bytes below 10 (may over-report).
+        let t = u64::from_le_bytes(word) ^ (ONES * u64::from(b'0'));
+        if t.wrapping_sub(ONES * 10) & !t & HIGHS != 0 {
+            if let Some(p) = b[i..i + 8].iter().position(u8::is_ascii_digit) {
+                return Some(i + p);
+            }
+        }
+        i += 8;
+    }
+    b[i..].iter().position(u8::is_ascii_digit).map(|p| i + p)
+}
+
+/// Windows around clusters of ASCII digits. Every keyword-less rule (cards, phones, SSNs,
+/// IBANs, IP addresses) is mostly digits: clusters with fewer than 4 digits, or with more
+/// letters than half their digits (base64, hex ids, words), are skipped, so prose and blobs
+/// cost one byte scan. Windows start and end at token boundaries.
+fn digit_windows(text: &str) -> Vec<(usize, usize)> {
+    const BEFORE: usize = 40;
+    const AFTER: usize = 12;
+    const GAP: usize = 8;
+    let b = text.as_bytes();
+    let is_alnum = |i: usize| b[i].is_ascii_alphanumeric();
+    let mut out: Vec<(usize, usize)> = vec![];
+    let mut i = 0;
+    while let Some(first) = next_digit(b, i) {
+        let (mut last, mut digits, mut letters) = (first, 1usize, 0usize);
+        let mut j = first + 1;
+        while j < b.len() && j - last <= GAP {
+            if b[j].is_ascii_digit() {
+                last = j;
+                digits += 1;
+            } else if b[j].is_ascii_alphabetic() {
+                letters += 1;
+            }
+            j += 1;
+        }
+        i = last + 1;
+        // Letters counted after the last digit belong to the next token.
+        letters -= b[last + 1..j]
+            .iter()
+            .filter(|c| c.is_ascii_alphabetic())
+            .count();
+        if digits < 4 || letters * 2 > digits {
+            if i >= b.len() {
+                break;
+            }
+            continue;
+        }
+        let mut ws = first.saturating_sub(BEFORE);
+        while ws > 0 && is_alnum(ws - 1) && first - ws < BEFORE + 64 {
+            ws -= 1;
+        }
+        let mut we = (last + AFTER).min(b.len());
+        while we < b.len() && is_alnum(we) && we - last < AFTER + 64 {
+            we += 1;
+        }
+        // Include the separator on each side: patterns match their left and right context,
+        // and `^`/`$` only match at the ends of the whole text.
+        let (ws, we) = (
+            floor_boundary(text, ws.saturating_sub(1)),
+            ceil_boundary(text, (we + 1).min(b.len())),
+        );
+        match out.last_mut() {
+            Some(prev) if ws <= prev.1 => prev.1 = prev.1.max(we),
+            _ => out.push((ws, we)),
+        }
+        if i >= b.len() {
+            break;
+        }
+    }
+    out
 }
 
 fn passes(rule: &Rule, value: &str) -> bool {
@@ -222,7 +372,9 @@ fn placeholder_spans(text: &str) -> Vec<(usize, usize)> {
     let mut from = 0;
     while let Some(i) = text[from..].find(PLACEHOLDER_OPEN) {
         let start = from + i;
-        let end = text[start..].find(']').map_or(text.len(), |j| start + j + 1);
+        let end = text[start..]
+            .find(']')
+            .map_or(text.len(), |j| start + j + 1);
         spans.push((start, end));
         from = end;
     }

@@ -27,7 +27,9 @@ impl FingerprintKey {
         let mut mac = HmacSha256::new_from_slice(master).unwrap_or_else(|_| unreachable_mac());
         mac.update(b"sightline-fingerprint-v1\0");
         mac.update(tenant.as_bytes());
-        Self { key: mac.finalize().into_bytes().to_vec() }
+        Self {
+            key: mac.finalize().into_bytes().to_vec(),
+        }
     }
 
     /// Hex fingerprint of `value`.

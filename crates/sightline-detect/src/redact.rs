@@ -6,7 +6,10 @@ pub(crate) const PLACEHOLDER_OPEN: &str = "[REDACTED:";
 /// `text` with every finding replaced by `[REDACTED:<rule>:<first 8 hex of fingerprint>]`.
 /// Overlapping findings are merged into one placeholder named after the first of them.
 pub fn redact(text: &str, findings: &[Finding]) -> String {
-    let mut spans: Vec<&Finding> = findings.iter().filter(|f| f.start < f.end && f.end <= text.len()).collect();
+    let mut spans: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.start < f.end && f.end <= text.len())
+        .collect();
     spans.sort_by_key(|f| (f.start, std::cmp::Reverse(f.end)));
     let mut out = String::with_capacity(text.len());
     let mut pos = 0;

@@ -116,8 +116,10 @@ const BUILTIN: &[(&str, &str)] = &[
 
 /// Parses a rule file.
 pub fn parse_rules(file: &str, text: &str) -> Result<Vec<RuleSpec>> {
-    let parsed: RuleFile = toml::from_str(text)
-        .map_err(|e| Error::RuleFile { file: file.into(), message: e.to_string() })?;
+    let parsed: RuleFile = toml::from_str(text).map_err(|e| Error::RuleFile {
+        file: file.into(),
+        message: e.to_string(),
+    })?;
     Ok(parsed.rule)
 }
 
@@ -135,14 +137,24 @@ pub fn builtin_rules() -> Result<Vec<RuleSpec>> {
 pub(crate) struct Rule {
     pub spec: RuleSpec,
     pub id: std::sync::Arc<str>,
-    pub regex: regex::Regex,
+    pub regex: regex_automata::meta::Regex,
     pub secret_group: Option<usize>,
+    /// The match starts at the keyword: search anchored at each hit instead of a window.
+    pub anchored: bool,
 }
 
 impl Rule {
     pub fn compile(spec: RuleSpec) -> Result<Self> {
-        let err = |message: String| Error::Rule { rule: spec.id.clone(), message };
-        if spec.id.is_empty() || !spec.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        let err = |message: String| Error::Rule {
+            rule: spec.id.clone(),
+            message,
+        };
+        if spec.id.is_empty()
+            || !spec
+                .id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
             return Err(err("id must be lowercase ascii, digits and '-'".into()));
         }
         if spec.keywords.iter().any(|k| k.is_empty() || !k.is_ascii()) {
@@ -151,11 +163,20 @@ impl Rule {
         if !(0.0..=1.0).contains(&spec.confidence) {
             return Err(err("confidence must be within 0..=1".into()));
         }
-        let regex = regex::RegexBuilder::new(&spec.pattern)
-            .size_limit(4 << 20)
-            .build()
+        let regex = regex_automata::meta::Builder::new()
+            .configure(regex_automata::meta::Config::new().nfa_size_limit(Some(8 << 20)))
+            .build(&spec.pattern)
             .map_err(|e| err(format!("invalid pattern: {e}")))?;
-        let secret_group = regex.capture_names().position(|n| n == Some("secret"));
-        Ok(Self { id: spec.id.as_str().into(), spec, regex, secret_group })
+        let secret_group = regex
+            .group_info()
+            .to_index(regex_automata::PatternID::ZERO, "secret");
+        let anchored = spec.before == 0 && !spec.keywords.is_empty();
+        Ok(Self {
+            id: spec.id.as_str().into(),
+            spec,
+            regex,
+            secret_group,
+            anchored,
+        })
     }
 }

@@ -46,19 +46,57 @@ pub fn iban(s: &str) -> bool {
             'A'..='Z' => c as u32 - 'A' as u32 + 10,
             _ => return false,
         };
-        rem = if v >= 10 { (rem * 100 + v) % 97 } else { (rem * 10 + v) % 97 };
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
     }
     rem == 1
 }
 
 fn iban_length(country: &str) -> Option<usize> {
     Some(match country {
-        "AD" => 24, "AT" => 20, "BE" => 16, "BG" => 22, "CH" => 21, "CY" => 28, "CZ" => 24,
-        "DE" => 22, "DK" => 18, "EE" => 20, "ES" => 24, "FI" => 18, "FR" => 27, "GB" => 22,
-        "GR" => 27, "HR" => 21, "HU" => 28, "IE" => 22, "IS" => 26, "IT" => 27, "LI" => 21,
-        "LT" => 20, "LU" => 20, "LV" => 21, "MC" => 27, "MT" => 31, "NL" => 18, "NO" => 15,
-        "PL" => 28, "PT" => 25, "RO" => 24, "SE" => 24, "SI" => 19, "SK" => 24, "SM" => 27,
-        "TR" => 26, "AE" => 23, "SA" => 24, "IL" => 23, "BR" => 29,
+        "AD" => 24,
+        "AT" => 20,
+        "BE" => 16,
+        "BG" => 22,
+        "CH" => 21,
+        "CY" => 28,
+        "CZ" => 24,
+        "DE" => 22,
+        "DK" => 18,
+        "EE" => 20,
+        "ES" => 24,
+        "FI" => 18,
+        "FR" => 27,
+        "GB" => 22,
+        "GR" => 27,
+        "HR" => 21,
+        "HU" => 28,
+        "IE" => 22,
+        "IS" => 26,
+        "IT" => 27,
+        "LI" => 21,
+        "LT" => 20,
+        "LU" => 20,
+        "LV" => 21,
+        "MC" => 27,
+        "MT" => 31,
+        "NL" => 18,
+        "NO" => 15,
+        "PL" => 28,
+        "PT" => 25,
+        "RO" => 24,
+        "SE" => 24,
+        "SI" => 19,
+        "SK" => 24,
+        "SM" => 27,
+        "TR" => 26,
+        "AE" => 23,
+        "SA" => 24,
+        "IL" => 23,
+        "BR" => 29,
         _ => return None,
     })
 }
@@ -103,7 +141,9 @@ pub fn base62_6(mut n: u32) -> String {
 /// GitHub tokens (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`): the last 6 characters are the
 /// base62 CRC32 of the 30 random characters before them.
 pub fn github_crc32(token: &str) -> bool {
-    let Some((_, body)) = token.split_once('_') else { return false };
+    let Some((_, body)) = token.split_once('_') else {
+        return false;
+    };
     if body.len() != 36 || !body.is_ascii() {
         return false;
     }
@@ -118,8 +158,12 @@ pub fn jwt(token: &str) -> bool {
     let (Some(h), Some(p), Some(_s)) = (parts.next(), parts.next(), parts.next()) else {
         return false;
     };
-    let (Some(header), Some(payload)) = (b64url(h), b64url(p)) else { return false };
-    header.starts_with(b"{") && payload.starts_with(b"{") && header.windows(5).any(|w| w == b"\"alg\"")
+    let (Some(header), Some(payload)) = (b64url(h), b64url(p)) else {
+        return false;
+    };
+    header.starts_with(b"{")
+        && payload.starts_with(b"{")
+        && header.windows(5).any(|w| w == b"\"alg\"")
 }
 
 fn b64url(s: &str) -> Option<Vec<u8>> {
@@ -172,9 +216,33 @@ pub fn entropy(s: &str) -> f64 {
 pub fn is_placeholder(value: &str) -> bool {
     let lower = value.to_ascii_lowercase();
     const MARKERS: &[&str] = &[
-        "${", "{{", "<", "%(", "$(", "xxxx", "****", "....", "changeme", "change_me", "placeholder",
-        "your_", "your-", "yourpassword", "redacted", "example", "dummy", "sample", "replace",
-        "password", "secret", "undefined", "null", "none", "process.env", "os.environ", "getenv",
+        "${",
+        "{{",
+        "<",
+        "%(",
+        "$(",
+        "xxxx",
+        "****",
+        "....",
+        "changeme",
+        "change_me",
+        "placeholder",
+        "your_",
+        "your-",
+        "yourpassword",
+        "redacted",
+        "example",
+        "dummy",
+        "sample",
+        "replace",
+        "password",
+        "secret",
+        "undefined",
+        "null",
+        "none",
+        "process.env",
+        "os.environ",
+        "getenv",
     ];
     MARKERS.iter().any(|m| lower.contains(m))
         || lower.bytes().all(|b| b == lower.as_bytes()[0])
@@ -214,7 +282,13 @@ mod tests {
     #[test]
     fn ssn_ranges() {
         assert!(ssn("536-22-1234"));
-        for bad in ["000-12-3456", "666-12-3456", "912-12-3456", "123-00-4567", "123-45-0000"] {
+        for bad in [
+            "000-12-3456",
+            "666-12-3456",
+            "912-12-3456",
+            "123-00-4567",
+            "123-45-0000",
+        ] {
             assert!(!ssn(bad), "{bad}");
         }
     }

@@ -41,14 +41,23 @@ fn allowlists_by_rule_fingerprint_and_value() {
     assert!(all.iter().any(|f| &*f.rule_id == "email-address"));
 
     let by_rule = Allowlist::new(&["email-*".into()], &[], &[]).expect("allow");
-    assert!(engine().scan(&text, &key, &by_rule).iter().all(|f| &*f.rule_id != "email-address"));
+    assert!(engine()
+        .scan(&text, &key, &by_rule)
+        .iter()
+        .all(|f| &*f.rule_id != "email-address"));
 
     let fp = key.fingerprint(KEY_ID.as_bytes());
     let by_fp = Allowlist::new(&[], &[fp], &[]).expect("allow");
-    assert!(engine().scan(&text, &key, &by_fp).iter().all(|f| &*f.rule_id != "aws-access-key-id"));
+    assert!(engine()
+        .scan(&text, &key, &by_fp)
+        .iter()
+        .all(|f| &*f.rule_id != "aws-access-key-id"));
 
     let by_value = Allowlist::new(&[], &[], &["AKIAQYLP.*".into()]).expect("allow");
-    assert!(engine().scan(&text, &key, &by_value).iter().all(|f| &*f.rule_id != "aws-access-key-id"));
+    assert!(engine()
+        .scan(&text, &key, &by_value)
+        .iter()
+        .all(|f| &*f.rule_id != "aws-access-key-id"));
 }
 
 #[test]
@@ -68,19 +77,43 @@ fn production_markers_come_from_config() {
     let key = FingerprintKey::new(*b"k");
     let allow = Allowlist::default();
     let cases = [
-        ("kubectl --context prod-eu-1 get pods", "production-kube-context"),
+        (
+            "kubectl --context prod-eu-1 get pods",
+            "production-kube-context",
+        ),
         ("ssh admin@api.prod.internal", "production-host"),
-        ("psql postgres://ro@db-prod-3.acme.com:5432/main", "production-dsn"),
-        ("arn:aws:iam::123456789012:role/admin", "production-aws-account"),
-        ("then run terraform workspace select prod", "production-terraform-prod-workspace"),
+        (
+            "psql postgres://ro@db-prod-3.acme.com:5432/main",
+            "production-dsn",
+        ),
+        (
+            "arn:aws:iam::123456789012:role/admin",
+            "production-aws-account",
+        ),
+        (
+            "then run terraform workspace select prod",
+            "production-terraform-prod-workspace",
+        ),
     ];
     for (text, rule) in cases {
         let found = engine.scan(text, &key, &allow);
-        assert!(found.iter().any(|f| &*f.rule_id == rule && f.category == Category::Production), "{text}: {found:?}");
+        assert!(
+            found
+                .iter()
+                .any(|f| &*f.rule_id == rule && f.category == Category::Production),
+            "{text}: {found:?}"
+        );
     }
-    for clean in ["kubectl --context staging-1 get pods", "ssh api.staging.internal", "account 210987654321"] {
+    for clean in [
+        "kubectl --context staging-1 get pods",
+        "ssh api.staging.internal",
+        "account 210987654321",
+    ] {
         let found = engine.scan(clean, &key, &allow);
-        assert!(found.iter().all(|f| f.category != Category::Production), "{clean}: {found:?}");
+        assert!(
+            found.iter().all(|f| f.category != Category::Production),
+            "{clean}: {found:?}"
+        );
     }
 }
 
@@ -100,9 +133,19 @@ fn pii_rules() {
     ];
     for (text, rule) in cases {
         let found = engine().scan(text, &key, &allow);
-        assert!(found.iter().any(|f| &*f.rule_id == rule && f.category == Category::Pii), "{text}: {found:?}");
+        assert!(
+            found
+                .iter()
+                .any(|f| &*f.rule_id == rule && f.category == Category::Pii),
+            "{text}: {found:?}"
+        );
     }
-    for clean in ["ssn 666-22-1234", "visa 4539 1488 0343 6468", "version 1.2.3.4.5", "iban DE89370400440532013001"] {
+    for clean in [
+        "ssn 666-22-1234",
+        "visa 4539 1488 0343 6468",
+        "version 1.2.3.4.5",
+        "iban DE89370400440532013001",
+    ] {
         let found = engine().scan(clean, &key, &allow);
         assert!(found.is_empty(), "{clean}: {found:?}");
     }
@@ -117,7 +160,9 @@ fn odd_input_is_survived() {
     let _ = engine().scan(&long, &key, &allow);
     let begin = "-----BEGIN RSA PRIVATE KEY-----\n".repeat(2000);
     let _ = engine().scan(&begin, &key, &allow);
-    let digits: String = (0..200_000).map(|i| char::from(b'0' + (i % 10) as u8)).collect();
+    let digits: String = (0..200_000)
+        .map(|i| char::from(b'0' + (i % 10) as u8))
+        .collect();
     let _ = engine().scan(&digits, &key, &allow);
 }
 

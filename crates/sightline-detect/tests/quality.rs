@@ -47,27 +47,46 @@ fn recall_and_false_positive_rate_meet_the_floors() {
         let found = engine.scan(&sample.text, &key, &allow);
         match sample.label.as_str() {
             "positive" => {
-                let (rule, start, end) = (sample.rule.expect("rule"), sample.start.expect("start"), sample.end.expect("end"));
-                let hit = found.iter().any(|f| *f.rule_id == *rule && f.start < end && start < f.end && !f.example);
+                let (rule, start, end) = (
+                    sample.rule.expect("rule"),
+                    sample.start.expect("start"),
+                    sample.end.expect("end"),
+                );
+                let hit = found
+                    .iter()
+                    .any(|f| *f.rule_id == *rule && f.start < end && start < f.end && !f.example);
                 if hit {
                     tp += 1;
                 } else {
                     fn_ += 1;
-                    misses.entry(rule).or_default().push(sample.text.chars().take(120).collect());
+                    misses
+                        .entry(rule)
+                        .or_default()
+                        .push(sample.text.chars().take(120).collect());
                 }
             }
             _ => {
                 let kind = sample.kind.unwrap_or_default();
                 let bucket = kind.split(':').next().unwrap_or("").to_string();
                 let entry = negatives_by_kind.entry(bucket).or_default();
-                let alarms: Vec<String> = found.iter().filter(|f| !f.example).map(|f| f.rule_id.to_string()).collect();
+                let alarms: Vec<String> = found
+                    .iter()
+                    .filter(|f| !f.example)
+                    .map(|f| f.rule_id.to_string())
+                    .collect();
                 if alarms.is_empty() {
                     tn += 1;
                     entry.0 += 1;
                 } else {
                     fp += 1;
                     entry.1 += 1;
-                    false_alarms.entry(alarms.join(",")).or_default().push(format!("{kind}: {}", sample.text.chars().take(100).collect::<String>()));
+                    false_alarms
+                        .entry(alarms.join(","))
+                        .or_default()
+                        .push(format!(
+                            "{kind}: {}",
+                            sample.text.chars().take(100).collect::<String>()
+                        ));
                 }
             }
         }
@@ -78,7 +97,10 @@ fn recall_and_false_positive_rate_meet_the_floors() {
     println!("                    detected   not detected");
     println!("  true secret/PII   {tp:>8}   {fn_:>12}");
     println!("  negative          {fp:>8}   {tn:>12}");
-    println!("recall {recall:.4}   false-positive rate {:.3}%", fpr * 100.0);
+    println!(
+        "recall {recall:.4}   false-positive rate {:.3}%",
+        fpr * 100.0
+    );
     println!("negatives by kind (clean, flagged): {negatives_by_kind:?}");
     for (rule, texts) in &misses {
         println!("missed {rule} x{}: {:?}", texts.len(), texts.first());
@@ -88,5 +110,9 @@ fn recall_and_false_positive_rate_meet_the_floors() {
     }
     assert!(tp + fn_ > 1000 && fp + tn > 3000, "corpus too small");
     assert!(recall >= 0.98, "recall {recall:.4} < 0.98");
-    assert!(fpr <= 0.005, "false-positive rate {:.3}% > 0.5%", fpr * 100.0);
+    assert!(
+        fpr <= 0.005,
+        "false-positive rate {:.3}% > 0.5%",
+        fpr * 100.0
+    );
 }

@@ -11,16 +11,34 @@ fn engine() -> &'static Engine {
 }
 
 fn templates() -> Vec<String> {
-    let mut t: Vec<String> = builtin_rules().expect("rules").into_iter().filter_map(|r| r.r#gen).collect();
+    let mut t: Vec<String> = builtin_rules()
+        .expect("rules")
+        .into_iter()
+        .filter_map(|r| r.r#gen)
+        .collect();
     // Overlapping matches: a connection string holding an account key, a URL with a password
     // that is also an assignment, a key id right before its secret.
-    t.push("AZ=DefaultEndpointsProtocol=https;AccountName=acme;AccountKey={A-Za-z0-9+/:86}==".into());
+    t.push(
+        "AZ=DefaultEndpointsProtocol=https;AccountName=acme;AccountKey={A-Za-z0-9+/:86}==".into(),
+    );
     t.push("password=postgres://u:{A-Za-z0-9:18}@db/x".into());
     t.push("AKIA{A-Z2-7:16}:aws_secret_access_key={A-Za-z0-9/+:40}".into());
     t
 }
 
-const GLUE: &[&str] = &["", " ", "\n", "é", "日本語", "🔑", "\u{200b}", ",", "ü\"", "=", "—"];
+const GLUE: &[&str] = &[
+    "",
+    " ",
+    "\n",
+    "é",
+    "日本語",
+    "🔑",
+    "\u{200b}",
+    ",",
+    "ü\"",
+    "=",
+    "—",
+];
 
 fn build(seed: u64, picks: &[(usize, usize)], templates: &[String]) -> String {
     let mut rng = Rng::new(seed);
@@ -71,6 +89,9 @@ fn placeholders_name_the_rule_and_fingerprint_prefix() {
     let text = "key: AKIAQYLPMN5HHHFPZAM2 — done";
     let findings = engine.scan(text, &key, &Allowlist::default());
     assert_eq!(findings.len(), 1);
-    let expected = format!("key: [REDACTED:aws-access-key-id:{}] — done", &findings[0].fingerprint[..8]);
+    let expected = format!(
+        "key: [REDACTED:aws-access-key-id:{}] — done",
+        &findings[0].fingerprint[..8]
+    );
     assert_eq!(redact(text, &findings), expected);
 }

@@ -9,13 +9,20 @@ fn engine() -> Engine {
 #[test]
 fn there_are_at_least_120_secret_rules_each_with_examples() {
     let rules = builtin_rules().expect("rules");
-    let secrets = rules.iter().filter(|r| r.category == sightline_detect::Category::Secret).count();
+    let secrets = rules
+        .iter()
+        .filter(|r| r.category == sightline_detect::Category::Secret)
+        .count();
     assert!(secrets >= 120, "only {secrets} secret rules");
     for r in &rules {
         assert!(!r.description.is_empty(), "{}: description", r.id);
         assert!(!r.tp.is_empty(), "{}: needs true-positive examples", r.id);
         assert!(!r.fp.is_empty(), "{}: needs false-positive examples", r.id);
-        assert!(r.r#gen.is_some(), "{}: needs a gen template for the corpus", r.id);
+        assert!(
+            r.r#gen.is_some(),
+            "{}: needs a gen template for the corpus",
+            r.id
+        );
     }
 }
 
@@ -28,13 +35,18 @@ fn every_rule_finds_its_true_positives() {
     for rule in engine.rules() {
         for tp in &rule.tp {
             let found = engine.scan(tp, &key, &allow);
-            if !found.iter().any(|f| &*f.rule_id == rule.id && !f.example) {
+            if !found.iter().any(|f| *f.rule_id == rule.id && !f.example) {
                 let got: Vec<&str> = found.iter().map(|f| &*f.rule_id).collect();
                 failures.push(format!("{}: missed {tp:?} (found {got:?})", rule.id));
             }
         }
     }
-    assert!(failures.is_empty(), "{} misses:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} misses:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -56,7 +68,12 @@ fn no_rule_fires_on_any_false_positive_example() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} false positives:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} false positives:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -65,7 +82,14 @@ fn documented_examples_are_reported_as_examples_with_low_confidence() {
     let key = FingerprintKey::new(*b"test");
     let text = "aws_access_key_id=AKIAIOSFODNN7EXAMPLE and card 4242 4242 4242 4242";
     let found = engine.scan(text, &key, &Allowlist::default());
-    let examples: Vec<_> = found.iter().filter(|f| f.example).map(|f| &*f.rule_id).collect();
+    let examples: Vec<_> = found
+        .iter()
+        .filter(|f| f.example)
+        .map(|f| &*f.rule_id)
+        .collect();
     assert!(examples.contains(&"aws-access-key-id"), "{found:?}");
-    assert!(found.iter().filter(|f| f.example).all(|f| f.confidence <= 0.1));
+    assert!(found
+        .iter()
+        .filter(|f| f.example)
+        .all(|f| f.confidence <= 0.1));
 }
