@@ -1,0 +1,18 @@
+//! The policy: which findings matter how much, and what happens then.
+//!
+//! A `policy.toml` (commented example: `docs/config/policy.toml`) maps findings — by category,
+//! rule-id glob and confidence — to tiers INFO / WARNING / CRITICAL. Each tier lists actions:
+//! `block`, `redact`, `alert:<destination>`, `incident:<severity>/<category>` and `judge`.
+//! Destinations (Slack, PagerDuty, generic webhooks) carry payload templates. Tenants can
+//! override rules, tier actions, allowlists and production markers.
+//!
+//! Loading validates everything and reports each problem with its line and key.
+//! [`Policy::evaluate`] is a pure function `(findings, context) -> Verdict`.
+
+mod error;
+mod eval;
+mod model;
+
+pub use error::{Error, Result};
+pub use eval::{Context, Verdict};
+pub use model::{Action, Destination, DestinationKind, Policy, Severity, Tier};
