@@ -2,9 +2,13 @@
 //!
 //! - `sightline migrate`: applies `sql/` migrations to ClickHouse; re-running is a no-op.
 //! - `sightline topics apply`: creates Sightline's topics; re-running is a no-op.
+//! - `sightline scan [FILE|-]`: runs the detection engine and policy over text and prints one
+//!   JSON line per finding (or, with `--redact`, the redacted text).
 //!
 //! Each command reads the same layered config as the services (`--config`, then
 //! `SIGHTLINE__…` env) and exits non-zero with a message naming what failed.
+
+pub mod scan;
 
 use std::path::PathBuf;
 
@@ -54,6 +58,8 @@ pub struct Args {
 pub enum Command {
     /// Apply pending `sql/` migrations to ClickHouse.
     Migrate,
+    /// Scan text (a file, or stdin with `-`) for secrets, PII and production access.
+    Scan(scan::ScanArgs),
     /// Manage Kafka topics.
     Topics {
         /// What to do with topics.
@@ -71,9 +77,11 @@ pub enum TopicsAction {
 
 /// Runs one command, printing what it did.
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let config: CliConfig = sightline_runtime::config::load_or_exit(args.config.as_deref());
-    match args.command {
+    let load = || -> CliConfig { sightline_runtime::config::load_or_exit(args.config.as_deref()) };
+    match &args.command {
+        Command::Scan(scan) => scan::run(scan, &mut std::io::stdout().lock())?,
         Command::Migrate => {
+            let config = load();
             let migrations = sightline_clickhouse::migrate::embedded()?;
             let report = sightline_clickhouse::migrate::apply(&config.clickhouse, &migrations)
                 .await
@@ -100,6 +108,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Command::Topics {
             action: TopicsAction::Apply,
         } => {
+            let config = load();
             let applied = sightline_kafka::topics::apply(&config.kafka, &config.topics)
                 .await
                 .map_err(|e| {
