@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use futures::StreamExt;
-use sightline_events::{now_ms, CallStatus, EventKind, LlmEvent, Provider};
+use sightline_events::{CallStatus, LlmEvent, Provider};
 use sightline_kafka::{Producer, Topic, TopicNames};
 use sightline_runtime::Shutdown;
 
@@ -320,31 +320,19 @@ fn request_event(
     info: &RequestInfo,
 ) -> LlmEvent {
     let h = &parts.headers;
+    let tenant =
+        header(h, TENANT_HEADER).unwrap_or_else(|| state.config.shim.default_tenant.clone());
+    let user = header(h, USER_HEADER).unwrap_or_else(|| "anonymous".into());
+    let endpoint = format!("{} {}", parts.method, parts.uri.path());
     LlmEvent {
-        event_id: LlmEvent::new_id(),
-        call_id: LlmEvent::new_id(),
-        kind: EventKind::Request,
-        occurred_at_ms: now_ms(),
-        tenant_id: header(h, TENANT_HEADER)
-            .unwrap_or_else(|| state.config.shim.default_tenant.clone()),
-        user_id: header(h, USER_HEADER).unwrap_or_else(|| "anonymous".into()),
         team_id: header(h, TEAM_HEADER),
         conversation_id: header(h, CONVERSATION_HEADER),
-        provider,
         model: info.model.clone(),
-        endpoint: format!("{} {}", parts.method, parts.uri.path()),
         streaming: info.stream,
         messages: info.messages.clone(),
         attachments: info.attachments.clone(),
-        usage: None,
-        cost_usd_micros: None,
-        latency_ms: None,
-        ttft_ms: None,
-        status: CallStatus::Pending,
-        http_status: None,
-        error: None,
-        findings: vec![],
         user_agent: header(h, "user-agent"),
+        ..LlmEvent::request(&tenant, &user, provider, &endpoint)
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clickhouse::Row;
 use serde::Deserialize;
-use sightline_events::{CallStatus, Codec, DlqRecord, EventKind, LlmEvent, Message, Provider};
+use sightline_events::{Codec, DlqRecord, LlmEvent, Message, Provider};
 use sightline_kafka::{Producer, Topic};
 use sightline_runtime::Shutdown;
 use sightline_shim::config::{ShimConfig, ShimSection, UpstreamConfig};
@@ -400,32 +400,12 @@ async fn calls_are_answered_while_the_broker_is_unreachable() {
 
 fn event(user: &str, text: &str) -> LlmEvent {
     LlmEvent {
-        event_id: LlmEvent::new_id(),
-        call_id: LlmEvent::new_id(),
-        kind: EventKind::Request,
-        occurred_at_ms: sightline_events::now_ms(),
-        tenant_id: "acme".into(),
-        user_id: user.into(),
-        team_id: None,
-        conversation_id: None,
-        provider: Provider::Anthropic,
         model: Some("m".into()),
-        endpoint: "POST /v1/messages".into(),
-        streaming: false,
         messages: vec![Message {
             role: "user".into(),
             text: text.into(),
         }],
-        attachments: vec![],
-        usage: None,
-        cost_usd_micros: None,
-        latency_ms: None,
-        ttft_ms: None,
-        status: CallStatus::Pending,
-        http_status: None,
-        error: None,
-        findings: vec![],
-        user_agent: None,
+        ..LlmEvent::request("acme", user, Provider::Anthropic, "POST /v1/messages")
     }
 }
 

@@ -159,23 +159,7 @@ fn luhn_number(rng: &mut Rng, len: usize) -> String {
     while digits.len() < len - 1 {
         digits.push(rng.below(10) as u32);
     }
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, d)| {
-            if i % 2 == 0 {
-                let x = d * 2;
-                if x > 9 {
-                    x - 9
-                } else {
-                    x
-                }
-            } else {
-                *d
-            }
-        })
-        .sum();
+    let sum = crate::validate::luhn_sum(&digits, true);
     digits.push((10 - sum % 10) % 10);
     digits
         .iter()

@@ -7,24 +7,24 @@ pub fn luhn(s: &str) -> bool {
     if !(13..=19).contains(&digits.len()) || digits.iter().all(|d| *d == digits[0]) {
         return false;
     }
-    let sum: u32 = digits
+    let sum = luhn_sum(&digits, false);
+    sum % 10 == 0
+}
+
+/// The Luhn sum of `digits`; `check_digit_missing` when the last digit is still to be chosen
+/// (every second digit from the right is doubled, starting with the first or second).
+pub fn luhn_sum(digits: &[u32], check_digit_missing: bool) -> u32 {
+    let doubled = usize::from(!check_digit_missing);
+    digits
         .iter()
         .rev()
         .enumerate()
-        .map(|(i, d)| {
-            if i % 2 == 1 {
-                let x = d * 2;
-                if x > 9 {
-                    x - 9
-                } else {
-                    x
-                }
-            } else {
-                *d
-            }
+        .map(|(i, d)| match (i % 2 == doubled, d * 2) {
+            (true, x) if x > 9 => x - 9,
+            (true, x) => x,
+            (false, _) => *d,
         })
-        .sum();
-    sum % 10 == 0
+        .sum()
 }
 
 /// IBAN check digits (ISO 13616 mod 97), with the country's length where known.

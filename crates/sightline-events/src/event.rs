@@ -187,6 +187,35 @@ impl LlmEvent {
         format!("{}/{}", self.tenant_id, self.user_id)
     }
 
+    /// A REQUEST event for a new call, observed now, with everything not given left empty.
+    pub fn request(tenant_id: &str, user_id: &str, provider: Provider, endpoint: &str) -> Self {
+        Self {
+            event_id: Self::new_id(),
+            call_id: Self::new_id(),
+            kind: EventKind::Request,
+            occurred_at_ms: crate::now_ms(),
+            tenant_id: tenant_id.into(),
+            user_id: user_id.into(),
+            team_id: None,
+            conversation_id: None,
+            provider,
+            model: None,
+            endpoint: endpoint.into(),
+            streaming: false,
+            messages: vec![],
+            attachments: vec![],
+            usage: None,
+            cost_usd_micros: None,
+            latency_ms: None,
+            ttft_ms: None,
+            status: CallStatus::Pending,
+            http_status: None,
+            error: None,
+            findings: vec![],
+            user_agent: None,
+        }
+    }
+
     /// A new UUIDv7 string, for event and call ids.
     pub fn new_id() -> String {
         uuid::Uuid::now_v7().to_string()

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use sightline_events::{CallStatus, Codec, EventKind, LlmEvent, Provider, RegistryResolver};
+use sightline_events::{Codec, LlmEvent, Provider, RegistryResolver};
 
 #[derive(Default)]
 struct Registry {
@@ -75,29 +75,9 @@ async fn start_registry() -> (String, Shared) {
 
 fn event() -> LlmEvent {
     LlmEvent {
-        event_id: LlmEvent::new_id(),
-        call_id: LlmEvent::new_id(),
-        kind: EventKind::Request,
-        occurred_at_ms: 1,
-        tenant_id: "t".into(),
-        user_id: "u".into(),
-        team_id: None,
         conversation_id: Some("c".into()),
-        provider: Provider::Openai,
         model: Some("gpt-4o".into()),
-        endpoint: "POST /v1/chat/completions".into(),
-        streaming: false,
-        messages: vec![],
-        attachments: vec![],
-        usage: None,
-        cost_usd_micros: None,
-        latency_ms: None,
-        ttft_ms: None,
-        status: CallStatus::Pending,
-        http_status: None,
-        error: None,
-        findings: vec![],
-        user_agent: None,
+        ..LlmEvent::request("t", "u", Provider::Openai, "POST /v1/chat/completions")
     }
 }
 

@@ -1,9 +1,8 @@
 //! `cargo xtask demo`: one call end to end on this machine.
 
 use std::fs;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use crate::services;
@@ -221,20 +220,7 @@ pub fn run() -> Result<(), String> {
 
 fn spawn(name: &str, cmd: &mut Command, logs: &Path) -> Result<(String, Child), String> {
     let file = logs.join(format!("{}.log", name.replace(' ', "-")));
-    let out = fs::File::create(&file).map_err(|e| e.to_string())?;
-    let err = out.try_clone().map_err(|e| e.to_string())?;
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("cannot start {name}: {e}"))?;
-    eprintln!(
-        "started {name} (pid {}), log {}",
-        child.id(),
-        file.display()
-    );
+    let child = util::spawn_logged(name, cmd, &file)?;
     Ok((name.to_string(), child))
 }
 

@@ -4,9 +4,8 @@
 //! `SIGHTLINE_CLICKHOUSE_TCP_PORT` (9000), `SIGHTLINE_SERVICES_DIR` (`target/services`).
 
 use std::fs;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::util::{self, env_port, port_open, step};
@@ -300,25 +299,8 @@ fn write_clickhouse_config(dir: &Path, p: &Ports) -> Result<(), String> {
 }
 
 fn spawn(name: &str, cmd: &mut Command, dir: &Path) -> Result<(), String> {
-    let log = dir.join(format!("{name}.out"));
-    let out =
-        fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
-    let err = out.try_clone().map_err(|e| e.to_string())?;
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        // Its own process group: Ctrl-C on xtask does not take the service down with it.
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("cannot start {name} ({:?}): {e}", cmd.get_program()))?;
-    fs::write(dir.join("pid"), child.id().to_string()).map_err(|e| e.to_string())?;
-    eprintln!(
-        "started {name} (pid {}), output in {}",
-        child.id(),
-        log.display()
-    );
-    Ok(())
+    let child = util::spawn_logged(name, cmd, &dir.join(format!("{name}.out")))?;
+    fs::write(dir.join("pid"), child.id().to_string()).map_err(|e| e.to_string())
 }
 
 fn wait_until(name: &str, dir: &Path, ready: impl Fn() -> bool) -> Result<(), String> {

@@ -100,3 +100,29 @@ pub fn ensure_python_module(module: &str, package: &str) -> Result<(), String> {
     step(&format!("installing Python package {package}"));
     run(Command::new(&python).args(["-m", "pip", "install", "--quiet", package]))
 }
+
+/// Starts `cmd` detached (own process group, so Ctrl-C on xtask leaves it running), with stdout
+/// and stderr in `log`.
+pub fn spawn_logged(
+    name: &str,
+    cmd: &mut Command,
+    log: &std::path::Path,
+) -> Result<std::process::Child, String> {
+    use std::os::unix::process::CommandExt;
+    let out =
+        std::fs::File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    let child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("cannot start {name} ({:?}): {e}", cmd.get_program()))?;
+    eprintln!(
+        "started {name} (pid {}), output in {}",
+        child.id(),
+        log.display()
+    );
+    Ok(child)
+}
