@@ -95,14 +95,19 @@ fn main() {
         group.bench_function(name, |b| {
             b.iter(|| black_box(engine.scan(black_box(&text), &key, &allow)))
         });
-        // Our own figure, independent of criterion's reporting.
-        let iters = (64 * 1024 * 1024 / text.len()).clamp(20, 20_000);
-        let start = Instant::now();
-        for _ in 0..iters {
-            black_box(engine.scan(black_box(&text), &key, &allow));
-        }
-        let secs = start.elapsed().as_secs_f64();
-        figures.push((name, text.len() as f64 * iters as f64 / secs / 1e6));
+        // Our own figure, independent of criterion's reporting: the best of five runs of
+        // ~13 MB each, since other tenants of a shared VM only ever slow a run down.
+        let iters = (13 * 1024 * 1024 / text.len()).clamp(10, 20_000);
+        let best = (0..5)
+            .map(|_| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(engine.scan(black_box(&text), &key, &allow));
+                }
+                start.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min);
+        figures.push((name, text.len() as f64 * iters as f64 / best / 1e6));
     }
     group.finish();
 

@@ -154,10 +154,15 @@ impl Engine {
     /// accepted ones.
     pub fn scan(&self, text: &str, key: &FingerprintKey, allow: &Allowlist) -> Vec<Finding> {
         let mut candidates: Vec<(usize, usize, usize)> = vec![];
-        let mut caps: Vec<Option<Captures>> = (0..self.rules.len()).map(|_| None).collect();
+        // Per-rule scratch space, allocated on the first keyword hit or digit window only.
+        let mut caps: Vec<Option<Captures>> = vec![];
         if let Some(ac) = &self.keywords {
-            let mut last_window: Vec<(usize, usize)> = vec![(usize::MAX, 0); self.rules.len()];
+            let mut last_window: Vec<(usize, usize)> = vec![];
             for hit in ac.find_iter(text) {
+                if caps.is_empty() {
+                    caps.resize_with(self.rules.len(), || None);
+                    last_window.resize(self.rules.len(), (usize::MAX, 0));
+                }
                 for &(r, offset) in &self.keyword_rules[hit.pattern().as_usize()] {
                     let rule = &self.rules[r];
                     let at = hit.start() + offset;
@@ -180,6 +185,9 @@ impl Engine {
         }
         if let Some(dfa) = &self.keywordless {
             for (ws, we) in digit_windows(text) {
+                if caps.is_empty() {
+                    caps.resize_with(self.rules.len(), || None);
+                }
                 let mut input = Input::new(text).range(ws..we);
                 while let Some(m) = dfa.search(&input) {
                     let vs = floor_boundary(text, m.start().saturating_sub(2).max(ws));
