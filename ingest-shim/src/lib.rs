@@ -9,8 +9,10 @@
 //! to an idempotent producer; if the queue is full the event is counted and logged as lost
 //! (a disk spool is planned) and the call is still answered.
 
+pub mod block;
 pub mod config;
 pub mod extract;
+pub mod inline;
 pub mod proxy;
 pub mod publish;
 pub mod relay;

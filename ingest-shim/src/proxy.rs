@@ -9,14 +9,18 @@ use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use bytes::Bytes;
 use futures::StreamExt;
 use sightline_events::{CallStatus, LlmEvent, Provider};
 use sightline_kafka::{Producer, Topic, TopicNames};
+use sightline_policy::{Context, Policy};
 use sightline_runtime::Shutdown;
 
+use crate::block;
 use crate::extract::{parse_request, RequestInfo};
+use crate::inline::{self, Inspection};
 use crate::publish::{self, Publisher};
-use crate::relay::{CallRecord, Relay};
+use crate::relay::{CallRecord, Relay, ResponseScanner};
 use crate::sse::Observer;
 use crate::ShimConfig;
 
@@ -38,19 +42,43 @@ pub struct AppState {
     config: Arc<ShimConfig>,
     http: reqwest::Client,
     publisher: Publisher,
+    scanner: ResponseScanner,
 }
 
 impl AppState {
-    /// State for `config`, publishing through `publisher`.
+    /// State for `config`, publishing through `publisher`. Loads the policy.
     pub fn new(config: ShimConfig, publisher: Publisher) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(10))
             .pool_idle_timeout(std::time::Duration::from_secs(90))
             .build()?;
+        let policy = match &config.policy.file {
+            Some(file) => Policy::load(file)?,
+            None => Policy::builtin_default(),
+        };
+        let key = match std::env::var(&config.policy.fingerprint_key_env) {
+            Ok(k) if !k.is_empty() => k.into_bytes(),
+            _ => {
+                tracing::warn!(
+                    env = %config.policy.fingerprint_key_env,
+                    "fingerprint key not set; using a random key, so fingerprints will not match across restarts"
+                );
+                [
+                    uuid::Uuid::new_v4().into_bytes(),
+                    uuid::Uuid::new_v4().into_bytes(),
+                ]
+                .concat()
+            }
+        };
+        let scanner = ResponseScanner {
+            policy: Arc::new(policy),
+            key: Arc::new(key),
+        };
         Ok(Self {
             config: Arc::new(config),
             http,
             publisher,
+            scanner,
         })
     }
 }
@@ -198,8 +226,21 @@ async fn forward(state: AppState, provider: Provider, req: Request) -> Response 
             "request body is not a JSON object; forwarded untouched"
         );
     }
-    let request = request_event(&state, provider, &parts, &info);
+    let mut request = request_event(&state, provider, &parts, &info);
+    let inspection = inspect_request(&state, &request, body.clone(), &info).await;
+    request.messages = inspection.messages.clone();
+    request.findings = inspection.findings.clone();
     state.publisher.publish(request.clone());
+    let record = CallRecord {
+        request,
+        started,
+        http_status: 0,
+        scanner: Some(state.scanner.clone()),
+    };
+    if inspection.verdict.blocks() {
+        return blocked(&state, provider, &info, record, &inspection);
+    }
+    let body = inspection.redacted_body.map(Bytes::from).unwrap_or(body);
 
     let base = match provider {
         Provider::Anthropic => &state.config.upstream.anthropic,
@@ -214,11 +255,7 @@ async fn forward(state: AppState, provider: Provider, req: Request) -> Response 
         }
     }
 
-    let mut record = CallRecord {
-        request,
-        started,
-        http_status: 0,
-    };
+    let mut record = record;
     let response =
         match tokio::time::timeout(state.config.shim.upstream_timeout, upstream.send()).await {
             Ok(Ok(r)) => r,
@@ -292,6 +329,89 @@ fn without_url(e: &reqwest::Error) -> String {
         source = inner.source();
     }
     s
+}
+
+/// Runs the inline policy; large bodies are scanned on a blocking thread.
+async fn inspect_request(
+    state: &AppState,
+    request: &LlmEvent,
+    body: Bytes,
+    info: &RequestInfo,
+) -> Inspection {
+    let scanner = state.scanner.clone();
+    let (tenant, user, team) = (
+        request.tenant_id.clone(),
+        request.user_id.clone(),
+        request.team_id.clone(),
+    );
+    let info_owned = info.clone();
+    let run = move || {
+        let ctx = Context {
+            tenant: &tenant,
+            user: &user,
+            team: team.as_deref(),
+        };
+        inline::inspect(&scanner.policy, &scanner.key, &ctx, &body, &info_owned)
+    };
+    if info.messages.iter().map(|m| m.text.len()).sum::<usize>() > INLINE_PARSE_LIMIT {
+        tokio::task::spawn_blocking(run)
+            .await
+            .unwrap_or_else(|_| Inspection::clean(info))
+    } else {
+        run()
+    }
+}
+
+/// Answers a blocked call without contacting upstream, in the API's own format.
+fn blocked(
+    state: &AppState,
+    provider: Provider,
+    info: &RequestInfo,
+    mut record: CallRecord,
+    inspection: &Inspection,
+) -> Response {
+    let call_id = record.request.call_id.clone();
+    let reason = inline::block_reason(
+        &state.scanner.policy,
+        &record.request.tenant_id,
+        &inspection.rules,
+        &call_id,
+    );
+    tracing::warn!(
+        call_id = %call_id,
+        tenant = %record.request.tenant_id,
+        user = %record.request.user_id,
+        rules = ?inspection.rules,
+        tier = ?inspection.verdict.tier,
+        "request blocked by policy"
+    );
+    let (content_type, body) = block::blocked_body(
+        provider,
+        info.stream,
+        info.model.as_deref(),
+        &call_id,
+        &reason,
+    );
+    record.http_status = 200;
+    // The explanation is ours, not the model's: publish it without re-scanning.
+    record.scanner = None;
+    let observed = crate::extract::ResponseInfo {
+        model: info.model.clone(),
+        usage: None,
+        text: reason,
+    };
+    state
+        .publisher
+        .publish(record.response(CallStatus::Blocked, None, None, observed));
+    (
+        StatusCode::OK,
+        [
+            (http::header::CONTENT_TYPE, content_type),
+            (HeaderName::from_static("x-sightline-blocked"), "true"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 fn fail(

@@ -12,6 +12,21 @@ use sightline_events::{now_ms, CallStatus, EventKind, LlmEvent, Message};
 use crate::publish::Publisher;
 use crate::sse::Observer;
 
+/// Scans response text with the caller's tenant policy before it is published.
+#[derive(Clone)]
+pub struct ResponseScanner {
+    /// The policy.
+    pub policy: std::sync::Arc<sightline_policy::Policy>,
+    /// Fingerprint master key.
+    pub key: std::sync::Arc<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ResponseScanner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseScanner").finish_non_exhaustive()
+    }
+}
+
 /// Builds the RESPONSE event of one call.
 #[derive(Debug, Clone)]
 pub struct CallRecord {
@@ -21,6 +36,8 @@ pub struct CallRecord {
     pub started: Instant,
     /// Upstream's HTTP status.
     pub http_status: u16,
+    /// Scans the response text; `None` publishes it as is.
+    pub scanner: Option<ResponseScanner>,
 }
 
 impl CallRecord {
@@ -37,12 +54,21 @@ impl CallRecord {
         e.kind = EventKind::Response;
         e.occurred_at_ms = now_ms();
         e.model = observed.model.or(e.model);
-        e.messages = if observed.text.is_empty() {
+        let mut findings = vec![];
+        let mut text = observed.text;
+        if let (Some(scanner), false) = (&self.scanner, text.is_empty()) {
+            let found = scanner.policy.scan(&text, &e.tenant_id, &scanner.key);
+            if !found.is_empty() {
+                findings = found.iter().map(crate::inline::to_event).collect();
+                text = sightline_detect::redact(&text, &found);
+            }
+        }
+        e.messages = if text.is_empty() {
             vec![]
         } else {
             vec![Message {
                 role: "assistant".into(),
-                text: observed.text,
+                text,
             }]
         };
         e.attachments = vec![];
@@ -52,7 +78,7 @@ impl CallRecord {
         e.status = status;
         e.http_status = Some(i32::from(self.http_status));
         e.error = error;
-        e.findings = vec![];
+        e.findings = findings;
         e
     }
 }
@@ -109,9 +135,17 @@ impl Relay {
         let (Some(record), Some(observer)) = (self.record.take(), self.observer.take()) else {
             return;
         };
-        let observed = observer.finish();
-        self.publisher
-            .publish(record.response(status, error, self.first_byte, observed));
+        let publisher = self.publisher.clone();
+        let first_byte = self.first_byte;
+        let build = move || {
+            let observed = observer.finish();
+            publisher.publish(record.response(status, error, first_byte, observed));
+        };
+        // Parsing and scanning the response is CPU work: keep it off the async reactor.
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => drop(handle.spawn_blocking(build)),
+            Err(_) => build(),
+        }
     }
 }
 

@@ -37,6 +37,7 @@ struct CallRow {
     status: String,
     http_status: Option<i32>,
     error: Option<String>,
+    finding_rules: Vec<String>,
     _partition: i32,
     _offset: i64,
 }
@@ -47,7 +48,7 @@ async fn rows(env: &TestEnv) -> Vec<CallRow> {
         .query(
             "SELECT event_id, call_id, kind, tenant_id, user_id, team_id, provider, model, endpoint, \
              streaming, message_roles, message_texts, input_tokens, output_tokens, latency_ms, ttft_ms, \
-             status, http_status, error, _partition, _offset FROM llm_calls ORDER BY _partition, _offset",
+             status, http_status, error, finding_rules, _partition, _offset FROM llm_calls ORDER BY _partition, _offset",
         )
         .fetch_all()
         .await
@@ -551,4 +552,215 @@ async fn migrations_and_topics_are_idempotent() {
             .all(|(_, a)| *a == sightline_kafka::topics::Applied::AlreadyExists),
         "{applied:?}"
     );
+}
+
+const AWS_KEY_ID: &str = "AKIAQYLPMN5HHHFPZAM2";
+const AWS_SECRET: &str = "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";
+
+/// Every record on the events topic, raw.
+async fn raw_events(env: &TestEnv, expected: usize) -> Vec<Vec<u8>> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::Message as _;
+    let consumer: StreamConsumer = env
+        .kafka
+        .client_config()
+        .set("group.id", unique("raw-reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer
+        .subscribe(&[&env.topic(Topic::Events)])
+        .expect("subscribe");
+    let mut out = vec![];
+    while out.len() < expected {
+        let msg = tokio::time::timeout(WAIT, consumer.recv())
+            .await
+            .expect("records")
+            .expect("recv");
+        out.push(msg.payload().unwrap_or_default().to_vec());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pasted_aws_credentials_are_blocked_and_never_stored() {
+    let env = TestEnv::new(1).await.expect("env");
+    let upstream = FakeUpstream::start().await.expect("upstream");
+    let (shim, shim_task) = start_shim(shim_config(&env, &upstream.url)).await;
+    let sink = start_sink(sink_config(&env, &unique("sink")));
+    let http = client();
+    let prompt = format!("Deploy is failing with these creds:\naws_access_key_id = {AWS_KEY_ID}\naws_secret_access_key = {AWS_SECRET}\nwhy?");
+
+    // Anthropic, whole and streamed; OpenAI, whole and streamed.
+    let cases = [
+        (
+            "/v1/messages",
+            false,
+            serde_json::json!({"model": "claude-sonnet-4", "max_tokens": 64, "messages": [{"role": "user", "content": prompt}]}),
+        ),
+        (
+            "/v1/messages",
+            true,
+            serde_json::json!({"model": "claude-sonnet-4", "max_tokens": 64, "stream": true, "messages": [{"role": "user", "content": prompt}]}),
+        ),
+        (
+            "/v1/chat/completions",
+            false,
+            serde_json::json!({"model": "gpt-4o", "messages": [{"role": "user", "content": prompt}]}),
+        ),
+        (
+            "/v1/chat/completions",
+            true,
+            serde_json::json!({"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": prompt}]}),
+        ),
+    ];
+    for (path, stream, body) in &cases {
+        let resp = http
+            .post(format!("{shim}{path}"))
+            .header("x-sightline-user", "mallory")
+            .json(body)
+            .send()
+            .await
+            .expect("call");
+        assert_eq!(resp.status(), 200, "{path}");
+        assert_eq!(resp.headers()["x-sightline-blocked"], "true");
+        let text = resp.text().await.expect("body");
+        assert!(
+            !text.contains(AWS_KEY_ID) && !text.contains(AWS_SECRET),
+            "the block message never echoes the secret"
+        );
+        if *stream {
+            assert!(
+                text.starts_with(if path.contains("messages") {
+                    "event: message_start"
+                } else {
+                    "data: {"
+                }),
+                "{text}"
+            );
+            assert!(text.contains("Sightline blocked this request"), "{text}");
+        } else {
+            let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+            let reply = if path.contains("messages") {
+                &v["content"][0]["text"]
+            } else {
+                &v["choices"][0]["message"]["content"]
+            };
+            let reply = reply.as_str().expect("text");
+            assert!(
+                reply.starts_with("Sightline blocked this request"),
+                "{reply}"
+            );
+            assert!(
+                reply.contains("AWS access key ID"),
+                "names what was found: {reply}"
+            );
+        }
+    }
+    assert!(
+        upstream.requests().is_empty(),
+        "blocked requests never reach upstream"
+    );
+
+    let rows = rows_when(&env, 8).await;
+    for r in &rows {
+        assert!(
+            r.message_texts
+                .iter()
+                .all(|t| !t.contains(AWS_KEY_ID) && !t.contains(AWS_SECRET)),
+            "{r:?}"
+        );
+    }
+    let requests: Vec<&CallRow> = rows.iter().filter(|r| r.kind == "REQUEST").collect();
+    assert_eq!(requests.len(), 4);
+    for r in &requests {
+        assert!(
+            r.message_texts[0].contains("[REDACTED:aws-access-key-id:"),
+            "{:?}",
+            r.message_texts
+        );
+        assert!(
+            r.finding_rules.contains(&"aws-access-key-id".to_string()),
+            "{:?}",
+            r.finding_rules
+        );
+        assert!(
+            r.finding_rules
+                .contains(&"aws-secret-access-key".to_string()),
+            "{:?}",
+            r.finding_rules
+        );
+    }
+    let responses: Vec<&CallRow> = rows.iter().filter(|r| r.kind == "RESPONSE").collect();
+    assert!(
+        responses
+            .iter()
+            .all(|r| r.status == "BLOCKED" && r.user_id == "mallory"),
+        "{responses:?}"
+    );
+
+    // Nor anywhere on the topic, in any encoding of the record.
+    for record in raw_events(&env, 8).await {
+        let haystack = String::from_utf8_lossy(&record);
+        assert!(!haystack.contains(AWS_KEY_ID) && !haystack.contains(AWS_SECRET));
+    }
+    shim_task.stop().await.expect("shim");
+    sink.stop().await.expect("sink");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redact_tier_forwards_a_redacted_request_and_responses_are_redacted_when_published() {
+    let env = TestEnv::new(1).await.expect("env");
+    let upstream = FakeUpstream::start().await.expect("upstream");
+    let dir = std::env::temp_dir().join(unique("policy"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let policy = dir.join("policy.toml");
+    std::fs::write(
+        &policy,
+        "version = 1\n[[rules]]\nname = \"mail\"\nmatch = { rule = \"email-address\" }\ntier = \"WARNING\"\n[tiers.WARNING]\nactions = [\"redact\"]\n",
+    )
+    .expect("write policy");
+    let mut config = shim_config(&env, &upstream.url);
+    config.policy.file = Some(policy);
+    let (shim, shim_task) = start_shim(config).await;
+    let sink = start_sink(sink_config(&env, &unique("sink")));
+
+    let resp = client()
+        .post(format!("{shim}/v1/messages"))
+        .header("x-fake-reply", "Sure, write to ceo@globex.example about it.")
+        .json(&serde_json::json!({"model": "m", "max_tokens": 9, "messages": [{"role": "user", "content": "email ada@acme.example the report"}]}))
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(
+        body["content"][0]["text"], "Sure, write to ceo@globex.example about it.",
+        "responses reach the client untouched"
+    );
+
+    let seen = upstream.requests();
+    let forwarded = String::from_utf8_lossy(&seen[0].body);
+    assert!(!forwarded.contains("ada@acme.example"), "{forwarded}");
+    assert!(
+        forwarded.contains("[REDACTED:email-address:"),
+        "{forwarded}"
+    );
+    serde_json::from_str::<serde_json::Value>(&forwarded).expect("the redacted body is still JSON");
+
+    let rows = rows_when(&env, 2).await;
+    let response = rows
+        .iter()
+        .find(|r| r.kind == "RESPONSE")
+        .expect("response row");
+    assert_eq!(response.status, "OK");
+    assert!(
+        response.message_texts[0].contains("[REDACTED:email-address:"),
+        "{:?}",
+        response.message_texts
+    );
+    assert!(!response.message_texts[0].contains("ceo@globex.example"));
+    assert_eq!(response.finding_rules, ["email-address"]);
+    shim_task.stop().await.expect("shim");
+    sink.stop().await.expect("sink");
 }

@@ -23,8 +23,16 @@ use tokio::sync::Semaphore;
 pub const ANTHROPIC_USAGE: (i64, i64) = (25, 11);
 /// (prompt, completion) tokens every OpenAI answer reports.
 pub const OPENAI_USAGE: (i64, i64) = (31, 13);
-/// The assistant text of every answer.
+/// The assistant text of every answer, unless the request sets `x-fake-reply`.
 pub const ANSWER: &str = "Hello from the fake upstream.";
+
+fn answer(headers: &HeaderMap) -> String {
+    headers
+        .get("x-fake-reply")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or(ANSWER)
+        .to_string()
+}
 
 /// A request the fake received.
 #[derive(Debug, Clone)]
@@ -178,7 +186,7 @@ async fn anthropic(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: By
             ),
             event("ping", json!({"type": "ping"})),
         ];
-        for word in ANSWER.split_inclusive(' ') {
+        for word in answer(&headers).split_inclusive(' ') {
             events.push(event("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word}})));
         }
         events.push(event(
@@ -191,7 +199,7 @@ async fn anthropic(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: By
     }
     axum::Json(json!({
         "id": "msg_fake", "type": "message", "role": "assistant", "model": model,
-        "content": [{"type": "text", "text": ANSWER}],
+        "content": [{"type": "text", "text": answer(&headers)}],
         "stop_reason": "end_turn", "stop_sequence": null,
         "usage": {"input_tokens": input, "output_tokens": output}
     }))
@@ -238,7 +246,7 @@ async fn openai(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
             Value::Null,
             Value::Null,
         )];
-        for word in ANSWER.split_inclusive(' ') {
+        for word in answer(&headers).split_inclusive(' ') {
             events.push(chunk(json!({"content": word}), Value::Null, Value::Null));
         }
         events.push(chunk(json!({}), json!("stop"), Value::Null));
@@ -253,7 +261,7 @@ async fn openai(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
     }
     axum::Json(json!({
         "id": "chatcmpl-fake", "object": "chat.completion", "created": created, "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": ANSWER, "refusal": null}, "logprobs": null, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer(&headers), "refusal": null}, "logprobs": null, "finish_reason": "stop"}],
         "usage": usage
     }))
     .into_response()

@@ -1,0 +1,119 @@
+//! Inline policy: detect, redact and decide on a request before it is forwarded. Pure.
+
+use sightline_detect::{redact, Finding};
+use sightline_events::{InlineFinding, Message};
+use sightline_policy::{Context, Policy, Verdict};
+
+use crate::extract::RequestInfo;
+
+/// What the policy made of one request.
+#[derive(Debug, Clone)]
+pub struct Inspection {
+    /// Findings in the raw body (spans are byte offsets into it); values never included.
+    pub findings: Vec<InlineFinding>,
+    /// The decision.
+    pub verdict: Verdict,
+    /// The body to forward when the policy redacts and the body could be redacted in place.
+    pub redacted_body: Option<String>,
+    /// The request's text turns with every finding redacted, for the published event.
+    pub messages: Vec<Message>,
+    /// Rule ids that matched, in order of first appearance.
+    pub rules: Vec<String>,
+}
+
+impl Inspection {
+    /// Nothing found, nothing to do (for bodies that were not scanned).
+    pub fn clean(info: &RequestInfo) -> Self {
+        Self {
+            findings: vec![],
+            verdict: Verdict {
+                tier: None,
+                actions: vec![],
+                matched_rules: vec![],
+                finding_tiers: vec![],
+            },
+            redacted_body: None,
+            messages: info.messages.clone(),
+            rules: vec![],
+        }
+    }
+}
+
+/// The event form of a finding.
+pub fn to_event(f: &Finding) -> InlineFinding {
+    InlineFinding {
+        rule_id: f.rule_id.to_string(),
+        category: f.category.as_str().into(),
+        start: i64::try_from(f.start).unwrap_or(i64::MAX),
+        end: i64::try_from(f.end).unwrap_or(i64::MAX),
+        confidence: f.confidence,
+        fingerprint: f.fingerprint.clone(),
+    }
+}
+
+/// Scans the raw body and each text turn with `tenant`'s policy.
+pub fn inspect(
+    policy: &Policy,
+    key: &[u8],
+    ctx: &Context<'_>,
+    body: &[u8],
+    info: &RequestInfo,
+) -> Inspection {
+    let (text, exact) = match std::str::from_utf8(body) {
+        Ok(t) => (std::borrow::Cow::Borrowed(t), true),
+        Err(_) => (String::from_utf8_lossy(body), false),
+    };
+    let findings = policy.scan(&text, ctx.tenant, key);
+    let verdict = policy.evaluate(&findings, ctx);
+    let redacted_body = (exact && !findings.is_empty() && verdict.redacts() && !verdict.blocks())
+        .then(|| redact(&text, &findings));
+    let messages = info
+        .messages
+        .iter()
+        .map(|m| {
+            let found = policy.scan(&m.text, ctx.tenant, key);
+            Message {
+                role: m.role.clone(),
+                text: if found.is_empty() {
+                    m.text.clone()
+                } else {
+                    redact(&m.text, &found)
+                },
+            }
+        })
+        .collect();
+    let mut rules: Vec<String> = vec![];
+    for f in &findings {
+        if !rules.iter().any(|r| **r == *f.rule_id) {
+            rules.push(f.rule_id.to_string());
+        }
+    }
+    Inspection {
+        findings: findings.iter().map(to_event).collect(),
+        verdict,
+        redacted_body,
+        messages,
+        rules,
+    }
+}
+
+/// The text a blocked client sees: what was found (rule descriptions, never values) and what
+/// to do.
+pub fn block_reason(policy: &Policy, tenant: &str, rules: &[String], call_id: &str) -> String {
+    let engine = policy.engine(tenant);
+    let described: Vec<String> = rules
+        .iter()
+        .map(|id| {
+            engine
+                .rules()
+                .find(|r| r.id == *id)
+                .map_or_else(|| id.clone(), |r| r.description.clone())
+        })
+        .collect();
+    format!(
+        "Sightline blocked this request before it reached the model: it contains {}. \
+         Remove the sensitive data and send it again; secrets that were pasted should be rotated. \
+         If you think this is a mistake, contact your platform team with reference {call_id}.",
+        described.join("; ")
+    )
+}
