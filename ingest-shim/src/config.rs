@@ -29,6 +29,9 @@ pub struct ShimConfig {
     /// `[policy]`
     #[serde(default)]
     pub policy: PolicySection,
+    /// `[prices."<model or glob>"]`: USD per million tokens, for the cost of each call.
+    #[serde(default)]
+    pub prices: crate::pricing::PriceTable,
 }
 
 /// `[policy]`: what is detected, redacted and blocked inline.

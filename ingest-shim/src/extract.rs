@@ -20,6 +20,21 @@ pub struct RequestInfo {
     pub messages: Vec<Message>,
     /// Attachment metadata.
     pub attachments: Vec<Attachment>,
+    /// Text of text-like documents (decoded), scanned like messages but never published.
+    pub documents: Vec<String>,
+    /// The client's own session id (Claude Code sends `metadata.user_id` ending in
+    /// `_session_<uuid>`).
+    pub session: Option<String>,
+}
+
+impl RequestInfo {
+    /// Text of the first user turn, for deriving a conversation id.
+    pub fn first_user_text(&self) -> Option<&str> {
+        self.messages
+            .iter()
+            .find(|m| m.role == "user")
+            .map(|m| m.text.as_str())
+    }
 }
 
 /// What the shim learns from a response body or stream.
@@ -38,6 +53,13 @@ pub fn parse_request(provider: Provider, body: &[u8]) -> RequestInfo {
     let Ok(Value::Object(root)) = serde_json::from_slice::<Value>(body) else {
         return RequestInfo::default();
     };
+    let session = root
+        .get("metadata")
+        .and_then(|m| m.get("user_id"))
+        .and_then(Value::as_str)
+        .and_then(|id| id.rsplit_once("session_"))
+        .map(|(_, s)| s.to_string())
+        .filter(|s| !s.is_empty() && s.len() <= 128);
     let mut info = RequestInfo {
         valid_json: true,
         model: root
@@ -45,11 +67,17 @@ pub fn parse_request(provider: Provider, body: &[u8]) -> RequestInfo {
             .and_then(Value::as_str)
             .map(str::to_string),
         stream: root.get("stream").and_then(Value::as_bool).unwrap_or(false),
+        session,
         ..RequestInfo::default()
     };
     if provider == Provider::Anthropic {
         if let Some(system) = root.get("system") {
-            let text = collect_text(system, &mut info.attachments);
+            let mut found = vec![];
+            let text = collect_text(system, &mut found);
+            for (attachment, document) in found {
+                info.attachments.push(attachment);
+                info.documents.extend(document);
+            }
             if !text.is_empty() {
                 info.messages.push(Message {
                     role: "system".into(),
@@ -69,17 +97,22 @@ pub fn parse_request(provider: Provider, body: &[u8]) -> RequestInfo {
             .and_then(Value::as_str)
             .unwrap_or("unknown")
             .to_string();
+        let mut found = vec![];
         let text = m
             .get("content")
-            .map(|c| collect_text(c, &mut info.attachments))
+            .map(|c| collect_text(c, &mut found))
             .unwrap_or_default();
+        for (attachment, document) in found {
+            info.attachments.push(attachment);
+            info.documents.extend(document);
+        }
         info.messages.push(Message { role, text });
     }
     info
 }
 
 /// Joins the text of a `content` value (string or block array) and records attachments.
-fn collect_text(content: &Value, attachments: &mut Vec<Attachment>) -> String {
+fn collect_text(content: &Value, attachments: &mut Vec<(Attachment, Option<String>)>) -> String {
     match content {
         Value::String(s) => s.clone(),
         Value::Array(blocks) => {
@@ -110,15 +143,7 @@ fn collect_text(content: &Value, attachments: &mut Vec<Attachment>) -> String {
                         {
                             attachments.push(url_attachment("file", data));
                         } else {
-                            attachments.push(Attachment {
-                                kind: "file".into(),
-                                media_type: None,
-                                source: "file_id".into(),
-                                size_bytes: None,
-                                sha256: None,
-                                width: None,
-                                height: None,
-                            });
+                            attachments.push((meta_only("file", None, "file_id"), None));
                         }
                     }
                     Some("tool_result") => {
@@ -135,29 +160,16 @@ fn collect_text(content: &Value, attachments: &mut Vec<Attachment>) -> String {
     }
 }
 
-fn anthropic_attachment(kind: &str, source: Option<&Value>) -> Attachment {
-    let source_type = source
-        .and_then(|s| s.get("type"))
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let media_type = source
-        .and_then(|s| s.get("media_type"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    match source_type {
-        "base64" => {
-            let data = source
-                .and_then(|s| s.get("data"))
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            inline_attachment(kind, media_type, data)
-        }
+type Found = (Attachment, Option<String>);
+
+fn anthropic_attachment(kind: &str, source: Option<&Value>) -> Found {
+    let field = |k: &str| source.and_then(|s| s.get(k)).and_then(Value::as_str);
+    let media_type = field("media_type").map(str::to_string);
+    match field("type").unwrap_or("") {
+        "base64" => inline_attachment(kind, media_type, field("data").unwrap_or("")),
         "text" => {
-            let data = source
-                .and_then(|s| s.get("data"))
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            Attachment {
+            let data = field("data").unwrap_or("");
+            let meta = Attachment {
                 kind: kind.into(),
                 media_type: media_type.or_else(|| Some("text/plain".into())),
                 source: "text".into(),
@@ -165,52 +177,76 @@ fn anthropic_attachment(kind: &str, source: Option<&Value>) -> Attachment {
                 sha256: Some(hex::encode(Sha256::digest(data.as_bytes()))),
                 width: None,
                 height: None,
-            }
+            };
+            (meta, Some(data.to_string()))
         }
-        "file" => meta_only(kind, media_type, "file_id"),
-        _ => meta_only(kind, media_type, "url"),
+        "file" => (meta_only(kind, media_type, "file_id"), None),
+        _ => (meta_only(kind, media_type, "url"), None),
     }
 }
 
 /// `data:` URLs are inline bytes; anything else is a reference.
-fn url_attachment(kind: &str, url: &str) -> Attachment {
-    if let Some(rest) = url.strip_prefix("data:") {
-        if let Some((meta, data)) = rest.split_once(',') {
-            let media_type = meta
-                .split(';')
-                .next()
-                .filter(|m| !m.is_empty())
-                .map(str::to_string);
-            if meta.ends_with(";base64") {
-                return inline_attachment(kind, media_type, data);
-            }
-            return Attachment {
-                kind: kind.into(),
-                media_type,
-                source: "base64".into(),
-                size_bytes: Some(data.len() as i64),
-                sha256: Some(hex::encode(Sha256::digest(data.as_bytes()))),
-                width: None,
-                height: None,
-            };
+fn url_attachment(kind: &str, url: &str) -> Found {
+    if let Some((meta, data)) = url
+        .strip_prefix("data:")
+        .and_then(|rest| rest.split_once(','))
+    {
+        let media_type = meta
+            .split(';')
+            .next()
+            .filter(|m| !m.is_empty())
+            .map(str::to_string);
+        if meta.ends_with(";base64") {
+            return inline_attachment(kind, media_type, data);
         }
-    }
-    meta_only(kind, None, "url")
-}
-
-fn inline_attachment(kind: &str, media_type: Option<String>, data: &str) -> Attachment {
-    match base64::engine::general_purpose::STANDARD.decode(data.trim()) {
-        Ok(bytes) => Attachment {
+        let attachment = Attachment {
             kind: kind.into(),
             media_type,
             source: "base64".into(),
-            size_bytes: Some(bytes.len() as i64),
-            sha256: Some(hex::encode(Sha256::digest(&bytes))),
+            size_bytes: Some(data.len() as i64),
+            sha256: Some(hex::encode(Sha256::digest(data.as_bytes()))),
             width: None,
             height: None,
-        },
-        Err(_) => meta_only(kind, media_type, "base64"),
+        };
+        return (attachment, Some(data.to_string()));
     }
+    (meta_only(kind, None, "url"), None)
+}
+
+fn is_text_like(media_type: Option<&str>) -> bool {
+    media_type.is_some_and(|m| {
+        m.starts_with("text/")
+            || matches!(
+                m,
+                "application/json"
+                    | "application/xml"
+                    | "application/x-yaml"
+                    | "application/yaml"
+                    | "application/x-sh"
+            )
+    })
+}
+
+fn inline_attachment(kind: &str, media_type: Option<String>, data: &str) -> Found {
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data.trim()) else {
+        return (meta_only(kind, media_type, "base64"), None);
+    };
+    let dims = crate::media::image_dimensions(&bytes);
+    let text = if is_text_like(media_type.as_deref()) {
+        String::from_utf8(bytes.clone()).ok()
+    } else {
+        None
+    };
+    let attachment = Attachment {
+        kind: kind.into(),
+        media_type,
+        source: "base64".into(),
+        size_bytes: Some(bytes.len() as i64),
+        sha256: Some(hex::encode(Sha256::digest(&bytes))),
+        width: dims.and_then(|(w, _)| i32::try_from(w).ok()),
+        height: dims.and_then(|(_, h)| i32::try_from(h).ok()),
+    };
+    (attachment, text)
 }
 
 fn meta_only(kind: &str, media_type: Option<String>, source: &str) -> Attachment {
@@ -291,7 +327,31 @@ pub fn usage_of(provider: Provider, u: &Value) -> Option<TokenUsage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    proptest! {
+        #[test]
+        fn request_parsing_never_panics(body in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_request(Provider::Anthropic, &body);
+            let _ = parse_request(Provider::Openai, &body);
+            let _ = parse_response(Provider::Anthropic, &body);
+        }
+
+        #[test]
+        fn json_shaped_garbage_never_panics(
+            content in prop_oneof![Just(json!(null)), Just(json!(3)), Just(json!([1, "x", {"type": "image"}])),
+                Just(json!([{"type": "image", "source": {"type": "base64", "data": "%%%"}}])),
+                Just(json!([{"type": "image_url", "image_url": {"url": "data:;base64,"}}])),
+                Just(json!([{"type": "file", "file": {"file_data": "data:text/plain;base64,aGk="}}])),
+                ".*".prop_map(|s| json!(s))],
+        ) {
+            let body = json!({"model": 1, "stream": "yes", "system": content.clone(), "metadata": {"user_id": "session_"},
+                "messages": [{"role": 5, "content": content}]});
+            let _ = parse_request(Provider::Anthropic, body.to_string().as_bytes());
+            let _ = parse_request(Provider::Openai, body.to_string().as_bytes());
+        }
+    }
 
     #[test]
     fn anthropic_request_with_system_blocks_and_image() {
@@ -339,6 +399,39 @@ mod tests {
         );
         assert_eq!(info.attachments[0].size_bytes, Some(5));
         assert_eq!(info.attachments[1].source, "url");
+    }
+
+    #[test]
+    fn claude_code_session_and_text_documents() {
+        let doc = base64::engine::general_purpose::STANDARD.encode("key AKIAQYLPMN5HHHFPZAM2");
+        let png = base64::engine::general_purpose::STANDARD.encode(
+            [
+                &b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"[..],
+                &640u32.to_be_bytes(),
+                &480u32.to_be_bytes(),
+            ]
+            .concat(),
+        );
+        let body = json!({
+            "model": "m",
+            "metadata": {"user_id": "user_abc123_account_0f1e_session_7c9d2a10-5b4e-4f7a-9c1d-2e3f4a5b6c7d"},
+            "messages": [{"role": "user", "content": [
+                {"type": "document", "source": {"type": "base64", "media_type": "text/plain", "data": doc}},
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}},
+                {"type": "text", "text": "read these"}
+            ]}]
+        });
+        let info = parse_request(Provider::Anthropic, body.to_string().as_bytes());
+        assert_eq!(
+            info.session.as_deref(),
+            Some("7c9d2a10-5b4e-4f7a-9c1d-2e3f4a5b6c7d")
+        );
+        assert_eq!(info.documents, ["key AKIAQYLPMN5HHHFPZAM2"]);
+        assert_eq!(
+            (info.attachments[1].width, info.attachments[1].height),
+            (Some(640), Some(480))
+        );
+        assert_eq!(info.first_user_text(), Some("read these"));
     }
 
     #[test]

@@ -64,7 +64,15 @@ pub fn inspect(
         Err(_) => (String::from_utf8_lossy(body), false),
     };
     let findings = policy.scan(&text, ctx.tenant, key);
-    let verdict = policy.evaluate(&findings, ctx);
+    // Text documents arrive base64-encoded: scan their decoded text too (spans are then
+    // offsets into the document).
+    let in_documents: Vec<Finding> = info
+        .documents
+        .iter()
+        .flat_map(|d| policy.scan(d, ctx.tenant, key))
+        .collect();
+    let all: Vec<Finding> = findings.iter().chain(&in_documents).cloned().collect();
+    let verdict = policy.evaluate(&all, ctx);
     let redacted_body = (exact && !findings.is_empty() && verdict.redacts() && !verdict.blocks())
         .then(|| redact(&text, &findings));
     let messages = info
@@ -83,13 +91,13 @@ pub fn inspect(
         })
         .collect();
     let mut rules: Vec<String> = vec![];
-    for f in &findings {
+    for f in &all {
         if !rules.iter().any(|r| **r == *f.rule_id) {
             rules.push(f.rule_id.to_string());
         }
     }
     Inspection {
-        findings: findings.iter().map(to_event).collect(),
+        findings: all.iter().map(to_event).collect(),
         verdict,
         redacted_body,
         messages,

@@ -13,6 +13,8 @@ pub mod block;
 pub mod config;
 pub mod extract;
 pub mod inline;
+pub mod media;
+pub mod pricing;
 pub mod proxy;
 pub mod publish;
 pub mod relay;

@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
 use futures::StreamExt;
+use sightline_detect::FingerprintKey;
 use sightline_events::{CallStatus, LlmEvent, Provider};
 use sightline_kafka::{Producer, Topic, TopicNames};
 use sightline_policy::{Context, Policy};
@@ -73,6 +74,7 @@ impl AppState {
         let scanner = ResponseScanner {
             policy: Arc::new(policy),
             key: Arc::new(key),
+            prices: Arc::new(config.prices.clone()),
         };
         Ok(Self {
             config: Arc::new(config),
@@ -444,9 +446,20 @@ fn request_event(
         header(h, TENANT_HEADER).unwrap_or_else(|| state.config.shim.default_tenant.clone());
     let user = header(h, USER_HEADER).unwrap_or_else(|| "anonymous".into());
     let endpoint = format!("{} {}", parts.method, parts.uri.path());
+    // A conversation id from the header, else the client's own session, else a keyed hash of
+    // the user and the first user turn (stable across the turns of one conversation).
+    let conversation = header(h, CONVERSATION_HEADER)
+        .or_else(|| info.session.as_ref().map(|s| format!("session-{s}")))
+        .or_else(|| {
+            info.first_user_text().map(|first| {
+                let key = FingerprintKey::for_tenant(&state.scanner.key, &tenant);
+                let digest = key.fingerprint(format!("conversation\0{user}\0{first}").as_bytes());
+                format!("conv-{}", &digest[..24])
+            })
+        });
     LlmEvent {
         team_id: header(h, TEAM_HEADER),
-        conversation_id: header(h, CONVERSATION_HEADER),
+        conversation_id: conversation,
         model: info.model.clone(),
         streaming: info.stream,
         messages: info.messages.clone(),

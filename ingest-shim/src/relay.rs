@@ -19,6 +19,8 @@ pub struct ResponseScanner {
     pub policy: std::sync::Arc<sightline_policy::Policy>,
     /// Fingerprint master key.
     pub key: std::sync::Arc<Vec<u8>>,
+    /// Prices for the cost of each call.
+    pub prices: std::sync::Arc<crate::pricing::PriceTable>,
 }
 
 impl std::fmt::Debug for ResponseScanner {
@@ -72,6 +74,12 @@ impl CallRecord {
             }]
         };
         e.attachments = vec![];
+        e.cost_usd_micros = match (&self.scanner, &observed.usage, &e.model) {
+            (Some(s), Some(usage), Some(model)) => {
+                crate::pricing::cost_micros(&s.prices, model, usage)
+            }
+            _ => None,
+        };
         e.usage = observed.usage;
         e.latency_ms = Some(millis(self.started.elapsed()));
         e.ttft_ms = ttft.map(millis);

@@ -173,6 +173,22 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_streams_in_arbitrary_chunks_never_panic(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048),
+            cut in 1usize..64,
+        ) {
+            for provider in [Provider::Anthropic, Provider::Openai] {
+                let mut o = Observer::new(provider, true);
+                for c in bytes.chunks(cut) {
+                    o.feed(c);
+                }
+                let _ = o.finish();
+            }
+        }
+    }
+
     #[test]
     fn giant_lines_and_invalid_utf8_are_survived() {
         let mut o = Observer::new(Provider::Openai, true);

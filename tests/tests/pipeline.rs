@@ -38,6 +38,13 @@ struct CallRow {
     http_status: Option<i32>,
     error: Option<String>,
     finding_rules: Vec<String>,
+    conversation_id: Option<String>,
+    attachment_kinds: Vec<String>,
+    attachment_sizes: Vec<i64>,
+    attachment_sha256: Vec<String>,
+    attachment_widths: Vec<i32>,
+    attachment_heights: Vec<i32>,
+    cost_usd_micros: Option<i64>,
     _partition: i32,
     _offset: i64,
 }
@@ -48,7 +55,9 @@ async fn rows(env: &TestEnv) -> Vec<CallRow> {
         .query(
             "SELECT event_id, call_id, kind, tenant_id, user_id, team_id, provider, model, endpoint, \
              streaming, message_roles, message_texts, input_tokens, output_tokens, latency_ms, ttft_ms, \
-             status, http_status, error, finding_rules, _partition, _offset FROM llm_calls ORDER BY _partition, _offset",
+             status, http_status, error, finding_rules, conversation_id, attachment_kinds, attachment_sizes, \
+             attachment_sha256, attachment_widths, attachment_heights, cost_usd_micros, _partition, _offset \
+             FROM llm_calls ORDER BY _partition, _offset",
         )
         .fetch_all()
         .await
@@ -761,6 +770,131 @@ async fn redact_tier_forwards_a_redacted_request_and_responses_are_redacted_when
     );
     assert!(!response.message_texts[0].contains("ceo@globex.example"));
     assert_eq!(response.finding_rules, ["email-address"]);
+    shim_task.stop().await.expect("shim");
+    sink.stop().await.expect("sink");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversations_attachments_and_cost_are_recorded() {
+    use base64::Engine as _;
+    let env = TestEnv::new(1).await.expect("env");
+    let upstream = FakeUpstream::start().await.expect("upstream");
+    let mut config = shim_config(&env, &upstream.url);
+    config.prices.insert(
+        "claude-sonnet-4*".into(),
+        sightline_shim::pricing::Price {
+            input_per_mtok: 3.0,
+            output_per_mtok: 15.0,
+            cache_read_per_mtok: None,
+            cache_write_per_mtok: None,
+        },
+    );
+    let (shim, shim_task) = start_shim(config).await;
+    let sink = start_sink(sink_config(&env, &unique("sink")));
+    let http = client();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let png = [
+        &b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"[..],
+        &1280u32.to_be_bytes(),
+        &720u32.to_be_bytes(),
+        &[8, 6, 0, 0, 0],
+    ]
+    .concat();
+
+    // 1. A screenshot, from Claude Code (session in metadata.user_id).
+    let screenshot = serde_json::json!({"model": "claude-sonnet-4", "max_tokens": 64,
+        "metadata": {"user_id": "user_9f8e_account_1a2b_session_5f0c8e52-1f5a-4c2e-9a53-0d1c2b3a4f5e"},
+        "messages": [{"role": "user", "content": [
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": b64(&png)}},
+            {"type": "text", "text": "what is on this screen?"}]}]});
+    let resp = http
+        .post(format!("{shim}/v1/messages"))
+        .header("x-sightline-user", "ada")
+        .json(&screenshot)
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(resp.status(), 200);
+    let forwarded: serde_json::Value =
+        serde_json::from_slice(&upstream.requests()[0].body).expect("json");
+    assert_eq!(
+        forwarded["messages"][0]["content"][0]["source"]["data"],
+        b64(&png),
+        "image bytes reach the model untouched"
+    );
+
+    // 2 and 3. No session: the same first user turn gives the same conversation.
+    for follow_up in ["first", "second"] {
+        let body = serde_json::json!({"model": "claude-sonnet-4", "max_tokens": 64, "messages": [
+            {"role": "user", "content": "plan the migration"}, {"role": "assistant", "content": "ok"}, {"role": "user", "content": follow_up}]});
+        let resp = http
+            .post(format!("{shim}/v1/messages"))
+            .header("x-sightline-user", "ada")
+            .json(&body)
+            .send()
+            .await
+            .expect("call");
+        assert_eq!(resp.status(), 200);
+    }
+
+    // 4. A text document carrying a secret is blocked like a prompt.
+    let doc = serde_json::json!({"model": "claude-sonnet-4", "max_tokens": 64, "messages": [{"role": "user", "content": [
+        {"type": "document", "source": {"type": "base64", "media_type": "text/plain", "data": b64(format!("creds: {AWS_KEY_ID}").as_bytes())}},
+        {"type": "text", "text": "summarise the attached file"}]}]});
+    let resp = http
+        .post(format!("{shim}/v1/messages"))
+        .header("x-sightline-user", "ada")
+        .json(&doc)
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(resp.headers()["x-sightline-blocked"], "true");
+    assert_eq!(
+        upstream.requests().len(),
+        3,
+        "the blocked document never reached upstream"
+    );
+
+    let rows = rows_when(&env, 8).await;
+    let requests: Vec<&CallRow> = rows.iter().filter(|r| r.kind == "REQUEST").collect();
+    assert_eq!(
+        requests[0].conversation_id.as_deref(),
+        Some("session-5f0c8e52-1f5a-4c2e-9a53-0d1c2b3a4f5e")
+    );
+    assert_eq!(requests[0].attachment_kinds, ["image"]);
+    assert_eq!(requests[0].attachment_sizes, [png.len() as i64]);
+    assert_eq!(
+        (
+            requests[0].attachment_widths.clone(),
+            requests[0].attachment_heights.clone()
+        ),
+        (vec![1280], vec![720])
+    );
+    assert_eq!(requests[0].attachment_sha256[0].len(), 64);
+    let derived = requests[1]
+        .conversation_id
+        .clone()
+        .expect("derived conversation");
+    assert!(derived.starts_with("conv-"), "{derived}");
+    assert_eq!(
+        requests[2].conversation_id.as_deref(),
+        Some(derived.as_str()),
+        "stable across turns"
+    );
+    assert_ne!(requests[0].conversation_id, requests[1].conversation_id);
+    assert!(
+        requests[3]
+            .finding_rules
+            .contains(&"aws-access-key-id".to_string()),
+        "{:?}",
+        requests[3]
+    );
+
+    let responses: Vec<&CallRow> = rows.iter().filter(|r| r.kind == "RESPONSE").collect();
+    // 25 input tokens at $3/Mtok + 11 output tokens at $15/Mtok = 75 + 165 micro-dollars.
+    assert_eq!(responses[0].cost_usd_micros, Some(240));
+    assert_eq!(responses[0].conversation_id, requests[0].conversation_id);
+    assert_eq!(responses[3].status, "BLOCKED");
     shim_task.stop().await.expect("shim");
     sink.stop().await.expect("sink");
 }

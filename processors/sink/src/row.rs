@@ -24,6 +24,8 @@ pub struct LlmCallRow {
     pub attachment_media_types: Vec<String>,
     pub attachment_sizes: Vec<i64>,
     pub attachment_sha256: Vec<String>,
+    pub attachment_widths: Vec<i32>,
+    pub attachment_heights: Vec<i32>,
     pub input_tokens: Option<i64>,
     pub output_tokens: Option<i64>,
     pub cache_read_tokens: Option<i64>,
@@ -79,6 +81,16 @@ impl LlmCallRow {
                 .attachments
                 .iter()
                 .map(|a| a.sha256.clone().unwrap_or_default())
+                .collect(),
+            attachment_widths: event
+                .attachments
+                .iter()
+                .map(|a| a.width.unwrap_or(-1))
+                .collect(),
+            attachment_heights: event
+                .attachments
+                .iter()
+                .map(|a| a.height.unwrap_or(-1))
                 .collect(),
             input_tokens: has_usage.then_some(usage.input_tokens),
             output_tokens: has_usage.then_some(usage.output_tokens),
