@@ -29,6 +29,9 @@ pub struct ShimConfig {
     /// `[policy]`
     #[serde(default)]
     pub policy: PolicySection,
+    /// `[identity]`
+    #[serde(default)]
+    pub identity: crate::identity::IdentityConfig,
     /// `[prices."<model or glob>"]`: USD per million tokens, for the cost of each call.
     #[serde(default)]
     pub prices: crate::pricing::PriceTable,
@@ -166,6 +169,7 @@ impl Validate for ShimConfig {
                 ));
             }
         }
+        p.extend(self.identity.validate());
         if self.shim.max_body_bytes == 0 {
             p.push(Problem::new("shim.max_body_bytes", "must be more than 0"));
         }

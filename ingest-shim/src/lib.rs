@@ -12,6 +12,7 @@
 pub mod block;
 pub mod config;
 pub mod extract;
+pub mod identity;
 pub mod inline;
 pub mod media;
 pub mod pricing;

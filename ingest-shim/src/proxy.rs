@@ -19,18 +19,13 @@ use sightline_runtime::Shutdown;
 
 use crate::block;
 use crate::extract::{parse_request, RequestInfo};
+use crate::identity::{self, Identity};
 use crate::inline::{self, Inspection};
 use crate::publish::{self, Publisher};
 use crate::relay::{CallRecord, Relay, ResponseScanner};
 use crate::sse::Observer;
 use crate::ShimConfig;
 
-/// Identity headers set by a trusted auth proxy (or the client, in development).
-pub const USER_HEADER: &str = "x-sightline-user";
-/// Team header.
-pub const TEAM_HEADER: &str = "x-sightline-team";
-/// Tenant header.
-pub const TENANT_HEADER: &str = "x-sightline-tenant";
 /// Conversation header.
 pub const CONVERSATION_HEADER: &str = "x-sightline-conversation";
 
@@ -187,6 +182,19 @@ fn forwardable(name: &HeaderName) -> bool {
 async fn forward(state: AppState, provider: Provider, req: Request) -> Response {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
+    let now_secs = sightline_events::now_ms() / 1000;
+    let identity = match identity::resolve(&state.config.identity, &parts.headers, now_secs) {
+        Ok(identity) => identity,
+        Err(reason) => {
+            tracing::warn!(path = %parts.uri.path(), %reason, "caller rejected");
+            return error_response(
+                provider,
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                &reason,
+            );
+        }
+    };
     let body = match axum::body::to_bytes(body, state.config.shim.max_body_bytes).await {
         Ok(b) => b,
         Err(e) => {
@@ -228,7 +236,7 @@ async fn forward(state: AppState, provider: Provider, req: Request) -> Response 
             "request body is not a JSON object; forwarded untouched"
         );
     }
-    let mut request = request_event(&state, provider, &parts, &info);
+    let mut request = request_event(&state, provider, &parts, &info, identity);
     let inspection = inspect_request(&state, &request, body.clone(), &info).await;
     request.messages = inspection.messages.clone();
     request.findings = inspection.findings.clone();
@@ -440,11 +448,13 @@ fn request_event(
     provider: Provider,
     parts: &http::request::Parts,
     info: &RequestInfo,
+    identity: Identity,
 ) -> LlmEvent {
     let h = &parts.headers;
-    let tenant =
-        header(h, TENANT_HEADER).unwrap_or_else(|| state.config.shim.default_tenant.clone());
-    let user = header(h, USER_HEADER).unwrap_or_else(|| "anonymous".into());
+    let tenant = identity
+        .tenant
+        .unwrap_or_else(|| state.config.shim.default_tenant.clone());
+    let user = identity.user;
     let endpoint = format!("{} {}", parts.method, parts.uri.path());
     // A conversation id from the header, else the client's own session, else a keyed hash of
     // the user and the first user turn (stable across the turns of one conversation).
@@ -458,7 +468,7 @@ fn request_event(
             })
         });
     LlmEvent {
-        team_id: header(h, TEAM_HEADER),
+        team_id: identity.team,
         conversation_id: conversation,
         model: info.model.clone(),
         streaming: info.stream,

@@ -898,3 +898,63 @@ async fn conversations_attachments_and_cost_are_recorded() {
     shim_task.stop().await.expect("shim");
     sink.stop().await.expect("sink");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_are_identified_by_api_key_and_unknown_callers_rejected() {
+    use sightline_shim::identity::{key_hash, KeyOwner, Unknown};
+    let env = TestEnv::new(1).await.expect("env");
+    let upstream = FakeUpstream::start().await.expect("upstream");
+    let mut config = shim_config(&env, &upstream.url);
+    config.identity.unknown = Unknown::Reject;
+    config.identity.api_keys.insert(
+        key_hash("sk-ant-api03-ada-team-key"),
+        KeyOwner {
+            user: "ada".into(),
+            team: Some("platform".into()),
+            tenant: Some("acme".into()),
+        },
+    );
+    let (shim, shim_task) = start_shim(config).await;
+    let sink = start_sink(sink_config(&env, &unique("sink")));
+    let body = serde_json::json!({"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]});
+
+    let ok = client()
+        .post(format!("{shim}/v1/messages"))
+        .header("x-api-key", "sk-ant-api03-ada-team-key")
+        .json(&body)
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(ok.status(), 200);
+    assert_eq!(
+        upstream.requests()[0].headers["x-api-key"],
+        "sk-ant-api03-ada-team-key",
+        "the caller's key is passed through"
+    );
+
+    let rejected = client()
+        .post(format!("{shim}/v1/messages"))
+        .header("x-api-key", "sk-unknown")
+        .json(&body)
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(rejected.status(), 401);
+    let err: serde_json::Value = rejected.json().await.expect("json");
+    assert_eq!(err["error"]["type"], "authentication_error");
+    assert_eq!(
+        upstream.requests().len(),
+        1,
+        "rejected calls never reach upstream"
+    );
+
+    let rows = rows_when(&env, 2).await;
+    assert!(
+        rows.iter().all(|r| r.user_id == "ada"
+            && r.team_id.as_deref() == Some("platform")
+            && r.tenant_id == "acme"),
+        "{rows:?}"
+    );
+    shim_task.stop().await.expect("shim");
+    sink.stop().await.expect("sink");
+}
