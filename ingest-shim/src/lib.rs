@@ -15,6 +15,7 @@ pub mod extract;
 pub mod identity;
 pub mod inline;
 pub mod media;
+pub mod metrics;
 pub mod pricing;
 pub mod proxy;
 pub mod publish;

@@ -86,6 +86,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/messages", post(anthropic))
         .route("/v1/chat/completions", post(openai))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
@@ -145,6 +147,39 @@ pub async fn serve(
     Ok(())
 }
 
+/// Ready while events can still be queued: 503 when the publish queue is nearly full.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let (depth, capacity) = (
+        state.publisher.queue_depth(),
+        state.publisher.queue_capacity(),
+    );
+    if depth * 10 >= capacity * 9 {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("publish queue {depth}/{capacity} full\n"),
+        )
+            .into_response()
+    } else {
+        (StatusCode::OK, "ready\n").into_response()
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let counters = state.publisher.counters();
+    let text = state.publisher.metrics().render(
+        state.publisher.queue_depth(),
+        counters
+            .delivered
+            .load(std::sync::atomic::Ordering::Relaxed),
+        counters.lost.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    (
+        [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        text,
+    )
+        .into_response()
+}
+
 async fn anthropic(State(state): State<AppState>, req: Request) -> Response {
     forward(state, Provider::Anthropic, req).await
 }
@@ -187,6 +222,11 @@ async fn forward(state: AppState, provider: Provider, req: Request) -> Response 
         Ok(identity) => identity,
         Err(reason) => {
             tracing::warn!(path = %parts.uri.path(), %reason, "caller rejected");
+            state
+                .publisher
+                .metrics()
+                .rejected
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return error_response(
                 provider,
                 StatusCode::UNAUTHORIZED,

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 pub struct Publisher {
     tx: mpsc::Sender<LlmEvent>,
     counters: Arc<Counters>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// What happened to published events.
@@ -34,6 +35,7 @@ impl Publisher {
             Self {
                 tx,
                 counters: Arc::default(),
+                metrics: Arc::default(),
             },
             rx,
         )
@@ -41,6 +43,7 @@ impl Publisher {
 
     /// Queues `event`. A full queue loses the event loudly; the call is still answered.
     pub fn publish(&self, event: LlmEvent) {
+        self.metrics.observe(&event);
         if let Err(e) = self.tx.try_send(event) {
             let event = match e {
                 mpsc::error::TrySendError::Full(ev) | mpsc::error::TrySendError::Closed(ev) => ev,
@@ -53,6 +56,21 @@ impl Publisher {
                 "publish queue full or closed; event lost"
             );
         }
+    }
+
+    /// Metrics of published calls.
+    pub fn metrics(&self) -> Arc<crate::metrics::Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Events waiting in the queue.
+    pub fn queue_depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// The queue's capacity.
+    pub fn queue_capacity(&self) -> usize {
+        self.tx.max_capacity()
     }
 
     /// Shared counters.

@@ -955,6 +955,33 @@ async fn callers_are_identified_by_api_key_and_unknown_callers_rejected() {
             && r.tenant_id == "acme"),
         "{rows:?}"
     );
+
+    let metrics = client()
+        .get(format!("{shim}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("sightline_shim_calls_total{provider=\"ANTHROPIC\",status=\"OK\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sightline_shim_rejected_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sightline_shim_upstream_latency_seconds_count 1"),
+        "{metrics}"
+    );
+    let ready = client()
+        .get(format!("{shim}/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), 200);
     shim_task.stop().await.expect("shim");
     sink.stop().await.expect("sink");
 }
