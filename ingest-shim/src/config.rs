@@ -134,6 +134,13 @@ pub struct UpstreamConfig {
     /// Base URL of the OpenAI API.
     #[serde(default = "default_openai")]
     pub openai: String,
+    /// Env var with an Anthropic API key that replaces the caller's `x-api-key` upstream
+    /// (central billing); unset passes the caller's key through.
+    #[serde(default)]
+    pub anthropic_api_key_env: Option<String>,
+    /// Env var with an OpenAI API key that replaces the caller's `Authorization` upstream.
+    #[serde(default)]
+    pub openai_api_key_env: Option<String>,
 }
 
 fn default_anthropic() -> String {
@@ -149,6 +156,8 @@ impl Default for UpstreamConfig {
         Self {
             anthropic: default_anthropic(),
             openai: default_openai(),
+            anthropic_api_key_env: None,
+            openai_api_key_env: None,
         }
     }
 }

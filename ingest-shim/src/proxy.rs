@@ -84,10 +84,12 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/messages", post(anthropic))
+        .route("/v1/messages/count_tokens", post(anthropic))
         .route("/v1/chat/completions", post(openai))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .fallback(passthrough)
         .with_state(state)
 }
 
@@ -292,19 +294,7 @@ async fn forward(state: AppState, provider: Provider, req: Request) -> Response 
     }
     let body = inspection.redacted_body.map(Bytes::from).unwrap_or(body);
 
-    let base = match provider {
-        Provider::Anthropic => &state.config.upstream.anthropic,
-        Provider::Openai | Provider::Other => &state.config.upstream.openai,
-    };
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let url = format!("{}{}", base.trim_end_matches('/'), path);
-    let mut upstream = state.http.request(parts.method.clone(), &url).body(body);
-    for (name, value) in &parts.headers {
-        if forwardable(name) {
-            upstream = upstream.header(name, value);
-        }
-    }
-
+    let upstream = upstream_request(&state, provider, &parts, body);
     let mut record = record;
     let response =
         match tokio::time::timeout(state.config.shim.upstream_timeout, upstream.send()).await {
@@ -364,6 +354,90 @@ async fn forward(state: AppState, provider: Provider, req: Request) -> Response 
             &format!("invalid upstream response: {e}"),
         )
     })
+}
+
+/// The request to upstream: same method, path, query and headers (hop-by-hop and the shim's
+/// own removed), with the caller's credentials replaced when the config says so.
+fn upstream_request(
+    state: &AppState,
+    provider: Provider,
+    parts: &http::request::Parts,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::RequestBuilder {
+    let up = &state.config.upstream;
+    let (base, key_env) = match provider {
+        Provider::Anthropic => (&up.anthropic, &up.anthropic_api_key_env),
+        Provider::Openai | Provider::Other => (&up.openai, &up.openai_api_key_env),
+    };
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let url = format!("{}{}", base.trim_end_matches('/'), path);
+    let replacement = key_env
+        .as_ref()
+        .and_then(|env| std::env::var(env).ok())
+        .filter(|k| !k.is_empty());
+    let mut request = state.http.request(parts.method.clone(), &url).body(body);
+    for (name, value) in &parts.headers {
+        let is_credential = matches!(name.as_str(), "x-api-key" | "authorization");
+        if forwardable(name) && !(is_credential && replacement.is_some()) {
+            request = request.header(name, value);
+        }
+    }
+    if let Some(key) = replacement {
+        request = match provider {
+            Provider::Anthropic => request.header("x-api-key", key),
+            Provider::Openai | Provider::Other => request.bearer_auth(key),
+        };
+    }
+    request
+}
+
+/// Any other endpoint (`GET /v1/models`, files, batches…) is relayed untouched, without
+/// inspection or events. Anthropic clients are recognised by their `anthropic-version` header.
+async fn passthrough(State(state): State<AppState>, req: Request) -> Response {
+    let provider = if req.headers().contains_key("anthropic-version") {
+        Provider::Anthropic
+    } else {
+        Provider::Openai
+    };
+    let (parts, body) = req.into_parts();
+    let upstream = upstream_request(
+        &state,
+        provider,
+        &parts,
+        reqwest::Body::wrap_stream(body.into_data_stream()),
+    );
+    match tokio::time::timeout(state.config.shim.upstream_timeout, upstream.send()).await {
+        Ok(Ok(response)) => {
+            let mut builder = Response::builder().status(response.status().as_u16());
+            for (name, value) in response.headers() {
+                if forwardable(name) || name == http::header::CONTENT_LENGTH {
+                    builder = builder.header(name, value);
+                }
+            }
+            builder
+                .body(Body::from_stream(response.bytes_stream()))
+                .unwrap_or_else(|e| {
+                    error_response(
+                        provider,
+                        StatusCode::BAD_GATEWAY,
+                        "upstream_invalid",
+                        &e.to_string(),
+                    )
+                })
+        }
+        Ok(Err(e)) => error_response(
+            provider,
+            StatusCode::BAD_GATEWAY,
+            "upstream_unreachable",
+            &format!("upstream unreachable: {}", without_url(&e)),
+        ),
+        Err(_) => error_response(
+            provider,
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream_timeout",
+            "upstream sent no response in time (shim.upstream_timeout)",
+        ),
+    }
 }
 
 /// reqwest errors name the URL; keep them short and free of query strings.
@@ -435,6 +509,25 @@ fn blocked(
         tier = ?inspection.verdict.tier,
         "request blocked by policy"
     );
+    if record.request.endpoint.ends_with("/count_tokens") {
+        // No message to reply with: refuse the way the API refuses a bad request.
+        record.http_status = 400;
+        record.scanner = None;
+        let observed = crate::extract::ResponseInfo {
+            model: info.model.clone(),
+            usage: None,
+            text: reason.clone(),
+        };
+        state
+            .publisher
+            .publish(record.response(CallStatus::Blocked, None, None, observed));
+        return error_response(
+            provider,
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            &reason,
+        );
+    }
     let (content_type, body) = block::blocked_body(
         provider,
         info.stream,

@@ -81,6 +81,7 @@ fn shim_config(env: &TestEnv, upstream: &str) -> ShimConfig {
         upstream: UpstreamConfig {
             anthropic: upstream.into(),
             openai: upstream.into(),
+            ..UpstreamConfig::default()
         },
         kafka: env.kafka.clone(),
         topics: env.topics.clone(),
@@ -984,4 +985,61 @@ async fn callers_are_identified_by_api_key_and_unknown_callers_rejected() {
     assert_eq!(ready.status(), 200);
     shim_task.stop().await.expect("shim");
     sink.stop().await.expect("sink");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_endpoints_pass_through_and_upstream_auth_can_be_replaced() {
+    let env = TestEnv::new(1).await.expect("env");
+    let upstream = FakeUpstream::start().await.expect("upstream");
+    std::env::set_var("SIGHTLINE_TEST_CENTRAL_ANTHROPIC_KEY", "sk-ant-central");
+    let mut config = shim_config(&env, &upstream.url);
+    config.upstream.anthropic_api_key_env = Some("SIGHTLINE_TEST_CENTRAL_ANTHROPIC_KEY".into());
+    let (shim, shim_task) = start_shim(config).await;
+
+    let models = client()
+        .get(format!("{shim}/v1/models?limit=2"))
+        .header("anthropic-version", "2023-06-01")
+        .header("x-api-key", "sk-ant-personal")
+        .send()
+        .await
+        .expect("models");
+    assert_eq!(models.status(), 200);
+    let list: serde_json::Value = models.json().await.expect("json");
+    assert_eq!(list["data"][0]["id"], "claude-sonnet-4");
+
+    let counted = client()
+        .post(format!("{shim}/v1/messages/count_tokens"))
+        .header("x-api-key", "sk-ant-personal")
+        .json(&serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "count me"}]}))
+        .send()
+        .await
+        .expect("count");
+    assert_eq!(
+        counted.json::<serde_json::Value>().await.expect("json")["input_tokens"],
+        42
+    );
+
+    let blocked = client()
+        .post(format!("{shim}/v1/messages/count_tokens"))
+        .json(&serde_json::json!({"model": "m", "messages": [{"role": "user", "content": format!("key {AWS_KEY_ID}")}]}))
+        .send()
+        .await
+        .expect("count");
+    assert_eq!(
+        blocked.status(),
+        400,
+        "a secret is not even counted upstream"
+    );
+
+    let seen = upstream.requests();
+    assert_eq!(
+        seen.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(),
+        ["/v1/models", "/v1/messages/count_tokens"]
+    );
+    assert!(
+        seen.iter()
+            .all(|r| r.headers["x-api-key"] == "sk-ant-central"),
+        "the configured key replaces the caller's"
+    );
+    shim_task.stop().await.expect("shim");
 }

@@ -73,6 +73,8 @@ impl FakeUpstream {
         let app = Router::new()
             .route("/v1/messages", post(anthropic))
             .route("/v1/chat/completions", post(openai))
+            .route("/v1/messages/count_tokens", post(count_tokens))
+            .route("/v1/models", axum::routing::get(models))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let url = format!("http://{}", listener.local_addr()?);
@@ -204,6 +206,21 @@ async fn anthropic(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: By
         "usage": {"input_tokens": input, "output_tokens": output}
     }))
     .into_response()
+}
+
+async fn count_tokens(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record(&inner, "/v1/messages/count_tokens", &headers, &body).await;
+    axum::Json(json!({"input_tokens": 42})).into_response()
+}
+
+async fn models(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Response {
+    record(&inner, "/v1/models", &headers, &Bytes::new()).await;
+    axum::Json(json!({"data": [{"id": "claude-sonnet-4", "type": "model"}, {"id": "gpt-4o", "object": "model"}], "has_more": false}))
+        .into_response()
 }
 
 fn event(name: &str, data: Value) -> String {
