@@ -1043,3 +1043,57 @@ async fn other_endpoints_pass_through_and_upstream_auth_can_be_replaced() {
     );
     shim_task.stop().await.expect("shim");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_python_sdks_work_through_the_shim() {
+    let env = TestEnv::new(1).await.expect("env");
+    let upstream = FakeUpstream::start().await.expect("upstream");
+    let (shim, shim_task) = start_shim(shim_config(&env, &upstream.url)).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/sdk/official_sdks.py");
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = tokio::process::Command::new(&python)
+        .arg(script)
+        .arg(&shim)
+        .output()
+        .await
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "SDK script failed (pip install anthropic openai): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(r["anthropic"]["text"], ANSWER);
+    assert_eq!(
+        (
+            r["anthropic"]["input"].as_i64(),
+            r["anthropic"]["output"].as_i64()
+        ),
+        (Some(ANTHROPIC_USAGE.0), Some(ANTHROPIC_USAGE.1))
+    );
+    assert_eq!(r["anthropic_stream"]["text"], ANSWER);
+    assert_eq!(
+        r["anthropic_stream"]["output"].as_i64(),
+        Some(ANTHROPIC_USAGE.1)
+    );
+    assert_eq!(r["anthropic_stream"]["stop"], "end_turn");
+    assert_eq!(r["openai"]["text"], ANSWER);
+    assert_eq!(r["openai"]["output"].as_i64(), Some(OPENAI_USAGE.1));
+    assert_eq!(r["openai_stream"]["text"], ANSWER);
+    assert_eq!(r["openai_stream"]["output"].as_i64(), Some(OPENAI_USAGE.1));
+    for key in [
+        "anthropic_blocked",
+        "anthropic_blocked_stream",
+        "openai_blocked",
+    ] {
+        let text = r[key]["text"].as_str().expect("text");
+        assert!(
+            text.starts_with("Sightline blocked this request"),
+            "{key}: {text}"
+        );
+        assert!(!text.contains(AWS_KEY_ID));
+    }
+    assert_eq!(r["anthropic_429"]["error"], "RateLimitError");
+    assert_eq!(r["anthropic_models"]["ids"][0], "claude-sonnet-4");
+    shim_task.stop().await.expect("shim");
+}

@@ -45,6 +45,8 @@ fn test(extra: &[&str]) -> Result<(), String> {
     let started = services::up()?;
     util::ensure_python_module("fastavro", "fastavro")?;
     util::ensure_python_module("chdb", "chdb-core")?;
+    util::ensure_python_module("anthropic", "anthropic")?;
+    util::ensure_python_module("openai", "openai")?;
     let root = util::workspace_root();
     let result = (|| {
         util::step("rustfmt");

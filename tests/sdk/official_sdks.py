@@ -1,0 +1,70 @@
+"""Drive the shim with the official Anthropic and OpenAI Python SDKs.
+
+Usage: official_sdks.py SHIM_URL. Prints one JSON object with what each call returned; the
+Rust test (tests/tests/pipeline.rs) asserts on it. Installed by `cargo xtask test`.
+"""
+import json
+import sys
+
+import anthropic
+import openai
+
+SECRET_PROMPT = "use aws_access_key_id = AKIAQYLPMN5HHHFPZAM2 please"
+
+
+def main() -> None:
+    base = sys.argv[1]
+    out = {}
+    a = anthropic.Anthropic(base_url=base, api_key="sk-ant-sdk-test", max_retries=0,
+                            default_headers={"x-sightline-user": "sdk-user"})
+    msg = a.messages.create(model="claude-sonnet-4", max_tokens=64,
+                            messages=[{"role": "user", "content": "hello from the SDK"}])
+    out["anthropic"] = {"text": msg.content[0].text, "input": msg.usage.input_tokens, "output": msg.usage.output_tokens}
+
+    with a.messages.stream(model="claude-sonnet-4", max_tokens=64,
+                           messages=[{"role": "user", "content": "stream please"}]) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    out["anthropic_stream"] = {"text": text, "output": final.usage.output_tokens, "stop": final.stop_reason}
+
+    blocked = a.messages.create(model="claude-sonnet-4", max_tokens=64,
+                                messages=[{"role": "user", "content": SECRET_PROMPT}])
+    out["anthropic_blocked"] = {"text": blocked.content[0].text}
+
+    with a.messages.stream(model="claude-sonnet-4", max_tokens=64,
+                           messages=[{"role": "user", "content": SECRET_PROMPT}]) as stream:
+        out["anthropic_blocked_stream"] = {"text": "".join(stream.text_stream)}
+
+    o = openai.OpenAI(base_url=base + "/v1", api_key="sk-openai-sdk-test", max_retries=0,
+                      default_headers={"x-sightline-user": "sdk-user"})
+    chat = o.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hello"}])
+    out["openai"] = {"text": chat.choices[0].message.content, "input": chat.usage.prompt_tokens,
+                     "output": chat.usage.completion_tokens}
+
+    chunks = o.chat.completions.create(model="gpt-4o", stream=True, stream_options={"include_usage": True},
+                                       messages=[{"role": "user", "content": "stream"}])
+    text, usage = "", None
+    for chunk in chunks:
+        if chunk.choices and chunk.choices[0].delta.content:
+            text += chunk.choices[0].delta.content
+        if chunk.usage:
+            usage = chunk.usage.completion_tokens
+    out["openai_stream"] = {"text": text, "output": usage}
+
+    blocked = o.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": SECRET_PROMPT}])
+    out["openai_blocked"] = {"text": blocked.choices[0].message.content}
+
+    try:
+        a.messages.create(model="claude-sonnet-4", max_tokens=64, extra_headers={"x-fake-status": "429"},
+                          messages=[{"role": "user", "content": "rate me"}])
+        out["anthropic_429"] = {"error": None}
+    except anthropic.RateLimitError as e:
+        out["anthropic_429"] = {"error": type(e).__name__, "status": e.status_code}
+
+    models = a.models.list()
+    out["anthropic_models"] = {"ids": [m.id for m in models.data]}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
