@@ -85,6 +85,23 @@ pub struct ShimSection {
     /// How long shutdown may take to drain streams and publish.
     #[serde(default = "default_grace", with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Where events go while Kafka is unavailable or the queue is full; replayed in order.
+    #[serde(default = "default_spool_dir")]
+    pub spool_dir: PathBuf,
+    /// Largest spool; beyond it events are lost, loudly and counted.
+    #[serde(default = "default_spool_max")]
+    pub spool_max_bytes: u64,
+    /// Refuse calls (503) while events cannot reach Kafka, instead of serving them (fail-open).
+    #[serde(default)]
+    pub fail_closed: bool,
+}
+
+fn default_spool_dir() -> PathBuf {
+    PathBuf::from(".sightline-spool")
+}
+
+fn default_spool_max() -> u64 {
+    1 << 30
 }
 
 fn default_listen() -> SocketAddr {
@@ -120,6 +137,9 @@ impl Default for ShimSection {
             upstream_timeout: default_upstream_timeout(),
             publish_queue: default_queue(),
             shutdown_grace: default_grace(),
+            spool_dir: default_spool_dir(),
+            spool_max_bytes: default_spool_max(),
+            fail_closed: false,
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod pricing;
 pub mod proxy;
 pub mod publish;
 pub mod relay;
+pub mod spool;
 pub mod sse;
 
 pub use config::ShimConfig;

@@ -20,8 +20,8 @@ pub struct Metrics {
     latency_sum_micros: AtomicU64,
     /// Calls rejected before identity was known (401).
     pub rejected: AtomicU64,
-    /// Bytes waiting in the disk spool.
-    pub spool_bytes: AtomicU64,
+    /// Bytes waiting in the disk spool (shared with the spool).
+    pub spool_bytes: std::sync::Arc<AtomicU64>,
 }
 
 impl Metrics {

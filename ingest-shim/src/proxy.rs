@@ -23,6 +23,7 @@ use crate::identity::{self, Identity};
 use crate::inline::{self, Inspection};
 use crate::publish::{self, Publisher};
 use crate::relay::{CallRecord, Relay, ResponseScanner};
+use crate::spool::Spool;
 use crate::sse::Observer;
 use crate::ShimConfig;
 
@@ -113,15 +114,30 @@ pub async fn serve(
     let codec = config.schema_registry.codec()?;
     let producer = Producer::new(&config.kafka)?;
     let topic = TopicNames::from(&config.topics).name(Topic::Events);
-    let (publisher, rx) = Publisher::new(config.shim.publish_queue);
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let spool = Spool::open(
+        &config.shim.spool_dir,
+        config.shim.spool_max_bytes,
+        metrics.spool_bytes.clone(),
+    )
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open the spool at {} (shim.spool_dir): {e}",
+            config.shim.spool_dir.display()
+        )
+    })?;
+    let spool = Some(Arc::new(spool));
+    let (publisher, rx) = Publisher::new(config.shim.publish_queue, spool.clone(), metrics);
     let counters = publisher.counters();
     let grace = config.shim.shutdown_grace;
     let publishing = tokio::spawn(publish::run(
         rx,
+        config.kafka.clone(),
         producer.clone(),
         codec,
         topic.clone(),
         counters.clone(),
+        spool,
     ));
 
     tracing::info!(listen = ?listener.local_addr().ok(), topic = %topic, "shim listening");
@@ -219,6 +235,14 @@ fn forwardable(name: &HeaderName) -> bool {
 async fn forward(state: AppState, provider: Provider, req: Request) -> Response {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
+    if state.config.shim.fail_closed && state.publisher.degraded() {
+        return error_response(
+            provider,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded_error",
+            "calls cannot be recorded right now (Kafka unavailable) and this gateway fails closed; retry shortly",
+        );
+    }
     let now_secs = sightline_events::now_ms() / 1000;
     let identity = match identity::resolve(&state.config.identity, &parts.headers, now_secs) {
         Ok(identity) => identity,

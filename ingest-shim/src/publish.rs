@@ -7,6 +7,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use sightline_events::{Codec, LlmEvent};
+
+use crate::spool::{Kind, Record, Spool};
 use sightline_kafka::Producer;
 use tokio::sync::mpsc;
 
@@ -16,6 +18,7 @@ pub struct Publisher {
     tx: mpsc::Sender<LlmEvent>,
     counters: Arc<Counters>,
     metrics: Arc<crate::metrics::Metrics>,
+    spool: Option<Arc<Spool>>,
 }
 
 /// What happened to published events.
@@ -23,39 +26,55 @@ pub struct Publisher {
 pub struct Counters {
     /// Events acknowledged by Kafka.
     pub delivered: AtomicU64,
-    /// Events lost because the queue was full or delivery failed.
+    /// Events lost: the spool was full or unwritable (or disabled).
     pub lost: AtomicU64,
+    /// Events written to the spool.
+    pub spooled: AtomicU64,
 }
 
 impl Publisher {
-    /// A publisher and the receiving end for [`run`].
-    pub fn new(capacity: usize) -> (Self, mpsc::Receiver<LlmEvent>) {
+    /// A publisher (spilling to `spool` when given) and the receiving end for [`run`].
+    pub fn new(
+        capacity: usize,
+        spool: Option<Arc<Spool>>,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> (Self, mpsc::Receiver<LlmEvent>) {
         let (tx, rx) = mpsc::channel(capacity);
         (
             Self {
                 tx,
                 counters: Arc::default(),
-                metrics: Arc::default(),
+                metrics,
+                spool,
             },
             rx,
         )
     }
 
-    /// Queues `event`. A full queue loses the event loudly; the call is still answered.
+    /// Queues `event` without blocking. A full queue spills the event to the spool.
     pub fn publish(&self, event: LlmEvent) {
         self.metrics.observe(&event);
-        if let Err(e) = self.tx.try_send(event) {
-            let event = match e {
-                mpsc::error::TrySendError::Full(ev) | mpsc::error::TrySendError::Closed(ev) => ev,
-            };
-            self.counters.lost.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(
-                event_id = %event.event_id,
-                call_id = %event.call_id,
-                kind = event.kind.as_str(),
-                "publish queue full or closed; event lost"
-            );
+        let event = match self.tx.try_send(event) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Full(ev) | mpsc::error::TrySendError::Closed(ev)) => ev,
+        };
+        let record = serde_json::to_vec(&event).map(|data| Record {
+            kind: Kind::Json,
+            key: event.kafka_key().into_bytes(),
+            data,
+        });
+        match (self.spool.as_deref(), record) {
+            (Some(spool), Ok(record)) => spill(spool, &self.counters, &event.event_id, &record),
+            _ => {
+                self.counters.lost.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(event_id = %event.event_id, "publish queue full and no spool; event lost");
+            }
         }
+    }
+
+    /// Whether events currently bypass Kafka (spooling or losing them): for fail-closed mode.
+    pub fn degraded(&self) -> bool {
+        self.spool.as_ref().is_some_and(|s| !s.is_empty()) || self.tx.capacity() == 0
     }
 
     /// Metrics of published calls.
@@ -79,25 +98,73 @@ impl Publisher {
     }
 }
 
-/// A delivery awaiting the broker's acknowledgement, with its event id.
-type InFlight = BoxFuture<'static, (String, sightline_kafka::Result<(i32, i64)>)>;
+fn spill(spool: &Spool, counters: &Counters, event_id: &str, record: &Record) {
+    match spool.append(record) {
+        Ok(()) => {
+            counters.spooled.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => {
+            counters.lost.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(event_id, error = %e, "cannot spool event; lost");
+        }
+    }
+}
 
-/// Drains `rx` into Kafka until every sender is gone, then waits for acknowledgements.
+/// A delivery awaiting the broker's acknowledgement, with what is needed to spool it instead.
+type InFlight = BoxFuture<'static, (String, Record, sightline_kafka::Result<(i32, i64)>)>;
+
+/// Drains `rx` into Kafka until every sender is gone, then waits for acknowledgements. Events
+/// Kafka does not acknowledge go to the spool; while the spool holds events, new ones follow
+/// them there (order is kept), and the spool is replayed once the broker answers again.
 pub async fn run(
     mut rx: mpsc::Receiver<LlmEvent>,
-    producer: Producer,
+    kafka: sightline_kafka::KafkaConfig,
+    mut producer: Producer,
     codec: Codec,
     topic: String,
     counters: Arc<Counters>,
+    spool: Option<Arc<Spool>>,
 ) {
     let mut in_flight: FuturesUnordered<InFlight> = FuturesUnordered::new();
-    loop {
+    let mut spooling = spool.as_ref().is_some_and(|s| !s.is_empty());
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut open = true;
+    while open || !in_flight.is_empty() {
         tokio::select! {
-            Some((event_id, result)) = in_flight.next(), if !in_flight.is_empty() => {
-                record(&counters, &event_id, result);
+            Some((event_id, record, result)) = in_flight.next(), if !in_flight.is_empty() => {
+                match (result, spool.as_deref()) {
+                    (Ok(_), _) => { counters.delivered.fetch_add(1, Ordering::Relaxed); }
+                    (Err(e), Some(s)) => {
+                        if !spooling {
+                            tracing::error!(error = %e, "Kafka is not acknowledging events; spooling them to disk");
+                        }
+                        spooling = true;
+                        spill(s, &counters, &event_id, &record);
+                    }
+                    (Err(e), None) => {
+                        counters.lost.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(event_id, error = %e, "event delivery failed and no spool; lost");
+                    }
+                }
             }
-            next = rx.recv() => {
-                let Some(event) = next else { break };
+            _ = tick.tick(), if spooling && in_flight.is_empty() => {
+                if let Some(s) = spool.as_deref() {
+                    if replay(s, &producer, &codec, &topic, &counters).await {
+                        spooling = false;
+                        tracing::info!("spool replayed; publishing directly again");
+                    } else {
+                        // A restarted broker may refuse the old producer's idempotence state
+                        // (its sequence has gaps where deliveries timed out), and librdkafka
+                        // keeps retrying it: start each replay attempt with a fresh session.
+                        match Producer::new(&kafka) {
+                            Ok(fresh) => producer = fresh,
+                            Err(e) => tracing::error!(error = %e, "cannot create a producer"),
+                        }
+                    }
+                }
+            }
+            next = rx.recv(), if open => {
+                let Some(event) = next else { open = false; continue };
                 let payload = match codec.encode(&topic, &event).await {
                     Ok(p) => p,
                     Err(e) => {
@@ -106,44 +173,106 @@ pub async fn run(
                         continue;
                     }
                 };
-                let key = event.kafka_key();
-                loop {
-                    match producer.enqueue(&topic, key.as_bytes(), &payload) {
-                        Ok(delivery) => {
-                            let id = event.event_id.clone();
-                            in_flight.push(Box::pin(async move { (id, delivery.await) }));
-                            break;
-                        }
-                        Err(e) if Producer::is_queue_full(&e) => {
-                            // Backpressure from librdkafka: wait for acknowledgements.
-                            match in_flight.next().await {
-                                Some((id, result)) => record(&counters, &id, result),
-                                None => tokio::time::sleep(Duration::from_millis(10)).await,
-                            }
-                        }
-                        Err(e) => {
-                            counters.lost.fetch_add(1, Ordering::Relaxed);
-                            tracing::error!(event_id = %event.event_id, error = %e, "cannot enqueue event; lost");
-                            break;
-                        }
-                    }
+                let record = Record { kind: Kind::Wire, key: event.kafka_key().into_bytes(), data: payload };
+                if let (true, Some(s)) = (spooling, spool.as_deref()) {
+                    spill(s, &counters, &event.event_id, &record);
+                    continue;
                 }
+                enqueue(&producer, &topic, event.event_id, record, &mut in_flight, &counters).await;
             }
         }
     }
-    while let Some((event_id, result)) = in_flight.next().await {
-        record(&counters, &event_id, result);
+}
+
+async fn enqueue(
+    producer: &Producer,
+    topic: &str,
+    event_id: String,
+    record: Record,
+    in_flight: &mut FuturesUnordered<InFlight>,
+    counters: &Counters,
+) {
+    loop {
+        match producer.enqueue(topic, &record.key, &record.data) {
+            Ok(delivery) => {
+                in_flight.push(Box::pin(async move { (event_id, record, delivery.await) }));
+                return;
+            }
+            Err(e) if Producer::is_queue_full(&e) => {
+                // Backpressure from librdkafka: wait for an acknowledgement.
+                match in_flight.next().await {
+                    Some((_, _, Ok(_))) => {
+                        counters.delivered.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Some((id, failed, Err(e))) => {
+                        counters.lost.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(event_id = %id, error = %e, bytes = failed.data.len(), "event delivery failed under backpressure; lost");
+                    }
+                    None => tokio::time::sleep(Duration::from_millis(10)).await,
+                }
+            }
+            Err(e) => {
+                counters.lost.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(event_id, error = %e, "cannot enqueue event; lost");
+                return;
+            }
+        }
     }
 }
 
-fn record(counters: &Counters, event_id: &str, result: sightline_kafka::Result<(i32, i64)>) {
-    match result {
-        Ok(_) => {
+/// Sends spooled records in order, each acknowledged before the next. Returns whether the
+/// spool is now empty.
+async fn replay(
+    spool: &Spool,
+    producer: &Producer,
+    codec: &Codec,
+    topic: &str,
+    counters: &Counters,
+) -> bool {
+    loop {
+        let (seq, records) = match spool.oldest() {
+            Ok(Some(segment)) => segment,
+            Ok(None) => return true,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the spool");
+                return false;
+            }
+        };
+        let already = spool.oldest_acked(seq).unwrap_or(0);
+        let mut acked = 0;
+        for record in &records {
+            let data = match record.kind {
+                Kind::Wire => record.data.clone(),
+                Kind::Json => {
+                    let encoded = match serde_json::from_slice::<LlmEvent>(&record.data) {
+                        Ok(event) => codec.encode(topic, &event).await.map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    match encoded {
+                        Ok(d) => d,
+                        Err(e) => {
+                            counters.lost.fetch_add(1, Ordering::Relaxed);
+                            tracing::error!(error = %e, "unreadable spooled event; skipped");
+                            acked += 1;
+                            continue;
+                        }
+                    }
+                }
+            };
+            if let Err(e) = producer.send(topic, &record.key, &data, None).await {
+                tracing::warn!(error = %e, waiting = spool.bytes(), "Kafka unavailable; spool kept");
+                let _ = spool.mark_acked(seq, already + acked);
+                return false;
+            }
+            acked += 1;
             counters.delivered.fetch_add(1, Ordering::Relaxed);
+            if acked % 100 == 0 {
+                let _ = spool.mark_acked(seq, already + acked);
+            }
         }
-        Err(e) => {
-            counters.lost.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(event_id, error = %e, "event delivery failed; lost");
+        if let Err(e) = spool.remove(seq) {
+            tracing::error!(error = %e, "cannot remove a replayed spool segment");
+            return false;
         }
     }
 }

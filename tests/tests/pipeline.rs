@@ -76,6 +76,7 @@ fn shim_config(env: &TestEnv, upstream: &str) -> ShimConfig {
     ShimConfig {
         shim: ShimSection {
             default_tenant: "acme".into(),
+            spool_dir: std::env::temp_dir().join(unique("spool")),
             ..ShimSection::default()
         },
         upstream: UpstreamConfig {
@@ -1095,5 +1096,190 @@ async fn the_official_python_sdks_work_through_the_shim() {
     }
     assert_eq!(r["anthropic_429"]["error"], "RateLimitError");
     assert_eq!(r["anthropic_models"]["ids"][0], "claude-sonnet-4");
+    shim_task.stop().await.expect("shim");
+}
+
+/// A private tansu broker (in-memory storage), which a test may kill and restart.
+struct OwnBroker {
+    dir: std::path::PathBuf,
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl OwnBroker {
+    fn start(dir: std::path::PathBuf, port: u16) -> Self {
+        let mut b = Self {
+            dir,
+            port,
+            child: None,
+        };
+        b.spawn();
+        b
+    }
+
+    fn spawn(&mut self) {
+        let tansu = [
+            "tansu".to_string(),
+            format!(
+                "{}/.cargo/bin/tansu",
+                std::env::var("HOME").unwrap_or_default()
+            ),
+        ]
+        .into_iter()
+        .find(|t| {
+            std::process::Command::new(t)
+                .arg("--version")
+                .output()
+                .is_ok()
+        })
+        .expect("tansu is installed (cargo xtask services up installs it)");
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        std::fs::create_dir_all(&self.dir).expect("dir");
+        let log = std::fs::File::create(self.dir.join("tansu.log")).expect("log");
+        let child = std::process::Command::new(tansu)
+            .args([
+                "broker",
+                "--storage-engine",
+                "memory://tansu/",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .current_dir(&self.dir)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start tansu");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "own tansu did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn metric(shim: &str, name: &str) -> u64 {
+    let text = client()
+        .get(format!("{shim}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(name)
+                .and_then(|rest| rest.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_survive_a_broker_outage_through_the_spool_exactly_once() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut broker = OwnBroker::start(std::env::temp_dir().join(unique("tansu")), port);
+    let mut env = TestEnv::new(1).await.expect("env");
+    env.kafka.brokers = format!("127.0.0.1:{port}");
+    sightline_kafka::topics::apply(&env.kafka, &env.topics)
+        .await
+        .expect("topics on the private broker");
+    let upstream = FakeUpstream::start().await.expect("upstream");
+    let mut config = shim_config(&env, &upstream.url);
+    config.kafka.delivery_timeout = Duration::from_secs(3);
+    let (shim, shim_task) = start_shim(config).await;
+    let call = |i: usize| {
+        let shim = shim.clone();
+        async move {
+            let body = serde_json::json!({"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": format!("question {i}")}]});
+            let resp = client()
+                .post(format!("{shim}/v1/messages"))
+                .json(&body)
+                .send()
+                .await
+                .expect("call");
+            assert_eq!(
+                resp.status(),
+                200,
+                "calls are served throughout (fail-open)"
+            );
+        }
+    };
+    for i in 0..5 {
+        call(i).await;
+    }
+    eventually("10 events delivered", WAIT, || async {
+        (metric(&shim, "sightline_shim_events_delivered_total").await >= 10).then_some(())
+    })
+    .await;
+    // What reached the broker before the outage (in-memory storage: read it before the kill).
+    let codec = Codec::pinned().expect("codec");
+    let mut ids = std::collections::BTreeMap::new();
+    let mut calls = std::collections::BTreeMap::new();
+    for raw in raw_events(&env, 10).await {
+        let event: LlmEvent = codec.decode(&raw).await.expect("event");
+        *ids.entry(event.event_id).or_insert(0) += 1;
+        *calls.entry(event.call_id).or_insert(0) += 1;
+    }
+
+    broker.kill();
+    for i in 5..10 {
+        call(i).await;
+    }
+    eventually("events spooled while the broker is down", WAIT, || async {
+        (metric(&shim, "sightline_shim_spool_bytes").await > 0).then_some(())
+    })
+    .await;
+
+    broker.spawn();
+    sightline_kafka::topics::apply(&env.kafka, &env.topics)
+        .await
+        .expect("topics on the restarted broker");
+    eventually("the spool replayed", Duration::from_secs(90), || async {
+        (metric(&shim, "sightline_shim_spool_bytes").await == 0
+            && metric(&shim, "sightline_shim_events_delivered_total").await >= 20)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(metric(&shim, "sightline_shim_events_lost_total").await, 0);
+
+    for raw in raw_events(&env, 10).await {
+        let event: LlmEvent = codec.decode(&raw).await.expect("event");
+        *ids.entry(event.event_id).or_insert(0) += 1;
+        *calls.entry(event.call_id).or_insert(0) += 1;
+    }
+    assert_eq!(
+        ids.len(),
+        20,
+        "every event arrived, before the outage or through the spool"
+    );
+    assert!(ids.values().all(|n| *n == 1), "exactly once: {ids:?}");
+    assert_eq!(calls.len(), 10);
+    assert!(
+        calls.values().all(|n| *n == 2),
+        "REQUEST and RESPONSE of every call"
+    );
     shim_task.stop().await.expect("shim");
 }
