@@ -143,6 +143,10 @@ pub async fn serve(
     tracing::info!(listen = ?listener.local_addr().ok(), topic = %topic, "shim listening");
     let app = router(AppState::new(config, publisher)?);
     let stop = shutdown.clone();
+    // Small request/response exchanges must not wait for Nagle's algorithm.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop.wait().await })
         .await?;

@@ -1,0 +1,169 @@
+//! Overhead of the shim: the same load sent to a fake upstream directly and through the shim,
+//! side by side in one run.
+//!
+//! Needs the local broker (`cargo xtask services up`); run with
+//! `cargo bench -p sightline-shim --bench overhead`. The shim runs as its own process (the
+//! release binary) so its RSS can be read; the fake upstream answers after a fixed delay.
+//! Prints the added latency p50/p99 at concurrency 1, the p99 ratio at 500 requests/s, and
+//! the shim's RSS. Targets on a 2-core machine: p50 added <= 0.2 ms, p99 added <= 1 ms,
+//! p99 ratio <= 1.05 at 500 req/s, RSS <= 64 MB.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sightline_testkit::fake_upstream::FakeUpstream;
+
+const DELAY: Duration = Duration::from_millis(5);
+const SEQUENTIAL: usize = 1500;
+const RATE: u64 = 500;
+const RATE_SECS: u64 = 8;
+
+struct Shim(Child);
+
+impl Drop for Shim {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+async fn once(client: &reqwest::Client, url: &str, body: &'static str) -> Duration {
+    let t = Instant::now();
+    let resp = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-api-key", "sk-bench")
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    assert!(resp.status().is_success(), "status {}", resp.status());
+    let _ = resp.bytes().await.expect("body");
+    t.elapsed()
+}
+
+async fn open_loop(client: &reqwest::Client, url: &str, body: &'static str) -> Vec<Duration> {
+    let mut handles = vec![];
+    let start = tokio::time::Instant::now();
+    let period = Duration::from_micros(1_000_000 / RATE);
+    for i in 0..(RATE * RATE_SECS) {
+        tokio::time::sleep_until(start + period * i as u32).await;
+        let (client, url) = (client.clone(), url.to_string());
+        handles.push(tokio::spawn(async move { once(&client, &url, body).await }));
+    }
+    let mut out = vec![];
+    for h in handles {
+        out.push(h.await.expect("task"));
+    }
+    out.sort_unstable();
+    out
+}
+
+#[tokio::main]
+async fn main() {
+    let body: &'static str = r#"{"model":"claude-sonnet-4","max_tokens":64,"messages":[{"role":"user","content":"Summarise the incident report for the weekly ops review in five bullets, and list owners."}]}"#;
+    let upstream = FakeUpstream::start().await.expect("fake upstream");
+    upstream.set_delay(DELAY);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let brokers =
+        std::env::var("SIGHTLINE_TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
+    let spool = std::env::temp_dir().join(format!("sightline-bench-spool-{port}"));
+    let shim = Shim(
+        Command::new(env!("CARGO_BIN_EXE_sightline-shim"))
+            .env("SIGHTLINE__SHIM__LISTEN", format!("127.0.0.1:{port}"))
+            .env("SIGHTLINE__SHIM__SPOOL_DIR", &spool)
+            .env("SIGHTLINE__UPSTREAM__ANTHROPIC", &upstream.url)
+            .env("SIGHTLINE__KAFKA__BROKERS", &brokers)
+            .env("SIGHTLINE__TOPICS__PREFIX", "bench")
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the shim binary"),
+    );
+    let shim_url = format!("http://127.0.0.1:{port}/v1/messages");
+    let direct_url = format!("{}/v1/messages", upstream.url);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .build()
+        .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "shim did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Warm both paths (connections, allocator, caches).
+    for _ in 0..200 {
+        once(&client, &direct_url, body).await;
+        once(&client, &shim_url, body).await;
+    }
+
+    // Concurrency 1, interleaved so drift hits both paths alike.
+    let (mut direct, mut shimmed) = (vec![], vec![]);
+    for _ in 0..SEQUENTIAL {
+        direct.push(once(&client, &direct_url, body).await);
+        shimmed.push(once(&client, &shim_url, body).await);
+    }
+    direct.sort_unstable();
+    shimmed.sort_unstable();
+    let added = |p: f64| {
+        percentile(&shimmed, p).as_secs_f64() * 1e3 - percentile(&direct, p).as_secs_f64() * 1e3
+    };
+
+    // 500 requests/s, open loop, each path in turn.
+    let direct_rate = open_loop(&client, &direct_url, body).await;
+    let shim_rate = open_loop(&client, &shim_url, body).await;
+    let rss = rss_kb(shim.0.id());
+
+    println!("\n== sightline-shim overhead (fake upstream answers after {DELAY:?}) ==");
+    println!(
+        "concurrency 1 ({SEQUENTIAL} requests each): direct p50 {:.3} ms p99 {:.3} ms | via shim p50 {:.3} ms p99 {:.3} ms",
+        percentile(&direct, 0.5).as_secs_f64() * 1e3,
+        percentile(&direct, 0.99).as_secs_f64() * 1e3,
+        percentile(&shimmed, 0.5).as_secs_f64() * 1e3,
+        percentile(&shimmed, 0.99).as_secs_f64() * 1e3,
+    );
+    println!(
+        "added latency: p50 {:.3} ms (target <= 0.2), p99 {:.3} ms (target <= 1)",
+        added(0.5),
+        added(0.99)
+    );
+    let (dp99, sp99) = (percentile(&direct_rate, 0.99), percentile(&shim_rate, 0.99));
+    println!(
+        "{RATE} req/s for {RATE_SECS} s: direct p99 {:.3} ms | via shim p99 {:.3} ms | ratio {:.3} (target <= 1.05)",
+        dp99.as_secs_f64() * 1e3,
+        sp99.as_secs_f64() * 1e3,
+        sp99.as_secs_f64() / dp99.as_secs_f64()
+    );
+    println!(
+        "shim RSS after the run: {:.1} MB (target <= 64)",
+        rss as f64 / 1024.0
+    );
+    let _ = std::fs::remove_dir_all(&spool);
+}
