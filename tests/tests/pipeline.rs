@@ -1283,3 +1283,107 @@ async fn events_survive_a_broker_outage_through_the_spool_exactly_once() {
     );
     shim_task.stop().await.expect("shim");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_upstreams_time_out_and_client_disconnects_cancel_upstream() {
+    let env = TestEnv::new(1).await.expect("env");
+    let upstream = FakeUpstream::start().await.expect("upstream");
+    let mut config = shim_config(&env, &upstream.url);
+    config.shim.upstream_timeout = Duration::from_millis(300);
+    let (shim, shim_task) = start_shim(config).await;
+    let sink = start_sink(sink_config(&env, &unique("sink")));
+
+    // No response headers within shim.upstream_timeout: 504 with a clear body.
+    upstream.set_delay(Duration::from_secs(2));
+    let resp = client()
+        .post(format!("{shim}/v1/chat/completions"))
+        .json(&serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "slow"}]}))
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(resp.status(), 504);
+    let body: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(body["error"]["type"], "upstream_timeout");
+    assert!(body["error"]["message"]
+        .as_str()
+        .expect("message")
+        .contains("shim.upstream_timeout"));
+    upstream.set_delay(Duration::ZERO);
+
+    // The client reads the first event of a stream and hangs up: upstream's stream is dropped.
+    let gate = upstream.hold_streams();
+    let mut resp = client()
+        .post(format!("{shim}/v1/messages"))
+        .json(&serde_json::json!({"model": "m", "max_tokens": 8, "stream": true, "messages": [{"role": "user", "content": "go"}]}))
+        .send()
+        .await
+        .expect("stream");
+    let first = resp.chunk().await.expect("chunk").expect("first event");
+    assert!(String::from_utf8_lossy(&first).contains("message_start"));
+    drop(resp);
+    eventually("upstream stream cancelled", WAIT, || async {
+        (upstream.cancelled_streams() == 1).then_some(())
+    })
+    .await;
+    gate.add_permits(10);
+
+    let rows = rows_when(&env, 4).await;
+    let failed: Vec<(&str, Option<&str>)> = rows
+        .iter()
+        .filter(|r| r.kind == "RESPONSE")
+        .map(|r| (r.status.as_str(), r.error.as_deref()))
+        .collect();
+    assert_eq!(failed[0].0, "FAILED");
+    assert!(failed[0]
+        .1
+        .is_some_and(|e| e.contains("shim.upstream_timeout")));
+    assert_eq!(
+        failed[1],
+        (
+            "FAILED",
+            Some("client disconnected before the response ended")
+        )
+    );
+    shim_task.stop().await.expect("shim");
+    sink.stop().await.expect("sink");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_in_flight_streams_and_publishes_them() {
+    let env = TestEnv::new(1).await.expect("env");
+    let upstream = FakeUpstream::start().await.expect("upstream");
+    let (shim, shim_task) = start_shim(shim_config(&env, &upstream.url)).await;
+    let gate = upstream.hold_streams();
+    let mut resp = client()
+        .post(format!("{shim}/v1/messages"))
+        .json(&serde_json::json!({"model": "m", "max_tokens": 8, "stream": true, "messages": [{"role": "user", "content": "long answer"}]}))
+        .send()
+        .await
+        .expect("stream");
+    let mut text = String::from_utf8(resp.chunk().await.expect("chunk").expect("first").to_vec())
+        .expect("utf8");
+
+    // SIGTERM arrives mid-stream; the stream still finishes, then the shim stops.
+    shim_task.shutdown.trigger();
+    gate.add_permits(1);
+    while let Some(c) = resp.chunk().await.expect("chunk") {
+        text.push_str(std::str::from_utf8(&c).expect("utf8"));
+    }
+    assert!(
+        text.ends_with("data: {\"type\":\"message_stop\"}\n\n"),
+        "{text}"
+    );
+    tokio::time::timeout(WAIT, shim_task.task)
+        .await
+        .expect("stops")
+        .expect("join")
+        .expect("clean");
+
+    let sink = start_sink(sink_config(&env, &unique("sink")));
+    let rows = rows_when(&env, 2).await;
+    assert_eq!(
+        rows[1].status, "OK",
+        "the drained call was published before exit"
+    );
+    sink.stop().await.expect("sink");
+}

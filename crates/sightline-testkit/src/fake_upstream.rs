@@ -51,6 +51,8 @@ struct Inner {
     /// When set, streams pause after their first event until a permit is added.
     gate: Mutex<Option<Arc<Semaphore>>>,
     delay: Mutex<Duration>,
+    /// Streams dropped before their last event: the client side went away.
+    cancelled: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// A running fake upstream.
@@ -100,6 +102,13 @@ impl FakeUpstream {
         gate
     }
 
+    /// Streams the server stopped sending because the connection went away.
+    pub fn cancelled_streams(&self) -> usize {
+        self.inner
+            .cancelled
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Delays every answer by `d` before the response headers.
     pub fn set_delay(&self, d: Duration) {
         if let Ok(mut delay) = self.inner.delay.lock() {
@@ -128,7 +137,11 @@ async fn record(inner: &Inner, path: &str, headers: &HeaderMap, body: &Bytes) ->
 
 fn sse(inner: &Inner, events: Vec<String>) -> Response {
     let gate = inner.gate.lock().ok().and_then(|g| g.clone());
-    let stream = async_stream(events, gate);
+    let guard = CancelGuard {
+        done: false,
+        counter: inner.cancelled.clone(),
+    };
+    let stream = async_stream(events, gate, guard);
     Response::builder()
         .status(200)
         .header("content-type", "text/event-stream")
@@ -137,13 +150,29 @@ fn sse(inner: &Inner, events: Vec<String>) -> Response {
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
+/// Counts a stream as cancelled if it is dropped before its last event was taken.
+struct CancelGuard {
+    done: bool,
+    counter: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        if !self.done {
+            self.counter
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
 fn async_stream(
     events: Vec<String>,
     gate: Option<Arc<Semaphore>>,
+    guard: CancelGuard,
 ) -> impl futures::Stream<Item = Result<Bytes, Infallible>> {
     futures::stream::unfold(
-        (events.into_iter(), 0usize, gate),
-        |(mut it, i, gate)| async move {
+        (events.into_iter(), 0usize, gate, guard),
+        |(mut it, i, gate, mut guard)| async move {
             if i == 1 {
                 if let Some(g) = &gate {
                     // Held until the test has seen the first event through the shim.
@@ -153,7 +182,10 @@ fn async_stream(
                 }
             }
             let ev = it.next()?;
-            Some((Ok(Bytes::from(ev)), (it, i + 1, gate)))
+            if it.len() == 0 {
+                guard.done = true;
+            }
+            Some((Ok(Bytes::from(ev)), (it, i + 1, gate, guard)))
         },
     )
 }
