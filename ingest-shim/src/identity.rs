@@ -65,7 +65,11 @@ pub struct JwtConfig {
     #[serde(default = "default_jwt_header")]
     pub header: String,
     /// Env var holding the HS256 secret.
-    pub hs256_secret_env: String,
+    #[serde(default)]
+    pub hs256_secret_env: Option<String>,
+    /// PEM file with the RS256 public key (SPKI, `-----BEGIN PUBLIC KEY-----`).
+    #[serde(default)]
+    pub rs256_public_key_file: Option<std::path::PathBuf>,
     /// Claim naming the user.
     #[serde(default = "default_user_claim")]
     pub user_claim: String,
@@ -178,14 +182,25 @@ impl IdentityConfig {
                 ));
             }
         }
-        if self.order.contains(&Source::Jwt) {
-            if let Some(jwt) = &self.jwt {
-                if std::env::var(&jwt.hs256_secret_env).map_or(true, |v| v.is_empty()) {
+        if let Some(jwt) = &self.jwt {
+            if let Some(env) = &jwt.hs256_secret_env {
+                if std::env::var(env).map_or(true, |v| v.is_empty()) {
                     p.push(Problem::new(
                         "identity.jwt.hs256_secret_env",
-                        format!("env var {} is not set", jwt.hs256_secret_env),
+                        format!("env var {env} is not set"),
                     ));
                 }
+            }
+            if let Some(file) = &jwt.rs256_public_key_file {
+                if let Err(e) = rs256_key(file) {
+                    p.push(Problem::new("identity.jwt.rs256_public_key_file", e));
+                }
+            }
+            if jwt.hs256_secret_env.is_none() && jwt.rs256_public_key_file.is_none() {
+                p.push(Problem::new(
+                    "identity.jwt",
+                    "set hs256_secret_env and/or rs256_public_key_file",
+                ));
             }
         }
         p
@@ -263,8 +278,18 @@ fn from_jwt(
         return Ok(None);
     };
     let token = raw.strip_prefix("Bearer ").unwrap_or(raw);
-    let secret = std::env::var(&jwt.hs256_secret_env).unwrap_or_default();
-    let claims = verify_hs256(token, secret.as_bytes(), now_secs)?;
+    let keys = JwtKeys {
+        hs256: jwt
+            .hs256_secret_env
+            .as_ref()
+            .and_then(|env| std::env::var(env).ok())
+            .map(String::into_bytes),
+        rs256: match &jwt.rs256_public_key_file {
+            Some(file) => Some(rs256_key(file)?),
+            None => None,
+        },
+    };
+    let claims = verify(token, &keys, now_secs)?;
     let claim = |name: &str| {
         claims
             .get(name)
@@ -280,10 +305,29 @@ fn from_jwt(
     }))
 }
 
-/// Verifies an HS256 JWT and its `exp`/`nbf`; returns its claims.
-pub fn verify_hs256(
+/// Keys a token may be signed with.
+#[derive(Default)]
+pub struct JwtKeys {
+    /// HS256 shared secret.
+    pub hs256: Option<Vec<u8>>,
+    /// RS256 public key.
+    pub rs256: Option<rsa::RsaPublicKey>,
+}
+
+/// Reads an RS256 public key (PEM, SPKI).
+pub fn rs256_key(path: &std::path::Path) -> Result<rsa::RsaPublicKey, String> {
+    use rsa::pkcs8::DecodePublicKey;
+    let pem = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    rsa::RsaPublicKey::from_public_key_pem(&pem)
+        .map_err(|e| format!("{} is not a PEM public key: {e}", path.display()))
+}
+
+/// Verifies a JWT signed with HS256 or RS256 (whichever key is configured for its `alg`) and
+/// its `exp`/`nbf`; returns its claims.
+pub fn verify(
     token: &str,
-    secret: &[u8],
+    keys: &JwtKeys,
     now_secs: i64,
 ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -298,16 +342,43 @@ pub fn verify_hs256(
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or("identity token header is not base64url JSON")?;
-    if header.get("alg").and_then(serde_json::Value::as_str) != Some("HS256") {
-        return Err("identity token must be signed with HS256".into());
-    }
     let signature = b64
         .decode(s)
         .map_err(|_| "identity token signature is not base64url")?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|e| e.to_string())?;
-    mac.update(format!("{h}.{p}").as_bytes());
-    mac.verify_slice(&signature)
-        .map_err(|_| "identity token signature does not verify")?;
+    let signed = format!("{h}.{p}");
+    match (header.get("alg").and_then(serde_json::Value::as_str), keys) {
+        (
+            Some("HS256"),
+            JwtKeys {
+                hs256: Some(secret),
+                ..
+            },
+        ) => {
+            let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|e| e.to_string())?;
+            mac.update(signed.as_bytes());
+            mac.verify_slice(&signature)
+                .map_err(|_| "identity token signature does not verify")?;
+        }
+        (
+            Some("RS256"),
+            JwtKeys {
+                rs256: Some(key), ..
+            },
+        ) => {
+            use rsa::signature::Verifier;
+            let verifier = rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key.clone());
+            let sig = rsa::pkcs1v15::Signature::try_from(signature.as_slice())
+                .map_err(|_| "identity token signature is malformed")?;
+            verifier
+                .verify(signed.as_bytes(), &sig)
+                .map_err(|_| "identity token signature does not verify")?;
+        }
+        (alg, _) => {
+            return Err(format!(
+                "identity token algorithm {alg:?} has no configured key (HS256 or RS256)"
+            ))
+        }
+    }
     let claims: serde_json::Map<String, serde_json::Value> = b64
         .decode(p)
         .ok()
@@ -415,7 +486,10 @@ mod tests {
             unknown: Unknown::Reject,
             jwt: Some(JwtConfig {
                 header: default_jwt_header(),
-                hs256_secret_env: "SIGHTLINE_TEST_JWT_SECRET".into(),
+                hs256_secret_env: Some("SIGHTLINE_TEST_JWT_SECRET".into()),
+                rs256_public_key_file: Some(
+                    concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/jwt-test-public.pem").into(),
+                ),
                 user_claim: "sub".into(),
                 team_claim: "team".into(),
                 tenant_claim: "tenant".into(),
@@ -452,6 +526,32 @@ mod tests {
                 .contains("signature")
         );
         assert!(resolve(&c, &headers(&[("x-sightline-identity", "a.b")]), 0).is_err());
+
+        // RS256, signed with the test key pair in testdata/.
+        use rsa::pkcs8::DecodePrivateKey;
+        use rsa::signature::{SignatureEncoding, Signer};
+        let pem = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/jwt-test-private.pem"
+        ))
+        .expect("key");
+        let signing = rsa::pkcs1v15::SigningKey::<Sha256>::new(
+            rsa::RsaPrivateKey::from_pkcs8_pem(&pem).expect("pkcs8"),
+        );
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let claims = b64.encode(br#"{"sub":"grace","tenant":"acme"}"#);
+        let signed = format!("{}.{claims}", b64.encode(br#"{"alg":"RS256","typ":"JWT"}"#));
+        let token = format!(
+            "{signed}.{}",
+            b64.encode(signing.sign(signed.as_bytes()).to_bytes())
+        );
+        let id = resolve(&c, &headers(&[("x-sightline-identity", &token)]), 0).expect("rs256");
+        assert_eq!(
+            (id.user.as_str(), id.tenant.as_deref()),
+            ("grace", Some("acme"))
+        );
+        let tampered = token.replace(&claims, &b64.encode(br#"{"sub":"root","tenant":"acme"}"#));
+        assert!(resolve(&c, &headers(&[("x-sightline-identity", &tampered)]), 0).is_err());
     }
 
     #[test]
