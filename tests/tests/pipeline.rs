@@ -1387,3 +1387,73 @@ async fn shutdown_drains_in_flight_streams_and_publishes_them() {
     );
     sink.stop().await.expect("sink");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_malformed_bodies_and_fail_closed() {
+    let env = TestEnv::new(1).await.expect("env");
+    let upstream = FakeUpstream::start().await.expect("upstream");
+    let mut config = shim_config(&env, &upstream.url);
+    config.shim.max_body_bytes = 1024;
+    let (shim, shim_task) = start_shim(config).await;
+
+    let big = client()
+        .post(format!("{shim}/v1/messages"))
+        .header("content-type", "application/json")
+        .body(format!(
+            "{{\"model\":\"m\",\"messages\":[{{\"role\":\"user\",\"content\":\"{}\"}}]}}",
+            "x".repeat(4096)
+        ))
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(big.status(), 413);
+    let err: serde_json::Value = big.json().await.expect("json");
+    assert!(err["error"]["message"]
+        .as_str()
+        .expect("message")
+        .contains("shim.max_body_bytes"));
+
+    // Not JSON at all: forwarded untouched; upstream decides.
+    let raw = "{this is not json";
+    let resp = client()
+        .post(format!("{shim}/v1/messages"))
+        .body(raw)
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(resp.status(), 200, "the fake upstream answers anything");
+    assert_eq!(upstream.requests()[0].body, raw.as_bytes());
+    shim_task.stop().await.expect("shim");
+
+    // Fail closed: once events cannot reach Kafka, calls are refused.
+    let mut config = shim_config(&env, &upstream.url);
+    config.kafka.brokers = "127.0.0.1:9".into();
+    config.kafka.delivery_timeout = Duration::from_secs(1);
+    config.shim.fail_closed = true;
+    config.shim.shutdown_grace = Duration::from_secs(3);
+    let (shim, shim_task) = start_shim(config).await;
+    let body = serde_json::json!({"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]});
+    let first = client()
+        .post(format!("{shim}/v1/messages"))
+        .json(&body)
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(first.status(), 200, "not degraded yet");
+    let refused = eventually("fail-closed refusal", WAIT, || async {
+        let r = client()
+            .post(format!("{shim}/v1/messages"))
+            .json(&body)
+            .send()
+            .await
+            .expect("call");
+        (r.status() == 503).then_some(r)
+    })
+    .await;
+    let err: serde_json::Value = refused.json().await.expect("json");
+    assert!(err["error"]["message"]
+        .as_str()
+        .expect("message")
+        .contains("fails closed"));
+    let _ = shim_task.stop().await;
+}
