@@ -231,3 +231,38 @@ pub struct Args {
     #[arg(long, env = "SIGHTLINE_CONFIG")]
     pub config: Option<PathBuf>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_config_loads() {
+        let path = std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/config/shim.toml"
+        ));
+        let config: ShimConfig =
+            sightline_runtime::load(Some(path)).expect("docs/config/shim.toml is valid");
+        assert_eq!(config.shim.listen.port(), 8787);
+        assert_eq!(config.prices.len(), 2);
+        assert_eq!(config.identity.headers.user, "x-sightline-user");
+    }
+
+    #[test]
+    fn bad_values_name_their_keys() {
+        let dir =
+            std::env::temp_dir().join(format!("sightline-shim-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("shim.toml");
+        std::fs::write(&path, "[upstream]\nanthropic = \"ftp://x\"\n[policy]\nfile = \"/nonexistent/policy.toml\"\n[identity.api_keys.plaintext-key]\nuser = \"x\"\n").expect("write");
+        let err = sightline_runtime::load::<ShimConfig>(Some(&path)).expect_err("invalid");
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert!(keys.contains(&"upstream.anthropic"), "{keys:?}");
+        assert!(keys.contains(&"policy.file"), "{keys:?}");
+        assert!(
+            keys.iter().any(|k| k.starts_with("identity.api_keys.")),
+            "{keys:?}"
+        );
+    }
+}
