@@ -1,13 +1,19 @@
 //! The ingest shim: a transparent proxy in front of the Anthropic Messages and OpenAI Chat
 //! Completions APIs.
 //!
-//! Each call produces a REQUEST event when it arrives and a RESPONSE event when it completes,
-//! fails or the client goes away, published to `sightline.events.v1` keyed by tenant/user.
-//! Responses, streamed ones included, are relayed chunk by chunk as upstream sends them.
+//! Each call is attributed to a caller ([`identity`]), inspected by the policy before it is
+//! forwarded ([`inline`]: detect, redact, block with an API-shaped reply from [`block`]), and
+//! produces a REQUEST event when it arrives and a RESPONSE event when it completes, fails, is
+//! blocked or the client goes away, published to `sightline.events.v1` keyed by tenant/user.
+//! Responses, streamed ones included, are relayed chunk by chunk as upstream sends them
+//! ([`relay`], observed by [`sse`]); pure parsing lives in [`extract`], [`media`] and
+//! [`pricing`].
 //!
-//! Delivery guarantee: publishing is off the request path. Events go through a bounded queue
-//! to an idempotent producer; if the queue is full the event is counted and logged as lost
-//! (a disk spool is planned) and the call is still answered.
+//! Delivery guarantee: publishing is off the request path ([`publish`]). Events go through a
+//! bounded queue to an idempotent producer; events Kafka does not acknowledge, or that find
+//! the queue full, go to a disk [`spool`] and are replayed in order, so none is lost unless
+//! the spool is full (counted and logged). Calls are served throughout unless
+//! `shim.fail_closed` is set.
 
 pub mod block;
 pub mod config;
