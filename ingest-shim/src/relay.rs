@@ -95,6 +95,9 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Responses observed up to this size are parsed and scanned on the reactor thread.
+const INLINE_LIMIT: usize = 16 * 1024;
+
 /// The relayed body.
 pub struct Relay {
     inner: BoxStream<'static, Result<Bytes, reqwest::Error>>,
@@ -143,16 +146,18 @@ impl Relay {
         let (Some(record), Some(observer)) = (self.record.take(), self.observer.take()) else {
             return;
         };
+        let observed_bytes = observer.observed_bytes();
         let publisher = self.publisher.clone();
         let first_byte = self.first_byte;
         let build = move || {
             let observed = observer.finish();
             publisher.publish(record.response(status, error, first_byte, observed));
         };
-        // Parsing and scanning the response is CPU work: keep it off the async reactor.
+        // Parsing and scanning a large response is CPU work: keep it off the async reactor.
+        // Small ones cost less than the hand-off to a blocking thread.
         match tokio::runtime::Handle::try_current() {
-            Ok(handle) => drop(handle.spawn_blocking(build)),
-            Err(_) => build(),
+            Ok(handle) if observed_bytes > INLINE_LIMIT => drop(handle.spawn_blocking(build)),
+            _ => build(),
         }
     }
 }
