@@ -120,6 +120,20 @@ impl<T> Running<T> {
     }
 }
 
+/// A test's topics and database, a fake upstream, and a shim in front of it whose config
+/// `customise` may change.
+async fn shim_with(
+    partitions: i32,
+    customise: impl FnOnce(&mut ShimConfig),
+) -> (TestEnv, FakeUpstream, String, Running<anyhow::Result<()>>) {
+    let env = TestEnv::new(partitions).await.expect("env");
+    let upstream = FakeUpstream::start().await.expect("upstream");
+    let mut config = shim_config(&env, &upstream.url);
+    customise(&mut config);
+    let (shim, shim_task) = start_shim(config).await;
+    (env, upstream, shim, shim_task)
+}
+
 async fn start_shim(config: ShimConfig) -> (String, Running<anyhow::Result<()>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -328,9 +342,7 @@ async fn calls_through_the_shim_land_in_clickhouse_as_exact_rows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_errors_and_outages_are_relayed_and_recorded() {
-    let env = TestEnv::new(1).await.expect("env");
-    let upstream = FakeUpstream::start().await.expect("upstream");
-    let (shim, shim_task) = start_shim(shim_config(&env, &upstream.url)).await;
+    let (env, _upstream, shim, shim_task) = shim_with(1, |_| {}).await;
     let http = client();
 
     let resp = http
@@ -389,13 +401,12 @@ async fn upstream_errors_and_outages_are_relayed_and_recorded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_are_answered_while_the_broker_is_unreachable() {
-    let env = TestEnv::new(1).await.expect("env");
-    let upstream = FakeUpstream::start().await.expect("upstream");
-    let mut config = shim_config(&env, &upstream.url);
-    config.kafka.brokers = "127.0.0.1:9".into();
-    config.kafka.delivery_timeout = Duration::from_secs(2);
-    config.shim.shutdown_grace = Duration::from_secs(3);
-    let (shim, shim_task) = start_shim(config).await;
+    let (_env, _upstream, shim, shim_task) = shim_with(1, |config| {
+        config.kafka.brokers = "127.0.0.1:9".into();
+        config.kafka.delivery_timeout = Duration::from_secs(2);
+        config.shim.shutdown_grace = Duration::from_secs(3);
+    })
+    .await;
     let http = client();
     for i in 0..5 {
         let resp = http
@@ -595,9 +606,7 @@ async fn raw_events(env: &TestEnv, expected: usize) -> Vec<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pasted_aws_credentials_are_blocked_and_never_stored() {
-    let env = TestEnv::new(1).await.expect("env");
-    let upstream = FakeUpstream::start().await.expect("upstream");
-    let (shim, shim_task) = start_shim(shim_config(&env, &upstream.url)).await;
+    let (env, upstream, shim, shim_task) = shim_with(1, |_| {}).await;
     let sink = start_sink(sink_config(&env, &unique("sink")));
     let http = client();
     let prompt = format!("Deploy is failing with these creds:\naws_access_key_id = {AWS_KEY_ID}\naws_secret_access_key = {AWS_SECRET}\nwhy?");
@@ -779,19 +788,18 @@ async fn redact_tier_forwards_a_redacted_request_and_responses_are_redacted_when
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conversations_attachments_and_cost_are_recorded() {
     use base64::Engine as _;
-    let env = TestEnv::new(1).await.expect("env");
-    let upstream = FakeUpstream::start().await.expect("upstream");
-    let mut config = shim_config(&env, &upstream.url);
-    config.prices.insert(
-        "claude-sonnet-4*".into(),
-        sightline_shim::pricing::Price {
-            input_per_mtok: 3.0,
-            output_per_mtok: 15.0,
-            cache_read_per_mtok: None,
-            cache_write_per_mtok: None,
-        },
-    );
-    let (shim, shim_task) = start_shim(config).await;
+    let (env, upstream, shim, shim_task) = shim_with(1, |config| {
+        config.prices.insert(
+            "claude-sonnet-4*".into(),
+            sightline_shim::pricing::Price {
+                input_per_mtok: 3.0,
+                output_per_mtok: 15.0,
+                cache_read_per_mtok: None,
+                cache_write_per_mtok: None,
+            },
+        );
+    })
+    .await;
     let sink = start_sink(sink_config(&env, &unique("sink")));
     let http = client();
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
@@ -904,19 +912,18 @@ async fn conversations_attachments_and_cost_are_recorded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callers_are_identified_by_api_key_and_unknown_callers_rejected() {
     use sightline_shim::identity::{key_hash, KeyOwner, Unknown};
-    let env = TestEnv::new(1).await.expect("env");
-    let upstream = FakeUpstream::start().await.expect("upstream");
-    let mut config = shim_config(&env, &upstream.url);
-    config.identity.unknown = Unknown::Reject;
-    config.identity.api_keys.insert(
-        key_hash("sk-ant-api03-ada-team-key"),
-        KeyOwner {
-            user: "ada".into(),
-            team: Some("platform".into()),
-            tenant: Some("acme".into()),
-        },
-    );
-    let (shim, shim_task) = start_shim(config).await;
+    let (env, upstream, shim, shim_task) = shim_with(1, |config| {
+        config.identity.unknown = Unknown::Reject;
+        config.identity.api_keys.insert(
+            key_hash("sk-ant-api03-ada-team-key"),
+            KeyOwner {
+                user: "ada".into(),
+                team: Some("platform".into()),
+                tenant: Some("acme".into()),
+            },
+        );
+    })
+    .await;
     let sink = start_sink(sink_config(&env, &unique("sink")));
     let body = serde_json::json!({"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]});
 
@@ -1047,9 +1054,7 @@ async fn other_endpoints_pass_through_and_upstream_auth_can_be_replaced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_python_sdks_work_through_the_shim() {
-    let env = TestEnv::new(1).await.expect("env");
-    let upstream = FakeUpstream::start().await.expect("upstream");
-    let (shim, shim_task) = start_shim(shim_config(&env, &upstream.url)).await;
+    let (_env, _upstream, shim, shim_task) = shim_with(1, |_| {}).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/sdk/official_sdks.py");
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let out = tokio::process::Command::new(&python)
@@ -1286,11 +1291,10 @@ async fn events_survive_a_broker_outage_through_the_spool_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_upstreams_time_out_and_client_disconnects_cancel_upstream() {
-    let env = TestEnv::new(1).await.expect("env");
-    let upstream = FakeUpstream::start().await.expect("upstream");
-    let mut config = shim_config(&env, &upstream.url);
-    config.shim.upstream_timeout = Duration::from_millis(300);
-    let (shim, shim_task) = start_shim(config).await;
+    let (env, upstream, shim, shim_task) = shim_with(1, |config| {
+        config.shim.upstream_timeout = Duration::from_millis(300);
+    })
+    .await;
     let sink = start_sink(sink_config(&env, &unique("sink")));
 
     // No response headers within shim.upstream_timeout: 504 with a clear body.
@@ -1350,9 +1354,7 @@ async fn slow_upstreams_time_out_and_client_disconnects_cancel_upstream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_drains_in_flight_streams_and_publishes_them() {
-    let env = TestEnv::new(1).await.expect("env");
-    let upstream = FakeUpstream::start().await.expect("upstream");
-    let (shim, shim_task) = start_shim(shim_config(&env, &upstream.url)).await;
+    let (env, upstream, shim, shim_task) = shim_with(1, |_| {}).await;
     let gate = upstream.hold_streams();
     let mut resp = client()
         .post(format!("{shim}/v1/messages"))
@@ -1390,11 +1392,10 @@ async fn shutdown_drains_in_flight_streams_and_publishes_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_malformed_bodies_and_fail_closed() {
-    let env = TestEnv::new(1).await.expect("env");
-    let upstream = FakeUpstream::start().await.expect("upstream");
-    let mut config = shim_config(&env, &upstream.url);
-    config.shim.max_body_bytes = 1024;
-    let (shim, shim_task) = start_shim(config).await;
+    let (env, upstream, shim, shim_task) = shim_with(1, |config| {
+        config.shim.max_body_bytes = 1024;
+    })
+    .await;
 
     let big = client()
         .post(format!("{shim}/v1/messages"))
