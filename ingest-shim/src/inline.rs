@@ -63,13 +63,14 @@ pub fn inspect(
         Ok(t) => (std::borrow::Cow::Borrowed(t), true),
         Err(_) => (String::from_utf8_lossy(body), false),
     };
-    let findings = policy.scan(&text, ctx.tenant, key);
+    let key = sightline_detect::FingerprintKey::for_tenant(key, ctx.tenant);
+    let findings = policy.scan_keyed(&text, ctx.tenant, &key);
     // Text documents arrive base64-encoded: scan their decoded text too (spans are then
     // offsets into the document).
     let in_documents: Vec<Finding> = info
         .documents
         .iter()
-        .flat_map(|d| policy.scan(d, ctx.tenant, key))
+        .flat_map(|d| policy.scan_keyed(d, ctx.tenant, &key))
         .collect();
     let all: Vec<Finding> = findings.iter().chain(&in_documents).cloned().collect();
     let verdict = policy.evaluate(&all, ctx);
@@ -79,7 +80,7 @@ pub fn inspect(
         .messages
         .iter()
         .map(|m| {
-            let found = policy.scan(&m.text, ctx.tenant, key);
+            let found = policy.scan_keyed(&m.text, ctx.tenant, &key);
             Message {
                 role: m.role.clone(),
                 text: if found.is_empty() {

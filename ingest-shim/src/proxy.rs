@@ -360,12 +360,7 @@ async fn forward(state: AppState, provider: Provider, req: Request) -> Response 
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
-    let mut builder = Response::builder().status(response.status().as_u16());
-    for (name, value) in response.headers() {
-        if forwardable(name) || name == http::header::CONTENT_LENGTH {
-            builder = builder.header(name, value);
-        }
-    }
+    let builder = response_head(&response);
     let content_length = response.content_length();
     let relay = Relay::new(
         response.bytes_stream().boxed(),
@@ -436,12 +431,7 @@ async fn passthrough(State(state): State<AppState>, req: Request) -> Response {
     );
     match tokio::time::timeout(state.config.shim.upstream_timeout, upstream.send()).await {
         Ok(Ok(response)) => {
-            let mut builder = Response::builder().status(response.status().as_u16());
-            for (name, value) in response.headers() {
-                if forwardable(name) || name == http::header::CONTENT_LENGTH {
-                    builder = builder.header(name, value);
-                }
-            }
+            let builder = response_head(&response);
             builder
                 .body(Body::from_stream(response.bytes_stream()))
                 .unwrap_or_else(|e| {
@@ -466,6 +456,18 @@ async fn passthrough(State(state): State<AppState>, req: Request) -> Response {
             "upstream sent no response in time (shim.upstream_timeout)",
         ),
     }
+}
+
+/// Upstream's status and headers (hop-by-hop and the shim's own removed; the length kept,
+/// since the body is relayed byte for byte).
+fn response_head(response: &reqwest::Response) -> http::response::Builder {
+    let mut builder = Response::builder().status(response.status().as_u16());
+    for (name, value) in response.headers() {
+        if forwardable(name) || name == http::header::CONTENT_LENGTH {
+            builder = builder.header(name, value);
+        }
+    }
+    builder
 }
 
 /// reqwest errors name the URL; keep them short and free of query strings.
@@ -537,33 +539,35 @@ fn blocked(
         tier = ?inspection.verdict.tier,
         "request blocked by policy"
     );
-    if record.request.endpoint.ends_with("/count_tokens") {
-        // No message to reply with: refuse the way the API refuses a bad request.
+    // count_tokens has no message to reply with: refuse it the way the API refuses a bad
+    // request. Every other endpoint gets an assistant reply that explains the block.
+    let response = if record.request.endpoint.ends_with("/count_tokens") {
         record.http_status = 400;
-        record.scanner = None;
-        let observed = crate::extract::ResponseInfo {
-            model: info.model.clone(),
-            usage: None,
-            text: reason.clone(),
-        };
-        state
-            .publisher
-            .publish(record.response(CallStatus::Blocked, None, None, observed));
-        return error_response(
+        error_response(
             provider,
             StatusCode::BAD_REQUEST,
             "invalid_request_error",
             &reason,
+        )
+    } else {
+        record.http_status = 200;
+        let (content_type, body) = block::blocked_body(
+            provider,
+            info.stream,
+            info.model.as_deref(),
+            &call_id,
+            &reason,
         );
-    }
-    let (content_type, body) = block::blocked_body(
-        provider,
-        info.stream,
-        info.model.as_deref(),
-        &call_id,
-        &reason,
-    );
-    record.http_status = 200;
+        (
+            StatusCode::OK,
+            [
+                (http::header::CONTENT_TYPE, content_type),
+                (HeaderName::from_static("x-sightline-blocked"), "true"),
+            ],
+            body,
+        )
+            .into_response()
+    };
     // The explanation is ours, not the model's: publish it without re-scanning.
     record.scanner = None;
     let observed = crate::extract::ResponseInfo {
@@ -574,15 +578,7 @@ fn blocked(
     state
         .publisher
         .publish(record.response(CallStatus::Blocked, None, None, observed));
-    (
-        StatusCode::OK,
-        [
-            (http::header::CONTENT_TYPE, content_type),
-            (HeaderName::from_static("x-sightline-blocked"), "true"),
-        ],
-        body,
-    )
-        .into_response()
+    response
 }
 
 fn fail(

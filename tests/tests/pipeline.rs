@@ -477,27 +477,9 @@ async fn a_malformed_record_goes_to_the_dlq_and_the_sink_keeps_going() {
 }
 
 async fn read_one_dlq(env: &TestEnv) -> DlqRecord {
-    use rdkafka::consumer::{Consumer, StreamConsumer};
-    use rdkafka::Message as _;
-    let consumer: StreamConsumer = env
-        .kafka
-        .client_config()
-        .set("group.id", unique("dlq-reader"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("consumer");
-    consumer
-        .subscribe(&[&env.topic(Topic::Dlq)])
-        .expect("subscribe");
-    let msg = tokio::time::timeout(WAIT, consumer.recv())
-        .await
-        .expect("a DLQ record")
-        .expect("recv");
+    let raw = read_records(env, Topic::Dlq, 1).await;
     let codec = Codec::pinned().expect("codec");
-    codec
-        .decode(msg.payload().expect("payload"))
-        .await
-        .expect("DlqRecord")
+    codec.decode(&raw[0]).await.expect("DlqRecord")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -581,18 +563,21 @@ const AWS_SECRET: &str = "zTXR9pKO2jJckLPxfb7bsV0Hd9oI22jC8fqf6Ca1";
 
 /// Every record on the events topic, raw.
 async fn raw_events(env: &TestEnv, expected: usize) -> Vec<Vec<u8>> {
+    read_records(env, Topic::Events, expected).await
+}
+
+/// The first `expected` record payloads of one of the test's topics, read by a new group.
+async fn read_records(env: &TestEnv, topic: Topic, expected: usize) -> Vec<Vec<u8>> {
     use rdkafka::consumer::{Consumer, StreamConsumer};
     use rdkafka::Message as _;
     let consumer: StreamConsumer = env
         .kafka
         .client_config()
-        .set("group.id", unique("raw-reader"))
+        .set("group.id", unique("reader"))
         .set("auto.offset.reset", "earliest")
         .create()
         .expect("consumer");
-    consumer
-        .subscribe(&[&env.topic(Topic::Events)])
-        .expect("subscribe");
+    consumer.subscribe(&[&env.topic(topic)]).expect("subscribe");
     let mut out = vec![];
     while out.len() < expected {
         let msg = tokio::time::timeout(WAIT, consumer.recv())

@@ -498,12 +498,23 @@ impl Policy {
         tenant: &str,
         master_key: &[u8],
     ) -> Vec<sightline_detect::Finding> {
-        let scope = self.scope(tenant);
-        scope.engine.scan(
+        self.scan_keyed(
             text,
+            tenant,
             &FingerprintKey::for_tenant(master_key, tenant),
-            &scope.allowlist,
         )
+    }
+
+    /// [`scan`](Self::scan) with the tenant's key already derived, for callers that scan
+    /// several texts of one call.
+    pub fn scan_keyed(
+        &self,
+        text: &str,
+        tenant: &str,
+        key: &FingerprintKey,
+    ) -> Vec<sightline_detect::Finding> {
+        let scope = self.scope(tenant);
+        scope.engine.scan(text, key, &scope.allowlist)
     }
 
     pub(crate) fn scope(&self, tenant: &str) -> &Scope {

@@ -192,20 +192,12 @@ fn async_stream(
 
 async fn anthropic(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Some(status) = record(&inner, "/v1/messages", &headers, &body).await {
-        let body =
-            json!({"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}});
-        return (
-            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-            axum::Json(body),
-        )
-            .into_response();
+        return error(
+            status,
+            json!({"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}),
+        );
     }
-    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let model = req
-        .get("model")
-        .and_then(Value::as_str)
-        .unwrap_or("claude-fake")
-        .to_string();
+    let (req, model) = parse(&body, "claude-fake");
     let (input, output) = ANTHROPIC_USAGE;
     if req.get("stream").and_then(Value::as_bool) == Some(true) {
         let id = "msg_fake_stream";
@@ -255,25 +247,38 @@ async fn models(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Response
         .into_response()
 }
 
+/// The provider's error body with the status the test asked for.
+fn error(status: u16, body: Value) -> Response {
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+/// The request as JSON (null when it is not) and the model it names.
+fn parse(body: &[u8], default_model: &str) -> (Value, String) {
+    let req: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let model = req
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or(default_model)
+        .to_string();
+    (req, model)
+}
+
 fn event(name: &str, data: Value) -> String {
     format!("event: {name}\ndata: {data}\n\n")
 }
 
 async fn openai(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Some(status) = record(&inner, "/v1/chat/completions", &headers, &body).await {
-        let body = json!({"error": {"message": "slow down", "type": "requests", "param": null, "code": "rate_limit_exceeded"}});
-        return (
-            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-            axum::Json(body),
-        )
-            .into_response();
+        return error(
+            status,
+            json!({"error": {"message": "slow down", "type": "requests", "param": null, "code": "rate_limit_exceeded"}}),
+        );
     }
-    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let model = req
-        .get("model")
-        .and_then(Value::as_str)
-        .unwrap_or("gpt-fake")
-        .to_string();
+    let (req, model) = parse(&body, "gpt-fake");
     let (prompt, completion) = OPENAI_USAGE;
     let usage = json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion});
     let created = 1_763_000_000;
