@@ -174,10 +174,11 @@ impl IdentityConfig {
     /// Problems with this section.
     pub fn validate(&self) -> Vec<Problem> {
         let mut p = vec![];
-        for hash in self.api_keys.keys() {
+        for (i, hash) in self.api_keys.keys().enumerate() {
             if hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
+                // Never echo the entry: it may be a plaintext key pasted by mistake.
                 p.push(Problem::new(
-                    format!("identity.api_keys.{}", &hash[..hash.len().min(12)]),
+                    format!("identity.api_keys.#{}", i + 1),
                     "keys are the hex sha256 of the API key (`printf %s \"$KEY\" | sha256sum`), never the key itself",
                 ));
             }
@@ -566,5 +567,9 @@ mod tests {
             },
         );
         assert!(c.validate()[0].message.contains("sha256"));
+        assert!(
+            !c.validate()[0].to_string().contains("sk-ant"),
+            "the key is never echoed"
+        );
     }
 }
