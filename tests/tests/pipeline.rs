@@ -1443,3 +1443,38 @@ async fn limits_malformed_bodies_and_fail_closed() {
         .contains("fails closed"));
     let _ = shim_task.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recreated_topic_is_not_mistaken_for_a_replay() {
+    let env = TestEnv::new(1).await.expect("env");
+    // ClickHouse holds offsets 0..=10 of an earlier incarnation of the topic.
+    env.clickhouse
+        .client()
+        .query(&format!(
+            "INSERT INTO llm_calls (event_id, call_id, kind, ts_ms, tenant_id, user_id, provider, endpoint, \
+             streaming, status, _topic, _partition, _offset) \
+             SELECT concat('old-', toString(number)), 'c', 'REQUEST', 1700000000000, 'acme', 'old', 'ANTHROPIC', \
+             'POST /v1/messages', 0, 'PENDING', '{}', 0, toInt64(number) FROM system.numbers LIMIT 11",
+            env.topic(Topic::Events)
+        ))
+        .execute()
+        .await
+        .expect("old rows");
+    let producer = Producer::new(&env.kafka).expect("producer");
+    let codec = Codec::pinned().expect("codec");
+    let fresh: Vec<LlmEvent> = (0..3).map(|i| event("new", &format!("n{i}"))).collect();
+    for e in &fresh {
+        produce(&env, &producer, &codec, e).await;
+    }
+    let sink = start_sink(sink_config(&env, &unique("sink")));
+    let rows = rows_when(&env, 14).await;
+    for e in &fresh {
+        assert!(
+            rows.iter().any(|r| r.event_id == e.event_id),
+            "{} was skipped as if already written",
+            e.event_id
+        );
+    }
+    let stats = sink.stop().await.expect("sink");
+    assert_eq!((stats.inserted, stats.skipped), (3, 0));
+}

@@ -30,3 +30,28 @@ pub async fn watermarks(
         .await?;
     Ok(rows.into_iter().map(|r| (r.partition, r.offset)).collect())
 }
+
+#[derive(Debug, clickhouse::Row, serde::Deserialize)]
+struct EventIdRow {
+    event_id: String,
+}
+
+/// The `event_id` of the row `table` holds for `topic`/`partition`/`offset`, if any.
+pub async fn event_at(
+    client: &clickhouse::Client,
+    table: &str,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> Result<Option<String>> {
+    let rows: Vec<EventIdRow> = client
+        .query(&format!(
+            "SELECT event_id FROM {table} WHERE _topic = ? AND _partition = ? AND _offset = ? LIMIT 1"
+        ))
+        .bind(topic)
+        .bind(partition)
+        .bind(offset)
+        .fetch_all()
+        .await?;
+    Ok(rows.into_iter().next().map(|r| r.event_id))
+}

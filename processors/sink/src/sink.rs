@@ -38,6 +38,8 @@ struct Stage {
     pending: HashMap<i32, i64>,
     /// Highest offset ClickHouse holds per partition.
     watermarks: HashMap<i32, i64>,
+    /// Partitions whose watermark was checked against a record ClickHouse holds.
+    verified: std::collections::HashSet<i32>,
     generation: Option<u64>,
     max_backoff: Duration,
     stats: Stats,
@@ -62,6 +64,7 @@ pub async fn run(config: SinkConfig, shutdown: Shutdown) -> Result<Stats> {
         batch: Batch::new(config.batch.clone()),
         pending: HashMap::new(),
         watermarks: HashMap::new(),
+        verified: Default::default(),
         generation: None,
         max_backoff: config.sink.max_backoff,
         stats: Stats::default(),
@@ -128,17 +131,48 @@ impl Stage {
                     async move { progress::watermarks(&client, TABLE, &topic).await }
                 })
                 .await?;
+            self.verified.clear();
             tracing::info!(watermarks = ?self.watermarks, "resuming from ClickHouse");
             self.generation = Some(generation);
         }
-        if self
+        let covered = self
             .watermarks
             .get(&msg.partition)
-            .is_some_and(|w| msg.offset <= *w)
-        {
+            .is_some_and(|w| msg.offset <= *w);
+        if covered && self.verified.contains(&msg.partition) {
             self.stats.skipped += 1;
         } else {
-            match self.decode(&msg, shutdown).await? {
+            let decoded = self.decode(&msg, shutdown).await?;
+            let mut skip = covered;
+            if let (true, Ok(event)) = (covered, &decoded) {
+                // Trust the watermark only once ClickHouse holds this very record at this
+                // offset: a recreated or wiped topic restarts its offsets, and its records must
+                // not be mistaken for ones already written.
+                let stored = self
+                    .with_retry("checking sink_progress", shutdown, |s| {
+                        let (client, topic) = (s.client.clone(), s.source.clone());
+                        let (partition, offset) = (msg.partition, msg.offset);
+                        async move {
+                            progress::event_at(&client, TABLE, &topic, partition, offset).await
+                        }
+                    })
+                    .await?;
+                if stored.as_deref() == Some(event.event_id.as_str()) {
+                    self.verified.insert(msg.partition);
+                } else {
+                    tracing::warn!(
+                        topic = %msg.topic,
+                        partition = msg.partition,
+                        watermark = ?self.watermarks.get(&msg.partition),
+                        "ClickHouse holds offsets this topic does not (was it recreated?); writing the partition from here"
+                    );
+                    self.watermarks.remove(&msg.partition);
+                    skip = false;
+                }
+            }
+            match decoded {
+                // Undecodable records under the watermark were dead-lettered the first time.
+                _ if skip => self.stats.skipped += 1,
                 Ok(event) => {
                     let row = LlmCallRow::from_event(event, &msg.topic, msg.partition, msg.offset);
                     let size = row.approx_bytes();
