@@ -1,12 +1,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex_automata::util::captures::Captures;
 use regex_automata::util::syntax;
 use regex_automata::{meta, Anchored, Input};
 use serde::Serialize;
 
+use crate::keywords::{Hit, Keywords};
 use crate::redact::PLACEHOLDER_OPEN;
 use crate::rule::Rule;
 use crate::validate;
@@ -37,9 +37,9 @@ pub struct Finding {
 #[derive(Debug)]
 pub struct Engine {
     rules: Vec<Rule>,
-    keywords: Option<AhoCorasick>,
-    /// Rules to run for each keyword pattern, with the offset of their own keyword inside it.
-    keyword_rules: Vec<Vec<(usize, usize)>>,
+    keywords: Option<Keywords>,
+    /// For each keyword: its length, and the rules it triggers.
+    keyword_rules: Vec<(usize, Vec<usize>)>,
     /// One DFA over every rule without keywords.
     keywordless: Option<meta::Regex>,
     keywordless_rules: Vec<usize>,
@@ -72,8 +72,6 @@ impl Engine {
             rules.push(Rule::compile(spec)?);
         }
 
-        // Keywords are searched leftmost-longest without overlaps (the fast DFA path), so a
-        // keyword also triggers the rules of every keyword it contains, at that offset.
         let mut by_keyword: HashMap<String, Vec<usize>> = HashMap::new();
         let mut keywordless_rules = vec![];
         for (i, rule) in rules.iter().enumerate() {
@@ -87,37 +85,17 @@ impl Engine {
                 }
             }
         }
-        let mut patterns: Vec<String> = by_keyword.keys().cloned().collect();
-        patterns.sort();
-        let keyword_rules: Vec<Vec<(usize, usize)>> = patterns
-            .iter()
-            .map(|k| {
-                let mut triggered = vec![];
-                for (inner, rules_of_inner) in &by_keyword {
-                    for (offset, _) in k.match_indices(inner.as_str()) {
-                        triggered.extend(rules_of_inner.iter().map(|r| (*r, offset)));
-                    }
-                }
-                triggered.sort_unstable();
-                triggered.dedup();
-                triggered
-            })
+        let mut by_keyword: Vec<(String, Vec<usize>)> = by_keyword.into_iter().collect();
+        by_keyword.sort();
+        let patterns: Vec<String> = by_keyword.iter().map(|(k, _)| k.clone()).collect();
+        let keyword_rules = by_keyword
+            .into_iter()
+            .map(|(k, rules)| (k.len(), rules))
             .collect();
         let keywords = if patterns.is_empty() {
             None
         } else {
-            Some(
-                AhoCorasickBuilder::new()
-                    .ascii_case_insensitive(true)
-                    .kind(Some(AhoCorasickKind::DFA))
-                    .prefilter(false)
-                    .match_kind(MatchKind::LeftmostLongest)
-                    .build(&patterns)
-                    .map_err(|e| Error::Rule {
-                        rule: "<keywords>".into(),
-                        message: e.to_string(),
-                    })?,
-            )
+            Some(Keywords::new(&patterns)?)
         };
         let keywordless = if keywordless_rules.is_empty() {
             None
@@ -156,19 +134,21 @@ impl Engine {
         let mut candidates: Vec<(usize, usize, usize)> = vec![];
         // Per-rule scratch space, allocated on the first keyword hit or digit window only.
         let mut caps: Vec<Option<Captures>> = vec![];
-        if let Some(ac) = &self.keywords {
+        if let Some(keywords) = &self.keywords {
+            let mut hits: Vec<Hit> = vec![];
+            keywords.find_all(text.as_bytes(), &mut hits);
             let mut last_window: Vec<(usize, usize)> = vec![];
-            for hit in ac.find_iter(text) {
+            for hit in hits {
                 if caps.is_empty() {
                     caps.resize_with(self.rules.len(), || None);
                     last_window.resize(self.rules.len(), (usize::MAX, 0));
                 }
-                for &(r, offset) in &self.keyword_rules[hit.pattern().as_usize()] {
+                let (len, rules) = &self.keyword_rules[hit.keyword];
+                let at = hit.start;
+                for &r in rules {
                     let rule = &self.rules[r];
-                    let at = hit.start() + offset;
                     let caps = caps[r].get_or_insert_with(|| rule.regex.create_captures());
-                    let we =
-                        ceil_boundary(text, (at + rule.spec.after).max(hit.end()).min(text.len()));
+                    let we = ceil_boundary(text, (at + rule.spec.after.max(*len)).min(text.len()));
                     if rule.anchored {
                         collect(rule, r, text, at, we, Anchored::Yes, caps, &mut candidates);
                         continue;
