@@ -132,49 +132,41 @@ impl Engine {
     /// accepted ones.
     pub fn scan(&self, text: &str, key: &FingerprintKey, allow: &Allowlist) -> Vec<Finding> {
         let mut candidates: Vec<(usize, usize, usize)> = vec![];
-        // Per-rule scratch space, allocated on the first keyword hit or digit window only.
-        let mut caps: Vec<Option<Captures>> = vec![];
+        let mut scratch = Scratch::default();
         if let Some(keywords) = &self.keywords {
             let mut hits: Vec<Hit> = vec![];
             keywords.find_all(text.as_bytes(), &mut hits);
-            let mut last_window: Vec<(usize, usize)> = vec![];
             for hit in hits {
-                if caps.is_empty() {
-                    caps.resize_with(self.rules.len(), || None);
-                    last_window.resize(self.rules.len(), (usize::MAX, 0));
-                }
                 let (len, rules) = &self.keyword_rules[hit.keyword];
                 let at = hit.start;
                 for &r in rules {
                     let rule = &self.rules[r];
-                    let caps = caps[r].get_or_insert_with(|| rule.regex.create_captures());
+                    let state = scratch.of(r, rule);
                     let we = ceil_boundary(text, (at + rule.spec.after.max(*len)).min(text.len()));
                     if rule.anchored {
+                        let caps = &mut state.caps;
                         collect(rule, r, text, at, we, Anchored::Yes, caps, &mut candidates);
                         continue;
                     }
                     let ws = floor_boundary(text, at.saturating_sub(rule.spec.before));
-                    let (ls, le) = last_window[r];
-                    if ls != usize::MAX && ws >= ls && we <= le {
+                    if state.window.is_some_and(|(ls, le)| ws >= ls && we <= le) {
                         continue;
                     }
-                    last_window[r] = (ws, we);
+                    state.window = Some((ws, we));
+                    let caps = &mut state.caps;
                     collect(rule, r, text, ws, we, Anchored::No, caps, &mut candidates);
                 }
             }
         }
         if let Some(dfa) = &self.keywordless {
             for (ws, we) in digit_windows(text) {
-                if caps.is_empty() {
-                    caps.resize_with(self.rules.len(), || None);
-                }
                 let mut input = Input::new(text).range(ws..we);
                 while let Some(m) = dfa.search(&input) {
                     let vs = floor_boundary(text, m.start().saturating_sub(2).max(ws));
                     let ve = ceil_boundary(text, (m.end() + 2).min(we));
                     for &r in &self.keywordless_rules {
                         let rule = &self.rules[r];
-                        let caps = caps[r].get_or_insert_with(|| rule.regex.create_captures());
+                        let caps = &mut scratch.of(r, rule).caps;
                         collect(rule, r, text, vs, ve, Anchored::No, caps, &mut candidates);
                     }
                     if m.end() >= we {
@@ -183,6 +175,9 @@ impl Engine {
                     input.set_start(m.end().max(m.start() + 1));
                 }
             }
+        }
+        if candidates.is_empty() {
+            return vec![];
         }
         candidates.sort_unstable();
         candidates.dedup();
@@ -214,6 +209,37 @@ impl Engine {
             });
         }
         findings
+    }
+}
+
+/// Per-scan state of the rules that have run: usually a handful, so found by a linear search.
+#[derive(Default)]
+struct Scratch {
+    rules: Vec<RuleScratch>,
+}
+
+struct RuleScratch {
+    rule: usize,
+    caps: Captures,
+    /// The last window searched unanchored; a window inside it is skipped.
+    window: Option<(usize, usize)>,
+}
+
+impl Scratch {
+    fn of(&mut self, r: usize, rule: &Rule) -> &mut RuleScratch {
+        let i = self
+            .rules
+            .iter()
+            .position(|s| s.rule == r)
+            .unwrap_or_else(|| {
+                self.rules.push(RuleScratch {
+                    rule: r,
+                    caps: rule.regex.create_captures(),
+                    window: None,
+                });
+                self.rules.len() - 1
+            });
+        &mut self.rules[i]
     }
 }
 

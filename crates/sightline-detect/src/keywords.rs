@@ -21,6 +21,9 @@ const LANES: usize = 4;
 /// built-in rules use about 62,000; production markers add a few each.
 const TABLE: usize = 1 << 18;
 
+/// Set on states that have just matched a keyword; above any index into the table.
+const MATCHED: u32 = 1 << 31;
+
 /// Below this many bytes a lane, one cursor: splitting would cost more than it saves.
 const MIN_PIECE: usize = 64;
 
@@ -42,10 +45,10 @@ pub(crate) struct Keywords {
     classes: [u8; 256],
     /// Number of classes: a state's row length.
     stride: usize,
-    /// `trans[state + class]` is the next state. States are premultiplied by `stride`.
+    /// `trans[state + class]` is the next state: its index premultiplied by `stride`, with
+    /// [`MATCHED`] set if it matches something. Masking the index with `TABLE - 1` drops the
+    /// flag, so a state can be used as it is.
     trans: Box<[u32; TABLE]>,
-    /// States below this match something.
-    match_limit: u32,
     /// Per matching state (by `state / stride`): the keywords it has just matched, with their
     /// lengths.
     matches: Vec<Vec<(usize, usize)>>,
@@ -105,7 +108,7 @@ impl Keywords {
             }
             i += 1;
         }
-        // Matching states first, so that "matched" is `state < match_limit`.
+        // Matching states first, so that their keywords are indexed by state.
         order.sort_by_key(|s| !dfa.is_match(*s));
         let matching = order.iter().filter(|s| dfa.is_match(**s)).count();
         let index: std::collections::HashMap<StateID, usize> =
@@ -134,7 +137,7 @@ impl Keywords {
         let mut trans: Box<[u32; TABLE]> = vec![0u32; TABLE].into_boxed_slice().try_into().ok()?;
         for (class, sig) in signatures.iter().enumerate() {
             for (state, next) in sig.iter().enumerate() {
-                trans[state * stride + class] = premultiplied(*next, stride);
+                trans[state * stride + class] = premultiplied(*next, stride, matching);
             }
         }
         let matches = order[..matching]
@@ -153,11 +156,15 @@ impl Keywords {
             classes,
             stride,
             trans,
-            match_limit: premultiplied(matching, stride),
             matches,
-            start: premultiplied(index[&start], stride),
+            start: premultiplied(index[&start], stride, matching),
             longest: dfa.max_pattern_len(),
         })
+    }
+
+    /// A state's index, for the per-state vectors.
+    fn index(&self, state: u32) -> usize {
+        (state & !MATCHED) as usize / self.stride
     }
 
     #[inline(always)]
@@ -191,7 +198,7 @@ impl Keywords {
             }
         });
         // In lockstep, eight bytes a lane at a time, over the first `piece` bytes of every
-        // lane. The fast loop only notes the lowest state it passed through; a block that went
+        // lane. The fast loop only notes whether it passed through a matching state; a block that went
         // through a matching state is walked again, lane by lane, to report what matched.
         let block = |lane: usize, at: usize| {
             let from = lane * piece + at;
@@ -204,14 +211,14 @@ impl Keywords {
         for at in (0..blocks * 8).step_by(8) {
             let words: [u64; LANES] = std::array::from_fn(|i| block(i, at));
             let before = s;
-            let mut lowest = u32::MAX;
+            let mut seen = 0;
             for shift in (0..64).step_by(8) {
                 for i in 0..LANES {
                     s[i] = self.next(s[i], (words[i] >> shift) as u8);
-                    lowest = lowest.min(s[i]);
+                    seen |= s[i];
                 }
             }
-            if lowest < self.match_limit {
+            if seen & MATCHED != 0 {
                 for (i, lane) in lanes.iter().enumerate() {
                     let from = lane.owned.0 + at;
                     let again = Lane {
@@ -235,8 +242,7 @@ impl Keywords {
     fn finish(&self, text: &[u8], lane: Lane, at: usize, mut state: u32, hits: &mut Vec<Hit>) {
         for (i, &b) in text[at..lane.read_end].iter().enumerate() {
             let end = at + i;
-            if end >= lane.owned.1 && end - self.depth[state as usize / self.stride] >= lane.owned.1
-            {
+            if end >= lane.owned.1 && end - self.depth[self.index(state)] >= lane.owned.1 {
                 break;
             }
             state = self.next(state, b);
@@ -248,10 +254,10 @@ impl Keywords {
     /// lane's own piece.
     #[inline(always)]
     fn report(&self, state: u32, end: usize, lane: Lane, hits: &mut Vec<Hit>) {
-        if state >= self.match_limit {
+        if state & MATCHED == 0 {
             return;
         }
-        for &(keyword, len) in &self.matches[state as usize / self.stride] {
+        for &(keyword, len) in &self.matches[self.index(state)] {
             let start = end - len;
             if (lane.owned.0..lane.owned.1).contains(&start) {
                 hits.push(Hit { start, keyword });
@@ -260,10 +266,15 @@ impl Keywords {
     }
 }
 
-/// A state's index times the row length, as stored in the table (the caller checks that it
-/// fits).
-fn premultiplied(index: usize, stride: usize) -> u32 {
-    u32::try_from(index * stride).unwrap_or(u32::MAX)
+/// A state as stored in the table: its index times the row length, flagged [`MATCHED`] if it
+/// is one of the first `matching` states. The caller checks that it fits below `TABLE`.
+fn premultiplied(index: usize, stride: usize, matching: usize) -> u32 {
+    let id = u32::try_from(index * stride).unwrap_or(u32::MAX);
+    if index < matching {
+        id | MATCHED
+    } else {
+        id
+    }
 }
 
 #[cfg(test)]
