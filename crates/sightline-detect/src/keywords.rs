@@ -198,8 +198,8 @@ impl Keywords {
             }
         });
         // In lockstep, eight bytes a lane at a time, over the first `piece` bytes of every
-        // lane. The fast loop only notes whether it passed through a matching state; a block that went
-        // through a matching state is walked again, lane by lane, to report what matched.
+        // lane. The fast loop only notes, per lane, whether it passed through a matching state;
+        // a lane's block that did is walked again, byte by byte, to report what matched.
         let block = |lane: usize, at: usize| {
             let from = lane * piece + at;
             let mut word = [0u8; 8];
@@ -211,15 +211,18 @@ impl Keywords {
         for at in (0..blocks * 8).step_by(8) {
             let words: [u64; LANES] = std::array::from_fn(|i| block(i, at));
             let before = s;
-            let mut seen = 0;
+            let mut seen = [0; LANES];
             for shift in (0..64).step_by(8) {
                 for i in 0..LANES {
                     s[i] = self.next(s[i], (words[i] >> shift) as u8);
-                    seen |= s[i];
+                    seen[i] |= s[i];
                 }
             }
-            if seen & MATCHED != 0 {
+            if (seen[0] | seen[1] | seen[2] | seen[3]) & MATCHED != 0 {
                 for (i, lane) in lanes.iter().enumerate() {
+                    if seen[i] & MATCHED == 0 {
+                        continue;
+                    }
                     let from = lane.owned.0 + at;
                     let again = Lane {
                         read_end: from + 8,
