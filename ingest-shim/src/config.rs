@@ -94,6 +94,15 @@ pub struct ShimSection {
     /// Refuse calls (503) while events cannot reach Kafka, instead of serving them (fail-open).
     #[serde(default)]
     pub fail_closed: bool,
+    /// Threads serving connections. One keeps each call on one thread, which adds the least
+    /// latency (a thread serves a few thousand calls a second); raise it only when that is not
+    /// enough. Scans of large bodies run on a separate blocking pool either way.
+    #[serde(default = "default_worker_threads")]
+    pub worker_threads: usize,
+}
+
+fn default_worker_threads() -> usize {
+    1
 }
 
 fn default_spool_dir() -> PathBuf {
@@ -140,6 +149,7 @@ impl Default for ShimSection {
             spool_dir: default_spool_dir(),
             spool_max_bytes: default_spool_max(),
             fail_closed: false,
+            worker_threads: default_worker_threads(),
         }
     }
 }
@@ -185,6 +195,12 @@ impl Default for UpstreamConfig {
 impl Validate for ShimConfig {
     fn validate(&self) -> Vec<Problem> {
         let mut p = self.kafka.validate("kafka");
+        if self.shim.worker_threads == 0 {
+            p.push(Problem::new(
+                "shim.worker_threads",
+                "must be at least 1 (1 is the default and adds the least latency)",
+            ));
+        }
         p.extend(self.topics.validate("topics"));
         p.extend(self.schema_registry.validate("schema_registry"));
         for (key, url) in [
@@ -245,6 +261,7 @@ mod tests {
         let config: ShimConfig =
             sightline_runtime::load(Some(path)).expect("docs/config/shim.toml is valid");
         assert_eq!(config.shim.listen.port(), 8787);
+        assert_eq!(config.shim.worker_threads, 1);
         assert_eq!(config.prices.len(), 2);
         assert_eq!(config.identity.headers.user, "x-sightline-user");
     }
@@ -255,9 +272,10 @@ mod tests {
             std::env::temp_dir().join(format!("sightline-shim-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let path = dir.join("shim.toml");
-        std::fs::write(&path, "[upstream]\nanthropic = \"ftp://x\"\n[policy]\nfile = \"/nonexistent/policy.toml\"\n[identity.api_keys.plaintext-key]\nuser = \"x\"\n").expect("write");
+        std::fs::write(&path, "[shim]\nworker_threads = 0\n[upstream]\nanthropic = \"ftp://x\"\n[policy]\nfile = \"/nonexistent/policy.toml\"\n[identity.api_keys.plaintext-key]\nuser = \"x\"\n").expect("write");
         let err = sightline_runtime::load::<ShimConfig>(Some(&path)).expect_err("invalid");
         let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert!(keys.contains(&"shim.worker_threads"), "{keys:?}");
         assert!(keys.contains(&"upstream.anthropic"), "{keys:?}");
         assert!(keys.contains(&"policy.file"), "{keys:?}");
         assert!(

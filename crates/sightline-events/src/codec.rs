@@ -1,5 +1,5 @@
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::writer::datum::GenericDatumWriter;
@@ -15,19 +15,61 @@ pub const WIRE_MAGIC: u8 = 0;
 #[derive(Debug, Clone)]
 pub struct Codec {
     resolver: Arc<dyn SchemaResolver>,
-    reader_schemas: Arc<HashMap<&'static str, Schema>>,
+    compiled: &'static Compiled,
+}
+
+/// This build's schemas, parsed once per process, and a writer for each: resolving a schema's
+/// names, which building a writer does, costs more than encoding a record.
+struct Compiled {
+    schemas: HashMap<&'static str, &'static Schema>,
+    writers: HashMap<&'static str, GenericDatumWriter<'static>>,
+}
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compiled")
+            .field("schemas", &self.schemas.keys())
+            .finish_non_exhaustive()
+    }
+}
+
+fn compiled() -> Result<&'static Compiled> {
+    static SCHEMAS: OnceLock<std::result::Result<Vec<Schema>, String>> = OnceLock::new();
+    static COMPILED: OnceLock<std::result::Result<Compiled, String>> = OnceLock::new();
+    let schemas = SCHEMAS
+        .get_or_init(|| {
+            ALL_SCHEMAS
+                .iter()
+                .map(|source| parse_schema(source.text).map_err(|e| e.to_string()))
+                .collect()
+        })
+        .as_ref()
+        .map_err(|e| Error::Schema(e.clone()))?;
+    COMPILED
+        .get_or_init(|| {
+            let mut compiled = Compiled {
+                schemas: HashMap::new(),
+                writers: HashMap::new(),
+            };
+            for (source, schema) in ALL_SCHEMAS.iter().zip(schemas) {
+                let writer = GenericDatumWriter::builder(schema)
+                    .build()
+                    .map_err(|e| format!("{}: {e}", source.full_name))?;
+                compiled.schemas.insert(source.full_name, schema);
+                compiled.writers.insert(source.full_name, writer);
+            }
+            Ok(compiled)
+        })
+        .as_ref()
+        .map_err(|e| Error::Schema(e.clone()))
 }
 
 impl Codec {
     /// A codec that asks `resolver` for ids.
     pub fn new(resolver: Arc<dyn SchemaResolver>) -> Result<Self> {
-        let mut reader_schemas = HashMap::new();
-        for source in ALL_SCHEMAS {
-            reader_schemas.insert(source.full_name, parse_schema(source.text)?);
-        }
         Ok(Self {
             resolver,
-            reader_schemas: Arc::new(reader_schemas),
+            compiled: compiled()?,
         })
     }
 
@@ -36,9 +78,11 @@ impl Codec {
         Self::new(Arc::new(crate::PinnedResolver::builtin()?))
     }
 
-    fn schema_of<T: AvroRecord>(&self) -> Result<&Schema> {
-        self.reader_schemas
+    fn schema_of<T: AvroRecord>(&self) -> Result<&'static Schema> {
+        self.compiled
+            .schemas
             .get(T::SCHEMA.full_name)
+            .copied()
             .ok_or_else(|| Error::Schema(format!("{} is not compiled in", T::SCHEMA.full_name)))
     }
 
@@ -46,10 +90,11 @@ impl Codec {
     pub async fn encode<T: AvroRecord>(&self, topic: &str, value: &T) -> Result<Vec<u8>> {
         let subject = format!("{topic}-value");
         let id = self.resolver.id_for(&subject, &T::SCHEMA).await?;
-        let schema = self.schema_of::<T>()?;
-        let writer = GenericDatumWriter::builder(schema)
-            .build()
-            .map_err(|e| Error::Encode(e.to_string()))?;
+        let writer = self
+            .compiled
+            .writers
+            .get(T::SCHEMA.full_name)
+            .ok_or_else(|| Error::Schema(format!("{} is not compiled in", T::SCHEMA.full_name)))?;
         let mut out = Vec::with_capacity(256);
         out.push(WIRE_MAGIC);
         out.extend_from_slice(&id.to_be_bytes());

@@ -127,7 +127,10 @@ async fn record(inner: &Inner, path: &str, headers: &HeaderMap, body: &Bytes) ->
     }
     let delay = inner.delay.lock().map(|d| *d).unwrap_or_default();
     if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
+        // Not `tokio::time::sleep`: its timer ticks in whole milliseconds, which rounds every
+        // delay up by as much as 1 ms and locks a load generator's requests to the tick. A
+        // sleeping blocking-pool thread wakes within tens of microseconds.
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(delay)).await;
     }
     headers
         .get("x-fake-status")
