@@ -572,7 +572,7 @@ async fn read_records(env: &TestEnv, topic: Topic, expected: usize) -> Vec<Vec<u
     use rdkafka::Message as _;
     let consumer: StreamConsumer = env
         .kafka
-        .client_config()
+        .client_config(&[])
         .set("group.id", unique("reader"))
         .set("auto.offset.reset", "earliest")
         .create()

@@ -49,6 +49,7 @@ impl Default for KafkaConfig {
 /// Properties Sightline sets itself; overriding them through `kafka.librdkafka` would break
 /// the delivery guarantee.
 const RESERVED: &[&str] = &[
+    "acks",
     "bootstrap.servers",
     "enable.auto.offset.store",
     "enable.idempotence",
@@ -82,11 +83,15 @@ impl KafkaConfig {
         problems
     }
 
-    /// Base client config: brokers, client id and the raw properties.
-    pub fn client_config(&self) -> ClientConfig {
+    /// Base client config: brokers and client id, then `defaults` (Sightline's choices for
+    /// this kind of client), then the raw `kafka.librdkafka` properties, which override them.
+    pub fn client_config(&self, defaults: &[(&str, &str)]) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers)
             .set("client.id", &self.client_id);
+        for (k, v) in defaults {
+            c.set(*k, *v);
+        }
         for (k, v) in &self.librdkafka {
             c.set(k, v);
         }
@@ -176,5 +181,25 @@ impl TopicsConfig {
             }
         }
         problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_properties_override_defaults_but_reserved_ones_are_refused() {
+        let mut config = KafkaConfig::default();
+        config.librdkafka.insert("linger.ms".into(), "50".into());
+        let client = config.client_config(&[("linger.ms", "5"), ("batch.size", "1000")]);
+        assert_eq!(client.get("linger.ms"), Some("50"));
+        assert_eq!(client.get("batch.size"), Some("1000"));
+        assert!(config.validate("kafka").is_empty());
+
+        config.librdkafka.insert("acks".into(), "1".into());
+        let problems = config.validate("kafka");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].key, "kafka.librdkafka.acks");
     }
 }

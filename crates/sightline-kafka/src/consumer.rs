@@ -59,10 +59,9 @@ impl AtLeastOnceConsumer {
         let tracker = RebalanceTracker::default();
         let generation = tracker.generation.clone();
         let inner: StreamConsumer<RebalanceTracker> = config
-            .client_config()
+            .client_config(&[("auto.commit.interval.ms", "1000")])
             .set("group.id", group)
             .set("enable.auto.commit", "true")
-            .set("auto.commit.interval.ms", "1000")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")

@@ -22,10 +22,9 @@ impl Producer {
     /// Connects lazily; librdkafka retries the brokers in the background.
     pub fn new(config: &KafkaConfig) -> Result<Self> {
         let inner = config
-            .client_config()
+            .client_config(&[("linger.ms", "5")])
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .set("linger.ms", "5")
             .set(
                 "message.timeout.ms",
                 config.delivery_timeout.as_millis().to_string(),

@@ -96,7 +96,7 @@ pub enum Applied {
 
 /// Creates every topic that does not exist yet. Safe to run any number of times.
 pub async fn apply(kafka: &KafkaConfig, topics: &TopicsConfig) -> Result<Vec<(String, Applied)>> {
-    let admin: AdminClient<DefaultClientContext> = kafka.client_config().create()?;
+    let admin: AdminClient<DefaultClientContext> = kafka.client_config(&[]).create()?;
     let names = TopicNames::from(topics);
     let specs: Vec<(String, i32)> = Topic::ALL
         .iter()
