@@ -153,11 +153,15 @@ impl Relay {
             let observed = observer.finish();
             publisher.publish(record.response(status, error, first_byte, observed));
         };
-        // Parsing and scanning a large response is CPU work: keep it off the async reactor.
-        // Small ones cost less than the hand-off to a blocking thread.
+        // Not here: this runs before the last bytes are handed to the client, and the event is
+        // no part of the answer. A task of its own runs once this one yields, after the bytes
+        // are written; it holds a publisher handle, so shutdown waits for it. Parsing and
+        // scanning a large response is CPU work, kept off the async reactor; small ones cost
+        // less than the hand-off to a blocking thread.
         match tokio::runtime::Handle::try_current() {
             Ok(handle) if observed_bytes > INLINE_LIMIT => drop(handle.spawn_blocking(build)),
-            _ => build(),
+            Ok(handle) => drop(handle.spawn(async move { build() })),
+            Err(_) => build(),
         }
     }
 }
