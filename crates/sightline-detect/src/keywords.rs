@@ -37,8 +37,8 @@ pub(crate) struct Hit {
 /// Keywords compiled into a dense DFA that reports every occurrence, overlapping ones too.
 ///
 /// The automaton is built by `aho-corasick`, then copied into a table laid out for the
-/// lockstep walk: states are numbered so that every matching state sorts before every other,
-/// which makes "did any lane just match?" one comparison per lane.
+/// lockstep walk: a power-of-two size, so a masked index needs no bounds check, and matching
+/// states flagged in their ids, so "did this lane just match?" is one OR a byte.
 #[derive(Debug)]
 pub(crate) struct Keywords {
     /// Byte to equivalence class.
@@ -218,7 +218,7 @@ impl Keywords {
                     seen[i] |= s[i];
                 }
             }
-            if (seen[0] | seen[1] | seen[2] | seen[3]) & MATCHED != 0 {
+            if seen.iter().fold(0, |all, s| all | s) & MATCHED != 0 {
                 for (i, lane) in lanes.iter().enumerate() {
                     if seen[i] & MATCHED == 0 {
                         continue;
@@ -232,10 +232,9 @@ impl Keywords {
                 }
             }
         }
-        let piece = blocks * 8;
         // Then each lane alone over what is left of its piece, and its overlap.
         for (lane, state) in lanes.into_iter().zip(s) {
-            self.finish(text, lane, lane.owned.0 + piece, state, hits);
+            self.finish(text, lane, lane.owned.0 + blocks * 8, state, hits);
         }
         hits.sort_unstable();
     }
