@@ -38,6 +38,9 @@ const INLINE_PARSE_LIMIT: usize = 64 * 1024;
 pub struct AppState {
     config: Arc<ShimConfig>,
     http: reqwest::Client,
+    /// The upstream base URLs, parsed once: parsing a URL (with its IDNA host) costs more
+    /// than the rest of building the upstream request.
+    bases: Arc<UpstreamBases>,
     publisher: Publisher,
     scanner: ResponseScanner,
 }
@@ -72,13 +75,28 @@ impl AppState {
             key: Arc::new(key),
             prices: Arc::new(config.prices.clone()),
         };
+        let parse = |key: &str, url: &str| {
+            reqwest::Url::parse(url)
+                .map_err(|e| anyhow::anyhow!("{key}: '{url}' is not a URL: {e}"))
+        };
+        let bases = UpstreamBases {
+            anthropic: parse("upstream.anthropic", &config.upstream.anthropic)?,
+            openai: parse("upstream.openai", &config.upstream.openai)?,
+        };
         Ok(Self {
             config: Arc::new(config),
             http,
+            bases: Arc::new(bases),
             publisher,
             scanner,
         })
     }
+}
+
+#[derive(Debug)]
+struct UpstreamBases {
+    anthropic: reqwest::Url,
+    openai: reqwest::Url,
 }
 
 /// The shim's routes.
@@ -389,16 +407,15 @@ fn upstream_request(
 ) -> reqwest::RequestBuilder {
     let up = &state.config.upstream;
     let (base, key_env) = match provider {
-        Provider::Anthropic => (&up.anthropic, &up.anthropic_api_key_env),
-        Provider::Openai | Provider::Other => (&up.openai, &up.openai_api_key_env),
+        Provider::Anthropic => (&state.bases.anthropic, &up.anthropic_api_key_env),
+        Provider::Openai | Provider::Other => (&state.bases.openai, &up.openai_api_key_env),
     };
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let url = format!("{}{}", base.trim_end_matches('/'), path);
+    let url = upstream_url(base, &parts.uri);
     let replacement = key_env
         .as_ref()
         .and_then(|env| std::env::var(env).ok())
         .filter(|k| !k.is_empty());
-    let mut request = state.http.request(parts.method.clone(), &url).body(body);
+    let mut request = state.http.request(parts.method.clone(), url).body(body);
     for (name, value) in &parts.headers {
         let is_credential = matches!(name.as_str(), "x-api-key" | "authorization");
         if forwardable(name) && !(is_credential && replacement.is_some()) {
@@ -412,6 +429,18 @@ fn upstream_request(
         };
     }
     request
+}
+
+/// `base` (with its own path, a gateway prefix say) followed by the call's path and query.
+fn upstream_url(base: &reqwest::Url, uri: &http::Uri) -> reqwest::Url {
+    let mut url = base.clone();
+    url.set_path(&format!(
+        "{}{}",
+        base.path().trim_end_matches('/'),
+        uri.path()
+    ));
+    url.set_query(uri.query());
+    url
 }
 
 /// Any other endpoint (`GET /v1/models`, files, batches…) is relayed untouched, without
@@ -657,4 +686,35 @@ pub fn error_response(
         body.to_string(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_urls_keep_the_base_prefix_and_the_query() {
+        let cases = [
+            (
+                "https://api.anthropic.com",
+                "/v1/messages",
+                "https://api.anthropic.com/v1/messages",
+            ),
+            (
+                "http://gw.internal:8080/anthropic/",
+                "/v1/messages?beta=true",
+                "http://gw.internal:8080/anthropic/v1/messages?beta=true",
+            ),
+            (
+                "http://127.0.0.1:9/",
+                "/v1/models?",
+                "http://127.0.0.1:9/v1/models?",
+            ),
+        ];
+        for (base, call, want) in cases {
+            let base = reqwest::Url::parse(base).expect("base");
+            let uri: http::Uri = call.parse().expect("uri");
+            assert_eq!(upstream_url(&base, &uri).as_str(), want, "{call}");
+        }
+    }
 }
