@@ -1478,3 +1478,35 @@ async fn a_recreated_topic_is_not_mistaken_for_a_replay() {
     let stats = sink.stop().await.expect("sink");
     assert_eq!((stats.inserted, stats.skipped), (3, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_sink_resumes_its_group_on_every_partition() {
+    let env = TestEnv::new(4).await.expect("env");
+    let producer = Producer::new(&env.kafka).expect("producer");
+    let codec = Codec::pinned().expect("codec");
+    let group = unique("sink");
+    let mut partitions = std::collections::BTreeSet::new();
+    for i in 0..12 {
+        let (p, _) = produce(&env, &producer, &codec, &event(&format!("u{i}"), "first")).await;
+        partitions.insert(p);
+    }
+    assert!(
+        partitions.len() > 1,
+        "keys spread over partitions: {partitions:?}"
+    );
+    let first = start_sink(sink_config(&env, &group));
+    rows_when(&env, 12).await;
+    first.stop().await.expect("first sink");
+
+    // The same group again, as after a deploy: it resumes from its committed offsets on
+    // every partition. (It once committed one past the next record and lost the first new
+    // record of every partition.)
+    for i in 0..12 {
+        produce(&env, &producer, &codec, &event(&format!("u{i}"), "second")).await;
+    }
+    let second = start_sink(sink_config(&env, &group));
+    let rows = rows_when(&env, 24).await;
+    let stats = second.stop().await.expect("second sink");
+    assert_eq!(rows.len(), 24, "each event exactly once");
+    assert_eq!(stats.inserted, 12, "only the new records: {stats:?}");
+}

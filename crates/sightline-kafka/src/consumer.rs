@@ -75,7 +75,9 @@ impl AtLeastOnceConsumer {
         Ok(self.inner.recv().await?)
     }
 
-    /// Marks `offset` of `topic`/`partition` as processed; committed on the next interval.
+    /// Marks the record at `offset` of `topic`/`partition` as processed; `offset + 1`, the next
+    /// one to read, is committed on the next interval (librdkafka's `rd_kafka_offset_store`
+    /// adds the one itself).
     pub fn store(&self, topic: &str, partition: i32, offset: i64) -> Result<()> {
         self.inner.store_offset(topic, partition, offset)?;
         Ok(())

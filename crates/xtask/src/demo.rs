@@ -114,10 +114,7 @@ pub fn run() -> Result<(), String> {
         "sightline-sink",
         Command::new(bin.join("sightline-sink"))
             .envs(env.iter().cloned())
-            .env(
-                "SIGHTLINE__SINK__GROUP_ID",
-                format!("sightline-demo-{}", std::process::id()),
-            )
+            .env("SIGHTLINE__SINK__GROUP_ID", "sightline-demo")
             .env("SIGHTLINE__BATCH__MAX_AGE", "300ms"),
         &logs,
     )?);

@@ -262,8 +262,7 @@ impl Stage {
 
     fn store_pending(&mut self) -> Result<()> {
         for (partition, offset) in self.pending.drain() {
-            // The committed offset is the next one to read.
-            self.consumer.store(&self.source, partition, offset + 1)?;
+            self.consumer.store(&self.source, partition, offset)?;
         }
         Ok(())
     }
