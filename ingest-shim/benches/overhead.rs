@@ -5,7 +5,8 @@
 //! `cargo bench -p sightline-shim --bench overhead`. The shim runs as its own process (the
 //! release binary) so its RSS can be read; the fake upstream answers after a fixed delay.
 //! Prints the added latency p50/p99 at concurrency 1, the p99 ratio at 500 requests/s, and
-//! the shim's RSS. Targets on a 2-core machine: p50 added <= 0.2 ms, p99 added <= 1 ms,
+//! the shim's RSS. For reference it also sends the concurrency-1 load through a bare TCP
+//! relay process (this bench's own binary with `--relay`): what any extra hop costs here. Targets on a 2-core machine: p50 added <= 0.2 ms, p99 added <= 1 ms,
 //! p99 ratio <= 1.05 at 500 req/s, RSS <= 64 MB.
 
 use std::process::{Child, Command, Stdio};
@@ -18,9 +19,10 @@ const SEQUENTIAL: usize = 1500;
 const RATE: u64 = 500;
 const RATE_SECS: u64 = 8;
 
-struct Shim(Child);
+/// A child process, stopped (SIGTERM, then wait) when dropped.
+struct Process(Child);
 
-impl Drop for Shim {
+impl Drop for Process {
     fn drop(&mut self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.0.id().to_string()])
@@ -59,21 +61,51 @@ async fn once(client: &reqwest::Client, url: &str, body: &'static str) -> Durati
     t.elapsed()
 }
 
-/// `SEQUENTIAL` calls on each path, taking turns; each list sorted.
-async fn sequential(
+/// `SEQUENTIAL` calls on each of `urls`, taking turns; a sorted list per URL.
+async fn sequential<const N: usize>(
     client: &reqwest::Client,
-    direct_url: &str,
-    shim_url: &str,
+    urls: [&str; N],
     body: &'static str,
-) -> (Vec<Duration>, Vec<Duration>) {
-    let (mut direct, mut shimmed) = (vec![], vec![]);
+) -> [Vec<Duration>; N] {
+    let mut out: [Vec<Duration>; N] = std::array::from_fn(|_| Vec::with_capacity(SEQUENTIAL));
     for _ in 0..SEQUENTIAL {
-        direct.push(once(client, direct_url, body).await);
-        shimmed.push(once(client, shim_url, body).await);
+        for (url, times) in urls.iter().zip(&mut out) {
+            times.push(once(client, url, body).await);
+        }
     }
-    direct.sort_unstable();
-    shimmed.sort_unstable();
-    (direct, shimmed)
+    for times in &mut out {
+        times.sort_unstable();
+    }
+    out
+}
+
+/// `--relay LISTEN TARGET`: copies bytes between each accepted connection and a new one to
+/// `TARGET`, and nothing else.
+async fn relay(listen: &str, target: &str) {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .expect("relay bind");
+    loop {
+        let Ok((mut inbound, _)) = listener.accept().await else {
+            continue;
+        };
+        let target = target.to_string();
+        tokio::spawn(async move {
+            let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                return;
+            };
+            let _ = (inbound.set_nodelay(true), outbound.set_nodelay(true));
+            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+        });
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 fn ms(d: Duration) -> f64 {
@@ -100,18 +132,18 @@ async fn open_loop(client: &reqwest::Client, url: &str, body: &'static str) -> V
 
 #[tokio::main]
 async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--relay") {
+        return relay(&args[i + 1], &args[i + 2]).await;
+    }
     let body: &'static str = r#"{"model":"claude-sonnet-4","max_tokens":64,"messages":[{"role":"user","content":"Summarise the incident report for the weekly ops review in five bullets, and list owners."}]}"#;
     let upstream = FakeUpstream::start().await.expect("fake upstream");
     upstream.set_delay(DELAY);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = free_port();
     let brokers =
         std::env::var("SIGHTLINE_TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
     let spool = std::env::temp_dir().join(format!("sightline-bench-spool-{port}"));
-    let shim = Shim(
+    let shim = Process(
         Command::new(env!("CARGO_BIN_EXE_sightline-shim"))
             .env("SIGHTLINE__SHIM__LISTEN", format!("127.0.0.1:{port}"))
             .env("SIGHTLINE__SHIM__SPOOL_DIR", &spool)
@@ -124,6 +156,18 @@ async fn main() {
             .spawn()
             .expect("start the shim binary"),
     );
+    let relay_port = free_port();
+    let _relay = Process(
+        Command::new(std::env::current_exe().expect("this bench's binary"))
+            .args([
+                "--relay",
+                &format!("127.0.0.1:{relay_port}"),
+                upstream.url.trim_start_matches("http://"),
+            ])
+            .spawn()
+            .expect("start the relay"),
+    );
+    let relay_url = format!("http://127.0.0.1:{relay_port}/v1/messages");
     let shim_url = format!("http://127.0.0.1:{port}/v1/messages");
     let direct_url = format!("{}/v1/messages", upstream.url);
     let client = reqwest::Client::builder()
@@ -140,19 +184,22 @@ async fn main() {
         assert!(Instant::now() < deadline, "shim did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Warm both paths (connections, allocator, caches).
+    // Warm every path (connections, allocator, caches).
     for _ in 0..200 {
-        once(&client, &direct_url, body).await;
-        once(&client, &shim_url, body).await;
+        for url in [&direct_url, &relay_url, &shim_url] {
+            once(&client, url, body).await;
+        }
     }
 
-    // Concurrency 1, interleaved so drift hits both paths alike.
-    let (direct, shimmed) = sequential(&client, &direct_url, &shim_url, body).await;
+    // Concurrency 1, interleaved so drift hits every path alike.
+    let [direct, relayed, shimmed] =
+        sequential(&client, [&direct_url, &relay_url, &shim_url], body).await;
     let added = |p: f64| ms(percentile(&shimmed, p)) - ms(percentile(&direct, p));
-    // The same with an upstream that answers at once: no process sleeps between calls, so
-    // this is the shim's own cost, without the cost of waking an idle CPU for each extra hop.
+    let relay_added = |p: f64| ms(percentile(&relayed, p)) - ms(percentile(&direct, p));
+    // The same with an upstream that answers at once: no process sits idle between calls, so
+    // the shim runs with warm caches; with the delay, every call starts cold.
     upstream.set_delay(Duration::ZERO);
-    let (direct0, shimmed0) = sequential(&client, &direct_url, &shim_url, body).await;
+    let [direct0, shimmed0] = sequential(&client, [&direct_url, &shim_url], body).await;
     let added0 = |p: f64| ms(percentile(&shimmed0, p)) - ms(percentile(&direct0, p));
     upstream.set_delay(DELAY);
 
@@ -180,6 +227,11 @@ async fn main() {
         "added latency: p50 {:.3} ms (target <= 0.2), p99 {:.3} ms (target <= 1)",
         added(0.5),
         added(0.99)
+    );
+    println!(
+        "  a bare TCP relay process in the same place adds p50 {:.3} ms, p99 {:.3} ms",
+        relay_added(0.5),
+        relay_added(0.99)
     );
     println!(
         "  with an upstream that answers at once: direct p50 {:.3} ms | via shim p50 {:.3} ms | added p50 {:.3} ms, p99 {:.3} ms",
