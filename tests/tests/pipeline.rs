@@ -181,10 +181,8 @@ async fn read_held_stream(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_through_the_shim_land_in_clickhouse_as_exact_rows() {
-    let env = TestEnv::new(3).await.expect("env");
-    let upstream = FakeUpstream::start().await.expect("upstream");
+    let (env, upstream, shim, shim_task) = shim_with(3, |_| {}).await;
     upstream.set_delay(Duration::from_millis(50));
-    let (shim, shim_task) = start_shim(shim_config(&env, &upstream.url)).await;
     let sink = start_sink(sink_config(&env, &unique("sink")));
     let http = client();
     let who = |r: reqwest::RequestBuilder| {
@@ -715,8 +713,6 @@ async fn pasted_aws_credentials_are_blocked_and_never_stored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redact_tier_forwards_a_redacted_request_and_responses_are_redacted_when_published() {
-    let env = TestEnv::new(1).await.expect("env");
-    let upstream = FakeUpstream::start().await.expect("upstream");
     let dir = std::env::temp_dir().join(unique("policy"));
     std::fs::create_dir_all(&dir).expect("dir");
     let policy = dir.join("policy.toml");
@@ -725,9 +721,8 @@ async fn redact_tier_forwards_a_redacted_request_and_responses_are_redacted_when
         "version = 1\n[[rules]]\nname = \"mail\"\nmatch = { rule = \"email-address\" }\ntier = \"WARNING\"\n[tiers.WARNING]\nactions = [\"redact\"]\n",
     )
     .expect("write policy");
-    let mut config = shim_config(&env, &upstream.url);
-    config.policy.file = Some(policy);
-    let (shim, shim_task) = start_shim(config).await;
+    let (env, upstream, shim, shim_task) =
+        shim_with(1, |config| config.policy.file = Some(policy)).await;
     let sink = start_sink(sink_config(&env, &unique("sink")));
 
     let resp = client()
@@ -982,12 +977,11 @@ async fn callers_are_identified_by_api_key_and_unknown_callers_rejected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_endpoints_pass_through_and_upstream_auth_can_be_replaced() {
-    let env = TestEnv::new(1).await.expect("env");
-    let upstream = FakeUpstream::start().await.expect("upstream");
     std::env::set_var("SIGHTLINE_TEST_CENTRAL_ANTHROPIC_KEY", "sk-ant-central");
-    let mut config = shim_config(&env, &upstream.url);
-    config.upstream.anthropic_api_key_env = Some("SIGHTLINE_TEST_CENTRAL_ANTHROPIC_KEY".into());
-    let (shim, shim_task) = start_shim(config).await;
+    let (_env, upstream, shim, shim_task) = shim_with(1, |config| {
+        config.upstream.anthropic_api_key_env = Some("SIGHTLINE_TEST_CENTRAL_ANTHROPIC_KEY".into());
+    })
+    .await;
 
     let models = client()
         .get(format!("{shim}/v1/models?limit=2"))
