@@ -32,7 +32,7 @@ pub mod validate;
 pub use allow::Allowlist;
 pub use engine::{Engine, Finding};
 pub use error::{Error, Result};
-pub use fingerprint::FingerprintKey;
+pub use fingerprint::{FingerprintKey, KeyRing};
 pub use production::ProductionConfig;
 pub use redact::redact;
 pub use rule::{builtin_rules, Category, RuleSpec, Validator};
