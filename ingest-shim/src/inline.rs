@@ -1,6 +1,6 @@
 //! Inline policy: detect, redact and decide on a request before it is forwarded. Pure.
 
-use sightline_detect::{redact, Finding};
+use sightline_detect::{redact, Finding, FingerprintKey};
 use sightline_events::{InlineFinding, Message};
 use sightline_policy::{Context, Policy, Verdict};
 
@@ -15,15 +15,13 @@ pub struct Inspection {
     pub verdict: Verdict,
     /// The body to forward when the policy redacts and the body could be redacted in place.
     pub redacted_body: Option<String>,
-    /// The request's text turns with every finding redacted, for the published event.
-    pub messages: Vec<Message>,
     /// Rule ids that matched, in order of first appearance.
     pub rules: Vec<String>,
 }
 
 impl Inspection {
     /// Nothing found, nothing to do (for bodies that were not scanned).
-    pub fn clean(info: &RequestInfo) -> Self {
+    pub fn clean() -> Self {
         Self {
             findings: vec![],
             verdict: Verdict {
@@ -33,7 +31,6 @@ impl Inspection {
                 finding_tiers: vec![],
             },
             redacted_body: None,
-            messages: info.messages.clone(),
             rules: vec![],
         }
     }
@@ -51,10 +48,11 @@ pub fn to_event(f: &Finding) -> InlineFinding {
     }
 }
 
-/// Scans the raw body and each text turn with `tenant`'s policy.
+/// Scans the raw body, and the text of its documents, with `tenant`'s policy: what decides
+/// whether and how the call goes upstream.
 pub fn inspect(
     policy: &Policy,
-    key: &[u8],
+    key: &FingerprintKey,
     ctx: &Context<'_>,
     body: &[u8],
     info: &RequestInfo,
@@ -63,34 +61,18 @@ pub fn inspect(
         Ok(t) => (std::borrow::Cow::Borrowed(t), true),
         Err(_) => (String::from_utf8_lossy(body), false),
     };
-    let key = sightline_detect::FingerprintKey::for_tenant(key, ctx.tenant);
-    let findings = policy.scan_keyed(&text, ctx.tenant, &key);
+    let findings = policy.scan_keyed(&text, ctx.tenant, key);
     // Text documents arrive base64-encoded: scan their decoded text too (spans are then
     // offsets into the document).
     let in_documents: Vec<Finding> = info
         .documents
         .iter()
-        .flat_map(|d| policy.scan_keyed(d, ctx.tenant, &key))
+        .flat_map(|d| policy.scan_keyed(d, ctx.tenant, key))
         .collect();
     let all: Vec<Finding> = findings.iter().chain(&in_documents).cloned().collect();
     let verdict = policy.evaluate(&all, ctx);
     let redacted_body = (exact && !findings.is_empty() && verdict.redacts() && !verdict.blocks())
         .then(|| redact(&text, &findings));
-    let messages = info
-        .messages
-        .iter()
-        .map(|m| {
-            let found = policy.scan_keyed(&m.text, ctx.tenant, &key);
-            Message {
-                role: m.role.clone(),
-                text: if found.is_empty() {
-                    m.text.clone()
-                } else {
-                    redact(&m.text, &found)
-                },
-            }
-        })
-        .collect();
     let mut rules: Vec<String> = vec![];
     for f in &all {
         if !rules.iter().any(|r| **r == *f.rule_id) {
@@ -101,9 +83,32 @@ pub fn inspect(
         findings: all.iter().map(to_event).collect(),
         verdict,
         redacted_body,
-        messages,
         rules,
     }
+}
+
+/// The text turns as published: each scanned on its own (the body's spans are offsets into
+/// the JSON, not into the unescaped text) and redacted where something was found.
+pub fn redact_messages(
+    policy: &Policy,
+    key: &FingerprintKey,
+    tenant: &str,
+    messages: &[Message],
+) -> Vec<Message> {
+    messages
+        .iter()
+        .map(|m| {
+            let found = policy.scan_keyed(&m.text, tenant, key);
+            Message {
+                role: m.role.clone(),
+                text: if found.is_empty() {
+                    m.text.clone()
+                } else {
+                    redact(&m.text, &found)
+                },
+            }
+        })
+        .collect()
 }
 
 /// The text a blocked client sees: what was found (rule descriptions, never values) and what

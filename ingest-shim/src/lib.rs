@@ -28,6 +28,7 @@ pub mod publish;
 pub mod relay;
 pub mod spool;
 pub mod sse;
+pub mod upstream;
 
 pub use config::ShimConfig;
 pub use proxy::{router, run, serve, AppState};

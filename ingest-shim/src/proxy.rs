@@ -1,6 +1,7 @@
 //! HTTP front: routes, forwarding and the server lifecycle.
 
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Instant;
 
 use axum::body::Body;
@@ -10,8 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
-use futures::StreamExt;
-use sightline_detect::FingerprintKey;
+use sightline_detect::{FingerprintKey, KeyRing};
 use sightline_events::{CallStatus, LlmEvent, Provider};
 use sightline_kafka::{Producer, Topic, TopicNames};
 use sightline_policy::{Context, Policy};
@@ -25,22 +25,20 @@ use crate::publish::{self, Publisher};
 use crate::relay::{CallRecord, Relay, ResponseScanner};
 use crate::spool::Spool;
 use crate::sse::Observer;
+use crate::upstream::{forwardable, Upstream, UpstreamError};
 use crate::ShimConfig;
 
 /// Conversation header.
 pub const CONVERSATION_HEADER: &str = "x-sightline-conversation";
 
-/// Bodies larger than this are parsed off the async reactor.
+/// Bodies and texts larger than this are parsed and scanned off the async reactor.
 const INLINE_PARSE_LIMIT: usize = 64 * 1024;
 
 /// Shared by every request.
 #[derive(Debug, Clone)]
 pub struct AppState {
     config: Arc<ShimConfig>,
-    http: reqwest::Client,
-    /// The upstream base URLs, parsed once: parsing a URL (with its IDNA host) costs more
-    /// than the rest of building the upstream request.
-    bases: Arc<UpstreamBases>,
+    upstream: Upstream,
     publisher: Publisher,
     scanner: ResponseScanner,
 }
@@ -48,10 +46,6 @@ pub struct AppState {
 impl AppState {
     /// State for `config`, publishing through `publisher`. Loads the policy.
     pub fn new(config: ShimConfig, publisher: Publisher) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .pool_idle_timeout(std::time::Duration::from_secs(90))
-            .build()?;
         let policy = match &config.policy.file {
             Some(file) => Policy::load(file)?,
             None => Policy::builtin_default(),
@@ -72,31 +66,17 @@ impl AppState {
         };
         let scanner = ResponseScanner {
             policy: Arc::new(policy),
-            key: Arc::new(key),
+            keys: Arc::new(KeyRing::new(key)),
             prices: Arc::new(config.prices.clone()),
         };
-        let parse = |key: &str, url: &str| {
-            reqwest::Url::parse(url)
-                .map_err(|e| anyhow::anyhow!("{key}: '{url}' is not a URL: {e}"))
-        };
-        let bases = UpstreamBases {
-            anthropic: parse("upstream.anthropic", &config.upstream.anthropic)?,
-            openai: parse("upstream.openai", &config.upstream.openai)?,
-        };
+        let upstream = Upstream::new(&config.upstream, config.shim.upstream_timeout)?;
         Ok(Self {
             config: Arc::new(config),
-            http,
-            bases: Arc::new(bases),
+            upstream,
             publisher,
             scanner,
         })
     }
-}
-
-#[derive(Debug)]
-struct UpstreamBases {
-    anthropic: reqwest::Url,
-    openai: reqwest::Url,
 }
 
 /// The shim's routes.
@@ -237,25 +217,31 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1) and the shim's own, which are not forwarded.
-fn forwardable(name: &HeaderName) -> bool {
-    !matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "host"
-            | "content-length"
-    ) && !name.as_str().starts_with("x-sightline-")
+/// Who is calling, as the policy and the events see it.
+struct Caller {
+    tenant: String,
+    user: String,
+    team: Option<String>,
+    key: FingerprintKey,
+}
+
+impl Caller {
+    fn new(state: &AppState, identity: Identity) -> Self {
+        let tenant = identity
+            .tenant
+            .unwrap_or_else(|| state.config.shim.default_tenant.clone());
+        Self {
+            key: state.scanner.keys.tenant(&tenant),
+            tenant,
+            user: identity.user,
+            team: identity.team,
+        }
+    }
 }
 
 async fn forward(state: AppState, provider: Provider, req: Request) -> Response {
     let started = Instant::now();
+    let received_ms = sightline_events::now_ms();
     let (parts, body) = req.into_parts();
     if state.config.shim.fail_closed && state.publisher.degraded() {
         return error_response(
@@ -265,24 +251,24 @@ async fn forward(state: AppState, provider: Provider, req: Request) -> Response 
             "calls cannot be recorded right now (Kafka unavailable) and this gateway fails closed; retry shortly",
         );
     }
-    let now_secs = sightline_events::now_ms() / 1000;
-    let identity = match identity::resolve(&state.config.identity, &parts.headers, now_secs) {
-        Ok(identity) => identity,
-        Err(reason) => {
-            tracing::warn!(path = %parts.uri.path(), %reason, "caller rejected");
-            state
-                .publisher
-                .metrics()
-                .rejected
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return error_response(
-                provider,
-                StatusCode::UNAUTHORIZED,
-                "authentication_error",
-                &reason,
-            );
-        }
-    };
+    let identity =
+        match identity::resolve(&state.config.identity, &parts.headers, received_ms / 1000) {
+            Ok(identity) => identity,
+            Err(reason) => {
+                tracing::warn!(path = %parts.uri.path(), %reason, "caller rejected");
+                state
+                    .publisher
+                    .metrics()
+                    .rejected
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return error_response(
+                    provider,
+                    StatusCode::UNAUTHORIZED,
+                    "authentication_error",
+                    &reason,
+                );
+            }
+        };
     let body = match axum::body::to_bytes(body, state.config.shim.max_body_bytes).await {
         Ok(b) => b,
         Err(e) => {
@@ -309,14 +295,12 @@ async fn forward(state: AppState, provider: Provider, req: Request) -> Response 
         }
     };
 
-    let info = if body.len() > INLINE_PARSE_LIMIT {
-        let b = body.clone();
-        tokio::task::spawn_blocking(move || parse_request(provider, &b))
+    let parsed = body.clone();
+    let info = Arc::new(
+        cpu_bound(body.len(), move || parse_request(provider, &parsed))
             .await
-            .unwrap_or_default()
-    } else {
-        parse_request(provider, &body)
-    };
+            .unwrap_or_default(),
+    );
     if !info.valid_json {
         tracing::warn!(
             provider = provider.as_str(),
@@ -324,53 +308,53 @@ async fn forward(state: AppState, provider: Provider, req: Request) -> Response 
             "request body is not a JSON object; forwarded untouched"
         );
     }
-    let mut request = request_event(&state, provider, &parts, &info, identity);
-    let inspection = inspect_request(&state, &request, body.clone(), &info).await;
-    request.messages = inspection.messages.clone();
-    request.findings = inspection.findings.clone();
-    state.publisher.publish(request.clone());
-    let record = CallRecord {
-        request,
-        started,
-        http_status: 0,
-        scanner: Some(state.scanner.clone()),
-    };
+    let caller = Arc::new(Caller::new(&state, identity));
+    let inspection = inspect_request(&state, &caller, body.clone(), &info).await;
     if inspection.verdict.blocks() {
+        let request = request_event(
+            &state,
+            provider,
+            &parts,
+            &info,
+            &caller,
+            &inspection,
+            received_ms,
+        )
+        .await;
+        let record = CallRecord::new(request, started, state.scanner.clone());
+        state.publisher.publish(record.request.clone());
         return blocked(&state, provider, &info, record, &inspection);
     }
-    let body = inspection.redacted_body.map(Bytes::from).unwrap_or(body);
+    let forwarded = inspection.redacted_body.clone().map_or(body, Bytes::from);
 
-    let upstream = upstream_request(&state, provider, &parts, body);
-    let mut record = record;
-    let response =
-        match tokio::time::timeout(state.config.shim.upstream_timeout, upstream.send()).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => {
-                let message = format!("upstream unreachable: {}", without_url(&e));
-                return fail(
-                    &state,
-                    provider,
-                    record,
-                    StatusCode::BAD_GATEWAY,
-                    "upstream_unreachable",
-                    message,
-                );
-            }
-            Err(_) => {
-                let message = format!(
-                    "upstream sent no response within {:?} (shim.upstream_timeout)",
-                    state.config.shim.upstream_timeout
-                );
-                return fail(
-                    &state,
-                    provider,
-                    record,
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "upstream_timeout",
-                    message,
-                );
-            }
-        };
+    // The call goes upstream first, and is recorded while upstream works on it: the event is
+    // no part of the answer. One poll hands the request to a pooled connection; yielding lets
+    // that connection's task write it before the event is built.
+    let mut call = std::pin::pin!(state.upstream.send(provider, &parts, Body::from(forwarded)));
+    let early = futures::poll!(call.as_mut());
+    if early.is_pending() {
+        tokio::task::yield_now().await;
+    }
+    let request = request_event(
+        &state,
+        provider,
+        &parts,
+        &info,
+        &caller,
+        &inspection,
+        received_ms,
+    )
+    .await;
+    let mut record = CallRecord::new(request, started, state.scanner.clone());
+    state.publisher.publish(record.request.clone());
+    let response = match early {
+        Poll::Ready(outcome) => outcome,
+        Poll::Pending => call.await,
+    };
+    let response = match response {
+        Ok(r) => r,
+        Err(e) => return fail(&state, provider, record, &e),
+    };
 
     record.http_status = response.status().as_u16();
     let streaming = response
@@ -378,69 +362,27 @@ async fn forward(state: AppState, provider: Provider, req: Request) -> Response 
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
-    let builder = response_head(&response);
-    let content_length = response.content_length();
+    let (head, incoming) = response.into_parts();
     let relay = Relay::new(
-        response.bytes_stream().boxed(),
-        content_length,
+        incoming,
         Observer::new(provider, streaming),
         record,
         state.publisher.clone(),
     );
-    builder.body(Body::from_stream(relay)).unwrap_or_else(|e| {
-        error_response(
-            provider,
-            StatusCode::BAD_GATEWAY,
-            "upstream_invalid",
-            &format!("invalid upstream response: {e}"),
-        )
-    })
+    relayed(&head, Body::new(relay), provider)
 }
 
-/// The request to upstream: same method, path, query and headers (hop-by-hop and the shim's
-/// own removed), with the caller's credentials replaced when the config says so.
-fn upstream_request(
-    state: &AppState,
-    provider: Provider,
-    parts: &http::request::Parts,
-    body: impl Into<reqwest::Body>,
-) -> reqwest::RequestBuilder {
-    let up = &state.config.upstream;
-    let (base, key_env) = match provider {
-        Provider::Anthropic => (&state.bases.anthropic, &up.anthropic_api_key_env),
-        Provider::Openai | Provider::Other => (&state.bases.openai, &up.openai_api_key_env),
-    };
-    let url = upstream_url(base, &parts.uri);
-    let replacement = key_env
-        .as_ref()
-        .and_then(|env| std::env::var(env).ok())
-        .filter(|k| !k.is_empty());
-    let mut request = state.http.request(parts.method.clone(), url).body(body);
-    for (name, value) in &parts.headers {
-        let is_credential = matches!(name.as_str(), "x-api-key" | "authorization");
-        if forwardable(name) && !(is_credential && replacement.is_some()) {
-            request = request.header(name, value);
-        }
+/// Runs CPU work over `size` bytes: inline when small, on a blocking thread when large, so a
+/// huge body does not stall every other call on the reactor. `None` if the work panicked.
+async fn cpu_bound<T: Send + 'static>(
+    size: usize,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    if size > INLINE_PARSE_LIMIT {
+        tokio::task::spawn_blocking(work).await.ok()
+    } else {
+        Some(work())
     }
-    if let Some(key) = replacement {
-        request = match provider {
-            Provider::Anthropic => request.header("x-api-key", key),
-            Provider::Openai | Provider::Other => request.bearer_auth(key),
-        };
-    }
-    request
-}
-
-/// `base` (with its own path, a gateway prefix say) followed by the call's path and query.
-fn upstream_url(base: &reqwest::Url, uri: &http::Uri) -> reqwest::Url {
-    let mut url = base.clone();
-    url.set_path(&format!(
-        "{}{}",
-        base.path().trim_end_matches('/'),
-        uri.path()
-    ));
-    url.set_query(uri.query());
-    url
 }
 
 /// Any other endpoint (`GET /v1/models`, files, batches…) is relayed untouched, without
@@ -452,96 +394,102 @@ async fn passthrough(State(state): State<AppState>, req: Request) -> Response {
         Provider::Openai
     };
     let (parts, body) = req.into_parts();
-    let upstream = upstream_request(
-        &state,
-        provider,
-        &parts,
-        reqwest::Body::wrap_stream(body.into_data_stream()),
-    );
-    match tokio::time::timeout(state.config.shim.upstream_timeout, upstream.send()).await {
-        Ok(Ok(response)) => {
-            let builder = response_head(&response);
-            builder
-                .body(Body::from_stream(response.bytes_stream()))
-                .unwrap_or_else(|e| {
-                    error_response(
-                        provider,
-                        StatusCode::BAD_GATEWAY,
-                        "upstream_invalid",
-                        &e.to_string(),
-                    )
-                })
+    match state.upstream.send(provider, &parts, body).await {
+        Ok(response) => {
+            let (head, incoming) = response.into_parts();
+            relayed(&head, Body::new(incoming), provider)
         }
-        Ok(Err(e)) => error_response(
-            provider,
-            StatusCode::BAD_GATEWAY,
-            "upstream_unreachable",
-            &format!("upstream unreachable: {}", without_url(&e)),
-        ),
-        Err(_) => error_response(
-            provider,
-            StatusCode::GATEWAY_TIMEOUT,
-            "upstream_timeout",
-            "upstream sent no response in time (shim.upstream_timeout)",
-        ),
+        Err(e) => {
+            let (status, kind) = e.status();
+            error_response(provider, status, kind, &e.to_string())
+        }
     }
 }
 
 /// Upstream's status and headers (hop-by-hop and the shim's own removed; the length kept,
-/// since the body is relayed byte for byte).
-fn response_head(response: &reqwest::Response) -> http::response::Builder {
-    let mut builder = Response::builder().status(response.status().as_u16());
-    for (name, value) in response.headers() {
+/// since the body is relayed byte for byte) with `body`.
+fn relayed(head: &http::response::Parts, body: Body, provider: Provider) -> Response {
+    let mut builder = Response::builder().status(head.status);
+    for (name, value) in &head.headers {
         if forwardable(name) || name == http::header::CONTENT_LENGTH {
             builder = builder.header(name, value);
         }
     }
-    builder
+    builder.body(body).unwrap_or_else(|e| {
+        error_response(
+            provider,
+            StatusCode::BAD_GATEWAY,
+            "upstream_invalid",
+            &format!("invalid upstream response: {e}"),
+        )
+    })
 }
 
-/// reqwest errors name the URL; keep them short and free of query strings.
-fn without_url(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    if let Some(url) = e.url() {
-        s = s.replace(url.as_str(), "");
-    }
-    let mut source = std::error::Error::source(e);
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
-}
-
-/// Runs the inline policy; large bodies are scanned on a blocking thread.
+/// Runs the inline policy on the body; large bodies are scanned on a blocking thread.
 async fn inspect_request(
     state: &AppState,
-    request: &LlmEvent,
+    caller: &Arc<Caller>,
     body: Bytes,
-    info: &RequestInfo,
+    info: &Arc<RequestInfo>,
 ) -> Inspection {
-    let scanner = state.scanner.clone();
-    let (tenant, user, team) = (
-        request.tenant_id.clone(),
-        request.user_id.clone(),
-        request.team_id.clone(),
-    );
-    let info_owned = info.clone();
-    let run = move || {
+    let size = body.len() + info.documents.iter().map(String::len).sum::<usize>();
+    let (policy, caller, info) = (state.scanner.policy.clone(), caller.clone(), info.clone());
+    cpu_bound(size, move || {
         let ctx = Context {
-            tenant: &tenant,
-            user: &user,
-            team: team.as_deref(),
+            tenant: &caller.tenant,
+            user: &caller.user,
+            team: caller.team.as_deref(),
         };
-        inline::inspect(&scanner.policy, &scanner.key, &ctx, &body, &info_owned)
-    };
-    if info.messages.iter().map(|m| m.text.len()).sum::<usize>() > INLINE_PARSE_LIMIT {
-        tokio::task::spawn_blocking(run)
-            .await
-            .unwrap_or_else(|_| Inspection::clean(info))
-    } else {
-        run()
+        inline::inspect(&policy, &caller.key, &ctx, &body, &info)
+    })
+    .await
+    .unwrap_or_else(Inspection::clean)
+}
+
+/// The call's REQUEST event: who, which conversation, the text turns redacted and what the
+/// policy found.
+async fn request_event(
+    state: &AppState,
+    provider: Provider,
+    parts: &http::request::Parts,
+    info: &Arc<RequestInfo>,
+    caller: &Arc<Caller>,
+    inspection: &Inspection,
+    received_ms: i64,
+) -> LlmEvent {
+    let text_size = info.messages.iter().map(|m| m.text.len()).sum();
+    let (policy, scanning, turns) = (state.scanner.policy.clone(), caller.clone(), info.clone());
+    let messages = cpu_bound(text_size, move || {
+        inline::redact_messages(&policy, &scanning.key, &scanning.tenant, &turns.messages)
+    })
+    .await
+    .unwrap_or_default();
+    let h = &parts.headers;
+    let endpoint = format!("{} {}", parts.method, parts.uri.path());
+    // A conversation id from the header, else the client's own session, else a keyed hash of
+    // the user and the first user turn (stable across the turns of one conversation).
+    let conversation = header(h, CONVERSATION_HEADER)
+        .or_else(|| info.session.as_ref().map(|s| format!("session-{s}")))
+        .or_else(|| {
+            info.first_user_text().map(|first| {
+                let user = &caller.user;
+                let digest = caller
+                    .key
+                    .fingerprint(format!("conversation\0{user}\0{first}").as_bytes());
+                format!("conv-{}", &digest[..24])
+            })
+        });
+    LlmEvent {
+        team_id: caller.team.clone(),
+        conversation_id: conversation,
+        model: info.model.clone(),
+        streaming: info.stream,
+        messages,
+        attachments: info.attachments.clone(),
+        findings: inspection.findings.clone(),
+        user_agent: header(h, "user-agent"),
+        occurred_at_ms: received_ms,
+        ..LlmEvent::request(&caller.tenant, &caller.user, provider, &endpoint)
     }
 }
 
@@ -610,14 +558,15 @@ fn blocked(
     response
 }
 
+/// Answers a call upstream did not answer, and records it as failed.
 fn fail(
     state: &AppState,
     provider: Provider,
     mut record: CallRecord,
-    status: StatusCode,
-    kind: &str,
-    message: String,
+    e: &UpstreamError,
 ) -> Response {
+    let message = e.to_string();
+    let (status, kind) = e.status();
     tracing::warn!(call_id = %record.request.call_id, error = %message, "call failed");
     record.http_status = status.as_u16();
     state.publisher.publish(record.response(
@@ -627,42 +576,6 @@ fn fail(
         Default::default(),
     ));
     error_response(provider, status, kind, &message)
-}
-
-fn request_event(
-    state: &AppState,
-    provider: Provider,
-    parts: &http::request::Parts,
-    info: &RequestInfo,
-    identity: Identity,
-) -> LlmEvent {
-    let h = &parts.headers;
-    let tenant = identity
-        .tenant
-        .unwrap_or_else(|| state.config.shim.default_tenant.clone());
-    let user = identity.user;
-    let endpoint = format!("{} {}", parts.method, parts.uri.path());
-    // A conversation id from the header, else the client's own session, else a keyed hash of
-    // the user and the first user turn (stable across the turns of one conversation).
-    let conversation = header(h, CONVERSATION_HEADER)
-        .or_else(|| info.session.as_ref().map(|s| format!("session-{s}")))
-        .or_else(|| {
-            info.first_user_text().map(|first| {
-                let key = FingerprintKey::for_tenant(&state.scanner.key, &tenant);
-                let digest = key.fingerprint(format!("conversation\0{user}\0{first}").as_bytes());
-                format!("conv-{}", &digest[..24])
-            })
-        });
-    LlmEvent {
-        team_id: identity.team,
-        conversation_id: conversation,
-        model: info.model.clone(),
-        streaming: info.stream,
-        messages: info.messages.clone(),
-        attachments: info.attachments.clone(),
-        user_agent: header(h, "user-agent"),
-        ..LlmEvent::request(&tenant, &user, provider, &endpoint)
-    }
 }
 
 /// An error in the provider's own error shape, so SDKs surface the message.
@@ -686,35 +599,4 @@ pub fn error_response(
         body.to_string(),
     )
         .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn upstream_urls_keep_the_base_prefix_and_the_query() {
-        let cases = [
-            (
-                "https://api.anthropic.com",
-                "/v1/messages",
-                "https://api.anthropic.com/v1/messages",
-            ),
-            (
-                "http://gw.internal:8080/anthropic/",
-                "/v1/messages?beta=true",
-                "http://gw.internal:8080/anthropic/v1/messages?beta=true",
-            ),
-            (
-                "http://127.0.0.1:9/",
-                "/v1/models?",
-                "http://127.0.0.1:9/v1/models?",
-            ),
-        ];
-        for (base, call, want) in cases {
-            let base = reqwest::Url::parse(base).expect("base");
-            let uri: http::Uri = call.parse().expect("uri");
-            assert_eq!(upstream_url(&base, &uri).as_str(), want, "{call}");
-        }
-    }
 }

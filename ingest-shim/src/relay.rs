@@ -6,19 +6,20 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::stream::{BoxStream, Stream};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use sightline_events::{now_ms, CallStatus, EventKind, LlmEvent, Message};
 
 use crate::publish::Publisher;
 use crate::sse::Observer;
+use crate::upstream::describe;
 
 /// Scans response text with the caller's tenant policy before it is published.
 #[derive(Clone)]
 pub struct ResponseScanner {
     /// The policy.
     pub policy: std::sync::Arc<sightline_policy::Policy>,
-    /// Fingerprint master key.
-    pub key: std::sync::Arc<Vec<u8>>,
+    /// Tenant fingerprint keys.
+    pub keys: std::sync::Arc<sightline_detect::KeyRing>,
     /// Prices for the cost of each call.
     pub prices: std::sync::Arc<crate::pricing::PriceTable>,
 }
@@ -43,6 +44,16 @@ pub struct CallRecord {
 }
 
 impl CallRecord {
+    /// The record of a call received at `started`, whose response text `scanner` scans.
+    pub fn new(request: LlmEvent, started: Instant, scanner: ResponseScanner) -> Self {
+        Self {
+            request,
+            started,
+            http_status: 0,
+            scanner: Some(scanner),
+        }
+    }
+
     /// The RESPONSE event for this call.
     pub fn response(
         &self,
@@ -59,7 +70,8 @@ impl CallRecord {
         let mut findings = vec![];
         let mut text = observed.text;
         if let (Some(scanner), false) = (&self.scanner, text.is_empty()) {
-            let found = scanner.policy.scan(&text, &e.tenant_id, &scanner.key);
+            let key = scanner.keys.tenant(&e.tenant_id);
+            let found = scanner.policy.scan_keyed(&text, &e.tenant_id, &key);
             if !found.is_empty() {
                 findings = found.iter().map(crate::inline::to_event).collect();
                 text = sightline_detect::redact(&text, &found);
@@ -98,23 +110,19 @@ fn millis(d: Duration) -> i64 {
 /// Responses observed up to this size are parsed and scanned on the reactor thread.
 const INLINE_LIMIT: usize = 16 * 1024;
 
-/// The relayed body.
+/// The relayed body: upstream's frames, passed on as they arrive.
 pub struct Relay {
-    inner: BoxStream<'static, Result<Bytes, reqwest::Error>>,
+    inner: Incoming,
     observer: Option<Observer>,
     record: Option<CallRecord>,
     first_byte: Option<Duration>,
     publisher: Publisher,
-    /// `content-length` of the upstream response: the server stops polling once it has sent
-    /// that many bytes, so the end is recognised by count rather than by end-of-stream.
-    remaining: Option<u64>,
 }
 
 impl Relay {
     /// Relays `inner`; publishes through `publisher` when done.
     pub fn new(
-        inner: BoxStream<'static, Result<Bytes, reqwest::Error>>,
-        content_length: Option<u64>,
+        inner: Incoming,
         observer: Observer,
         record: CallRecord,
         publisher: Publisher,
@@ -125,7 +133,6 @@ impl Relay {
             record: Some(record),
             first_byte: None,
             publisher,
-            remaining: content_length,
         }
     }
 
@@ -166,37 +173,53 @@ impl Relay {
     }
 }
 
-impl Stream for Relay {
-    type Item = Result<Bytes, std::io::Error>;
+impl Body for Relay {
+    type Data = Bytes;
+    type Error = hyper::Error;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        match self.inner.as_mut().poll_next(cx) {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(chunk))) => {
-                if self.first_byte.is_none() {
-                    self.first_byte = self.record.as_ref().map(|r| r.started.elapsed());
-                }
-                if let Some(o) = self.observer.as_mut() {
-                    o.feed(&chunk);
-                }
-                if let Some(left) = self.remaining.as_mut() {
-                    *left = left.saturating_sub(chunk.len() as u64);
-                    if *left == 0 {
-                        self.complete();
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(chunk) = frame.data_ref() {
+                    if this.first_byte.is_none() {
+                        this.first_byte = this.record.as_ref().map(|r| r.started.elapsed());
+                    }
+                    if let Some(o) = this.observer.as_mut() {
+                        o.feed(chunk);
                     }
                 }
-                Poll::Ready(Some(Ok(chunk)))
+                // The server stops polling once the body says it has ended (a length-delimited
+                // body, say), so the end is recognised here rather than by a last poll.
+                if this.inner.is_end_stream() {
+                    this.complete();
+                }
+                Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
-                let message = format!("upstream body failed: {e}");
-                self.finish(CallStatus::Failed, Some(message.clone()));
-                Poll::Ready(Some(Err(std::io::Error::other(message))))
+                this.finish(
+                    CallStatus::Failed,
+                    Some(format!("upstream body failed: {}", describe(&e))),
+                );
+                Poll::Ready(Some(Err(e)))
             }
             Poll::Ready(None) => {
-                self.complete();
+                this.complete();
                 Poll::Ready(None)
             }
         }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 

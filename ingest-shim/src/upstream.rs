@@ -1,0 +1,339 @@
+//! The client side: one pooled connection set to the providers (HTTP/1.1 and HTTP/2, TLS with
+//! the platform's roots) and how a caller's request is rewritten for upstream.
+//!
+//! hyper's client is used directly: a proxy needs none of a general client's layers (redirects,
+//! retries, URL parsing), and every call pays for them.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
+use http::request::Parts;
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use sightline_events::Provider;
+
+use crate::config::UpstreamConfig;
+
+/// How long an idle pooled connection is kept.
+const POOL_IDLE: Duration = Duration::from_secs(90);
+/// How long connecting (TCP and TLS) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The providers' APIs, as the shim reaches them.
+#[derive(Clone)]
+pub struct Upstream {
+    client: Client<HttpsConnector<HttpConnector>, Body>,
+    anthropic: Target,
+    openai: Target,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("anthropic", &self.anthropic.prefix)
+            .field("openai", &self.openai.prefix)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One provider: where its API lives and the credential that replaces callers' own, if any.
+#[derive(Clone)]
+struct Target {
+    /// `scheme://authority/path-prefix`, without a trailing slash: a call's path and query
+    /// are appended as they are.
+    prefix: String,
+    credential: Option<(HeaderName, HeaderValue)>,
+}
+
+/// Why a call got no response from upstream.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// No response head within `shim.upstream_timeout`.
+    #[error("upstream sent no response within {0:?} (shim.upstream_timeout)")]
+    Timeout(Duration),
+    /// Connecting, TLS, or the exchange failed.
+    #[error("upstream unreachable: {0}")]
+    Unreachable(String),
+}
+
+impl UpstreamError {
+    /// The status the caller gets, and the error type named in the body.
+    pub fn status(&self) -> (http::StatusCode, &'static str) {
+        match self {
+            Self::Timeout(_) => (http::StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
+            Self::Unreachable(_) => (http::StatusCode::BAD_GATEWAY, "upstream_unreachable"),
+        }
+    }
+}
+
+impl Upstream {
+    /// A client for `config`'s base URLs. Central credentials are read from their env vars
+    /// now; a configured var that is unset is an error naming the key.
+    pub fn new(config: &UpstreamConfig, timeout: Duration) -> anyhow::Result<Self> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .try_with_platform_verifier()
+            .map_err(|e| anyhow::anyhow!("cannot load the platform's TLS roots: {e}"))?
+            .https_or_http()
+            .enable_all_versions()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE)
+            .pool_timer(TokioTimer::new())
+            .build(https);
+        Ok(Self {
+            client,
+            anthropic: Target::new(
+                "upstream.anthropic",
+                &config.anthropic,
+                "upstream.anthropic_api_key_env",
+                config.anthropic_api_key_env.as_deref(),
+                |key| (HeaderName::from_static("x-api-key"), key.to_string()),
+            )?,
+            openai: Target::new(
+                "upstream.openai",
+                &config.openai,
+                "upstream.openai_api_key_env",
+                config.openai_api_key_env.as_deref(),
+                |key| (AUTHORIZATION, format!("Bearer {key}")),
+            )?,
+            timeout,
+        })
+    }
+
+    /// Sends the call to `provider`: same method, path, query, headers (hop-by-hop and the
+    /// shim's own removed, credentials replaced when configured) and `body`. Resolves with
+    /// the response head; the body streams after.
+    pub async fn send(
+        &self,
+        provider: Provider,
+        parts: &Parts,
+        body: Body,
+    ) -> Result<http::Response<Incoming>, UpstreamError> {
+        let request = self
+            .request(provider, parts, body)
+            .map_err(|e| UpstreamError::Unreachable(format!("cannot build the request: {e}")))?;
+        match tokio::time::timeout(self.timeout, self.client.request(request)).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => Err(UpstreamError::Unreachable(describe(&e))),
+            Err(_) => Err(UpstreamError::Timeout(self.timeout)),
+        }
+    }
+
+    fn request(
+        &self,
+        provider: Provider,
+        parts: &Parts,
+        body: Body,
+    ) -> Result<http::Request<Body>, http::Error> {
+        let target = match provider {
+            Provider::Anthropic => &self.anthropic,
+            Provider::Openai | Provider::Other => &self.openai,
+        };
+        let mut request = http::Request::builder()
+            .method(parts.method.clone())
+            .uri(target.uri(&parts.uri))
+            .body(body)?;
+        let headers = request.headers_mut();
+        for (name, value) in &parts.headers {
+            let is_credential = name == AUTHORIZATION || name == "x-api-key";
+            if forwardable(name) && !(is_credential && target.credential.is_some()) {
+                headers.append(name, value.clone());
+            }
+        }
+        if let Some((name, value)) = &target.credential {
+            headers.insert(name, value.clone());
+        }
+        Ok(request)
+    }
+}
+
+impl Target {
+    fn new(
+        url_key: &str,
+        url: &str,
+        env_key: &str,
+        env: Option<&str>,
+        header: fn(&str) -> (HeaderName, String),
+    ) -> anyhow::Result<Self> {
+        let uri: http::Uri = url.parse().map_err(|e| {
+            anyhow::anyhow!(
+                "{url_key}: '{url}' is not a URL ({e}); set it to e.g. https://api.anthropic.com"
+            )
+        })?;
+        let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+            anyhow::bail!(
+                "{url_key}: '{url}' needs a scheme and a host, e.g. https://api.anthropic.com"
+            );
+        };
+        if !matches!(scheme, "http" | "https") || uri.query().is_some() {
+            anyhow::bail!("{url_key}: '{url}' must be an http(s) URL without a query");
+        }
+        let credential = match env {
+            None => None,
+            Some(var) => {
+                let key = std::env::var(var).ok().filter(|k| !k.is_empty()).ok_or_else(|| {
+                    anyhow::anyhow!("{env_key}: the env var {var} is not set; set it to the central API key, or remove {env_key} to pass callers' keys through")
+                })?;
+                let (name, value) = header(&key);
+                let mut value = HeaderValue::try_from(value).map_err(|_| {
+                    anyhow::anyhow!(
+                        "{env_key}: the env var {var} holds characters a header cannot carry"
+                    )
+                })?;
+                value.set_sensitive(true);
+                Some((name, value))
+            }
+        };
+        Ok(Self {
+            prefix: format!("{scheme}://{authority}{}", uri.path().trim_end_matches('/')),
+            credential,
+        })
+    }
+
+    /// The prefix followed by the call's path and query.
+    fn uri(&self, call: &http::Uri) -> String {
+        let tail = call.path_and_query().map_or("/", |p| p.as_str());
+        let mut uri = String::with_capacity(self.prefix.len() + tail.len());
+        uri.push_str(&self.prefix);
+        uri.push_str(tail);
+        uri
+    }
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) and the shim's own, which are not forwarded either
+/// way. `host` and `content-length` are set for the hop by the client and the server.
+pub fn forwardable(name: &HeaderName) -> bool {
+    !matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "host"
+            | "content-length"
+    ) && !name.as_str().starts_with("x-sightline-")
+}
+
+/// An error and its causes, one line.
+pub fn describe(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream(anthropic: &str) -> anyhow::Result<Upstream> {
+        let config = UpstreamConfig {
+            anthropic: anthropic.into(),
+            ..UpstreamConfig::default()
+        };
+        Upstream::new(&config, Duration::from_secs(1))
+    }
+
+    #[test]
+    fn upstream_urls_keep_the_base_prefix_and_the_query() {
+        let cases = [
+            (
+                "https://api.anthropic.com",
+                "/v1/messages",
+                "https://api.anthropic.com/v1/messages",
+            ),
+            (
+                "http://gw.internal:8080/anthropic/",
+                "/v1/messages?beta=true",
+                "http://gw.internal:8080/anthropic/v1/messages?beta=true",
+            ),
+            (
+                "http://127.0.0.1:9/",
+                "/v1/models?",
+                "http://127.0.0.1:9/v1/models?",
+            ),
+        ];
+        for (base, call, want) in cases {
+            let up = upstream(base).expect("base");
+            let uri: http::Uri = call.parse().expect("uri");
+            assert_eq!(up.anthropic.uri(&uri), want, "{call}");
+        }
+    }
+
+    #[test]
+    fn bad_base_urls_and_unset_key_vars_name_their_key() {
+        for bad in ["api.anthropic.com", "ftp://x", "http://x/?q=1", "not a url"] {
+            let err = upstream(bad).expect_err(bad).to_string();
+            assert!(err.starts_with("upstream.anthropic:"), "{err}");
+        }
+        let config = UpstreamConfig {
+            openai_api_key_env: Some("SIGHTLINE_TEST_UNSET_OPENAI_KEY".into()),
+            ..UpstreamConfig::default()
+        };
+        let err = Upstream::new(&config, Duration::from_secs(1))
+            .expect_err("unset")
+            .to_string();
+        assert!(err.contains("upstream.openai_api_key_env"), "{err}");
+        assert!(err.contains("SIGHTLINE_TEST_UNSET_OPENAI_KEY"), "{err}");
+    }
+
+    #[test]
+    fn hop_by_hop_and_own_headers_stay_and_credentials_are_replaced() {
+        std::env::set_var("SIGHTLINE_TEST_UPSTREAM_KEY", "sk-central");
+        let config = UpstreamConfig {
+            openai_api_key_env: Some("SIGHTLINE_TEST_UPSTREAM_KEY".into()),
+            ..UpstreamConfig::default()
+        };
+        let up = Upstream::new(&config, Duration::from_secs(1)).expect("upstream");
+        let (parts, ()) = http::Request::post("/v1/chat/completions?x=1")
+            .header("authorization", "Bearer sk-personal")
+            .header("connection", "keep-alive")
+            .header("x-sightline-conversation", "c1")
+            .header("openai-beta", "assistants=v2")
+            .header("openai-beta", "other")
+            .body(())
+            .expect("request")
+            .into_parts();
+        let sent = up
+            .request(Provider::Openai, &parts, Body::empty())
+            .expect("built");
+        assert_eq!(
+            sent.uri().to_string(),
+            "https://api.openai.com/v1/chat/completions?x=1"
+        );
+        let h = sent.headers();
+        assert_eq!(h["authorization"], "Bearer sk-central");
+        assert!(h["authorization"].is_sensitive());
+        assert!(h.get("connection").is_none());
+        assert!(h.get("x-sightline-conversation").is_none());
+        assert_eq!(h.get_all("openai-beta").iter().count(), 2);
+        // Anthropic has no central key here: the caller's passes through.
+        let (parts, ()) = http::Request::post("/v1/messages")
+            .header("x-api-key", "sk-ant-personal")
+            .body(())
+            .expect("request")
+            .into_parts();
+        let sent = up
+            .request(Provider::Anthropic, &parts, Body::empty())
+            .expect("built");
+        assert_eq!(sent.headers()["x-api-key"], "sk-ant-personal");
+    }
+}
