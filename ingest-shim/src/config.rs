@@ -165,7 +165,8 @@ pub struct UpstreamConfig {
     #[serde(default = "default_openai")]
     pub openai: String,
     /// Env var with an Anthropic API key that replaces the caller's `x-api-key` upstream
-    /// (central billing); unset passes the caller's key through.
+    /// (central billing); unset passes the caller's key through. The var is read at start
+    /// and must be set then.
     #[serde(default)]
     pub anthropic_api_key_env: Option<String>,
     /// Env var with an OpenAI API key that replaces the caller's `Authorization` upstream.

@@ -5,9 +5,10 @@
 //! forwarded ([`inline`]: detect, redact, block with an API-shaped reply from [`block`]), and
 //! produces a REQUEST event when it arrives and a RESPONSE event when it completes, fails, is
 //! blocked or the client goes away, published to `sightline.events.v1` keyed by tenant/user.
-//! Responses, streamed ones included, are relayed chunk by chunk as upstream sends them
-//! ([`relay`], observed by [`sse`]); pure parsing lives in [`extract`], [`media`] and
-//! [`pricing`].
+//! Calls reach the providers through one pooled client ([`upstream`]), and go there before
+//! their REQUEST event is built. Responses, streamed ones included, are relayed chunk by chunk
+//! as upstream sends them ([`relay`], observed by [`sse`]); pure parsing lives in [`extract`],
+//! [`media`] and [`pricing`].
 //!
 //! Delivery guarantee: publishing is off the request path ([`publish`]). Events go through a
 //! bounded queue to an idempotent producer; events Kafka does not acknowledge, or that find

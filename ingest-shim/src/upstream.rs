@@ -1,19 +1,25 @@
 //! The client side: one pooled connection set to the providers (HTTP/1.1 and HTTP/2, TLS with
-//! the platform's roots) and how a caller's request is rewritten for upstream.
+//! the platform's roots, through an egress proxy when `HTTPS_PROXY` and friends say so) and how
+//! a caller's request is rewritten for upstream.
 //!
 //! hyper's client is used directly: a proxy needs none of a general client's layers (redirects,
 //! retries, URL parsing), and every call pays for them.
 
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
+use futures::future::BoxFuture;
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use http::request::Parts;
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::client::proxy::matcher::Matcher;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use sightline_events::Provider;
 
 use crate::config::UpstreamConfig;
@@ -26,7 +32,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The providers' APIs, as the shim reaches them.
 #[derive(Clone)]
 pub struct Upstream {
-    client: Client<HttpsConnector<HttpConnector>, Body>,
+    client: Client<HttpsConnector<Egress>, Body>,
     anthropic: Target,
     openai: Target,
     timeout: Duration,
@@ -74,8 +80,17 @@ impl UpstreamError {
 
 impl Upstream {
     /// A client for `config`'s base URLs. Central credentials are read from their env vars
-    /// now; a configured var that is unset is an error naming the key.
+    /// now; a configured var that is unset is an error naming the key. Egress proxies come
+    /// from `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY`, read as curl reads them.
     pub fn new(config: &UpstreamConfig, timeout: Duration) -> anyhow::Result<Self> {
+        Self::with_proxies(config, timeout, Matcher::from_env())
+    }
+
+    fn with_proxies(
+        config: &UpstreamConfig,
+        timeout: Duration,
+        proxies: Matcher,
+    ) -> anyhow::Result<Self> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -85,7 +100,10 @@ impl Upstream {
             .map_err(|e| anyhow::anyhow!("cannot load the platform's TLS roots: {e}"))?
             .https_or_http()
             .enable_all_versions()
-            .wrap_connector(http);
+            .wrap_connector(Egress {
+                direct: http,
+                proxies: Arc::new(proxies),
+            });
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(POOL_IDLE)
             .pool_timer(TokioTimer::new())
@@ -210,6 +228,47 @@ impl Target {
     }
 }
 
+/// Opens upstream connections: directly, or through an HTTP `CONNECT` tunnel when the proxy
+/// settings cover the destination.
+#[derive(Clone)]
+struct Egress {
+    direct: HttpConnector,
+    proxies: Arc<Matcher>,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl tower_service::Service<http::Uri> for Egress {
+    type Response = TokioIo<tokio::net::TcpStream>;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Self::Response, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.direct.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, dst: http::Uri) -> Self::Future {
+        match self.proxies.intercept(&dst) {
+            None => {
+                let connecting = self.direct.call(dst);
+                Box::pin(async move { connecting.await.map_err(Into::into) })
+            }
+            Some(proxy) => {
+                let mut tunnel = Tunnel::new(proxy.uri().clone(), self.direct.clone());
+                if let Some(auth) = proxy.basic_auth() {
+                    tunnel = tunnel.with_auth(auth.clone());
+                }
+                let connecting = tunnel.call(dst);
+                Box::pin(async move {
+                    connecting
+                        .await
+                        .map_err(|e| format!("through the egress proxy: {}", describe(&e)).into())
+                })
+            }
+        }
+    }
+}
+
 /// Hop-by-hop headers (RFC 9110 §7.6.1) and the shim's own, which are not forwarded either
 /// way. `host` and `content-length` are set for the hop by the client and the server.
 pub fn forwardable(name: &HeaderName) -> bool {
@@ -293,6 +352,87 @@ mod tests {
             .to_string();
         assert!(err.contains("upstream.openai_api_key_env"), "{err}");
         assert!(err.contains("SIGHTLINE_TEST_UNSET_OPENAI_KEY"), "{err}");
+    }
+
+    /// A CONNECT proxy that records each request line, then relays bytes to where it was asked.
+    async fn connect_proxy() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let seen = Arc::new(std::sync::Mutex::new(vec![]));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let mut client = BufReader::new(client);
+                    let mut line = String::new();
+                    client.read_line(&mut line).await.expect("request line");
+                    let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                    log.lock().expect("log").push(line.trim().to_string());
+                    loop {
+                        let mut header = String::new();
+                        client.read_line(&mut header).await.expect("header");
+                        if header.trim().is_empty() {
+                            break;
+                        }
+                    }
+                    let mut server = tokio::net::TcpStream::connect(target)
+                        .await
+                        .expect("target");
+                    let mut client = client.into_inner();
+                    client
+                        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                        .await
+                        .expect("reply");
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                });
+            }
+        });
+        (url, seen)
+    }
+
+    #[tokio::test]
+    async fn calls_go_through_the_egress_proxy_unless_no_proxy_names_the_host() {
+        let upstream = sightline_testkit::fake_upstream::FakeUpstream::start()
+            .await
+            .expect("fake upstream");
+        let (proxy, seen) = connect_proxy().await;
+        let config = UpstreamConfig {
+            anthropic: upstream.url.clone(),
+            ..UpstreamConfig::default()
+        };
+        let call = |proxies: Matcher| {
+            let up =
+                Upstream::with_proxies(&config, Duration::from_secs(5), proxies).expect("upstream");
+            async move {
+                let (parts, ()) = http::Request::get("/v1/models")
+                    .body(())
+                    .expect("request")
+                    .into_parts();
+                up.send(Provider::Anthropic, &parts, Body::empty())
+                    .await
+                    .expect("answered")
+                    .status()
+            }
+        };
+        let host = upstream.url.trim_start_matches("http://").to_string();
+        let via_proxy = Matcher::builder().http(proxy.clone()).build();
+        assert_eq!(call(via_proxy).await, 200);
+        assert_eq!(
+            *seen.lock().expect("log"),
+            [format!("CONNECT {host} HTTP/1.1")]
+        );
+        let exempt = Matcher::builder().http(proxy).no("127.0.0.1").build();
+        assert_eq!(call(exempt).await, 200);
+        assert_eq!(
+            seen.lock().expect("log").len(),
+            1,
+            "NO_PROXY host was tunnelled"
+        );
+        assert_eq!(upstream.requests().len(), 2);
     }
 
     #[test]
