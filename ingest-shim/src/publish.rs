@@ -128,6 +128,7 @@ pub async fn run(
     let mut in_flight: FuturesUnordered<InFlight> = FuturesUnordered::new();
     let mut spooling = spool.as_ref().is_some_and(|s| !s.is_empty());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut replayed = Replay::default();
     let mut open = true;
     while open || !in_flight.is_empty() {
         tokio::select! {
@@ -149,9 +150,10 @@ pub async fn run(
             }
             _ = tick.tick(), if spooling && in_flight.is_empty() => {
                 if let Some(s) = spool.as_deref() {
-                    if replay(s, &producer, &codec, &topic, &counters).await {
+                    if replay(s, &producer, &codec, &topic, &counters, &mut replayed).await {
                         spooling = false;
-                        tracing::info!("spool replayed; publishing directly again");
+                        tracing::info!(events = replayed.sent, "spool replayed; publishing directly again");
+                        replayed = Replay::default();
                     } else {
                         // A restarted broker may refuse the old producer's idempotence state
                         // (its sequence has gaps where deliveries timed out), and librdkafka
@@ -220,15 +222,37 @@ async fn enqueue(
     }
 }
 
-/// Sends spooled records in order, each acknowledged before the next. Returns whether the
-/// spool is now empty.
+/// Spooled records sent to Kafka at once during a replay. Waiting for each acknowledgement
+/// before the next send replays ~150 records a second (one linger and one round trip each),
+/// slower than a busy shim spools them; a window keeps the producer's batches full. The
+/// idempotent producer keeps the order within each partition.
+const REPLAY_WINDOW: usize = 500;
+
+/// How often a long replay reports its progress.
+const REPLAY_PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// What a replay has done so far, across attempts.
+#[derive(Debug, Default)]
+struct Replay {
+    /// Records Kafka took past a segment's acknowledged prefix, as `(segment, index)`: a
+    /// retry after a partial failure skips them, so none is sent twice.
+    delivered: std::collections::BTreeSet<(u64, usize)>,
+    /// Records sent since the spool last emptied.
+    sent: u64,
+}
+
+/// Sends spooled records in order, a window at a time, and records each segment's
+/// acknowledged prefix as it grows. Returns whether the spool is now empty.
 async fn replay(
     spool: &Spool,
     producer: &Producer,
     codec: &Codec,
     topic: &str,
     counters: &Counters,
+    state: &mut Replay,
 ) -> bool {
+    let started = std::time::Instant::now();
+    let mut reported = started;
     loop {
         let (seq, records) = match spool.oldest() {
             Ok(Some(segment)) => segment,
@@ -239,40 +263,82 @@ async fn replay(
             }
         };
         let already = spool.oldest_acked(seq).unwrap_or(0);
-        let mut acked = 0;
-        for record in &records {
-            let data = match record.kind {
-                Kind::Wire => record.data.clone(),
-                Kind::Json => {
-                    let encoded = match serde_json::from_slice::<LlmEvent>(&record.data) {
-                        Ok(event) => codec.encode(topic, &event).await.map_err(|e| e.to_string()),
-                        Err(e) => Err(e.to_string()),
-                    };
-                    match encoded {
-                        Ok(d) => d,
-                        Err(e) => {
-                            counters.lost.fetch_add(1, Ordering::Relaxed);
-                            tracing::error!(error = %e, "unreadable spooled event; skipped");
-                            acked += 1;
-                            continue;
-                        }
+        let mut acked = already;
+        for (n, window) in records.chunks(REPLAY_WINDOW).enumerate() {
+            let first = already + n * REPLAY_WINDOW;
+            let mut failed = false;
+            let mut deliveries = Vec::with_capacity(window.len());
+            for (index, record) in (first..).zip(window) {
+                if state.delivered.contains(&(seq, index)) {
+                    continue;
+                }
+                let data = match wire(record, codec, topic).await {
+                    Ok(data) => data,
+                    Err(e) => {
+                        counters.lost.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(error = %e, "unreadable spooled event; skipped");
+                        state.delivered.insert((seq, index));
+                        continue;
+                    }
+                };
+                match producer.enqueue(topic, &record.key, &data) {
+                    Ok(delivery) => deliveries.push(async move { (index, delivery.await) }),
+                    Err(e) => {
+                        tracing::warn!(error = %e, waiting = spool.bytes(), "Kafka unavailable; spool kept");
+                        failed = true;
+                        break;
                     }
                 }
-            };
-            if let Err(e) = producer.send(topic, &record.key, &data, None).await {
-                tracing::warn!(error = %e, waiting = spool.bytes(), "Kafka unavailable; spool kept");
-                let _ = spool.mark_acked(seq, already + acked);
+            }
+            for (index, result) in futures::future::join_all(deliveries).await {
+                match result {
+                    Ok(_) => {
+                        state.delivered.insert((seq, index));
+                        state.sent += 1;
+                        counters.delivered.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) if !failed => {
+                        tracing::warn!(error = %e, waiting = spool.bytes(), "Kafka unavailable; spool kept");
+                        failed = true;
+                    }
+                    Err(_) => {}
+                }
+            }
+            while state.delivered.remove(&(seq, acked)) {
+                acked += 1;
+            }
+            if let Err(e) = spool.mark_acked(seq, acked) {
+                tracing::warn!(error = %e, "cannot record replay progress; a restart may resend some events");
+            }
+            if failed {
                 return false;
             }
-            acked += 1;
-            counters.delivered.fetch_add(1, Ordering::Relaxed);
-            if acked % 100 == 0 {
-                let _ = spool.mark_acked(seq, already + acked);
+            if reported.elapsed() >= REPLAY_PROGRESS_EVERY {
+                reported = std::time::Instant::now();
+                tracing::info!(
+                    sent = state.sent,
+                    waiting_bytes = spool.bytes(),
+                    per_second = (state.sent as f64 / started.elapsed().as_secs_f64()) as u64,
+                    "replaying the spool"
+                );
             }
         }
         if let Err(e) = spool.remove(seq) {
             tracing::error!(error = %e, "cannot remove a replayed spool segment");
             return false;
+        }
+        state.delivered.retain(|(segment, _)| *segment != seq);
+    }
+}
+
+/// A spooled record in wire format.
+async fn wire(record: &Record, codec: &Codec, topic: &str) -> Result<Vec<u8>, String> {
+    match record.kind {
+        Kind::Wire => Ok(record.data.clone()),
+        Kind::Json => {
+            let event =
+                serde_json::from_slice::<LlmEvent>(&record.data).map_err(|e| e.to_string())?;
+            codec.encode(topic, &event).await.map_err(|e| e.to_string())
         }
     }
 }
