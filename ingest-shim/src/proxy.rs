@@ -110,7 +110,7 @@ pub async fn serve(
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let codec = config.schema_registry.codec()?;
-    let producer = Producer::new(&config.kafka)?;
+    let producer = Producer::with_defaults(&config.kafka, publish::PRODUCER_DEFAULTS)?;
     let topic = TopicNames::from(&config.topics).name(Topic::Events);
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let spool = Spool::open(

@@ -21,8 +21,18 @@ impl std::fmt::Debug for Producer {
 impl Producer {
     /// Connects lazily; librdkafka retries the brokers in the background.
     pub fn new(config: &KafkaConfig) -> Result<Self> {
+        Self::with_defaults(config, &[])
+    }
+
+    /// [`new`](Self::new) with a component's own defaults for librdkafka properties (after
+    /// the common ones, before `kafka.librdkafka`, which still overrides them).
+    pub fn with_defaults(config: &KafkaConfig, defaults: &[(&str, &str)]) -> Result<Self> {
+        let defaults: Vec<(&str, &str)> = [("linger.ms", "5")]
+            .into_iter()
+            .chain(defaults.iter().copied())
+            .collect();
         let inner = config
-            .client_config(&[("linger.ms", "5")])
+            .client_config(&defaults)
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set(
