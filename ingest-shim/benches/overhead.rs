@@ -5,9 +5,12 @@
 //! `cargo bench -p sightline-shim --bench overhead`. The shim runs as its own process (the
 //! release binary) so its RSS can be read; the fake upstream answers after a fixed delay.
 //! Prints the added latency p50/p99 at concurrency 1, the p99 ratio at 500 requests/s, and
-//! the shim's RSS. For reference it also sends the concurrency-1 load through a bare TCP
-//! relay process (this bench's own binary with `--relay`): what any extra hop costs here. Targets on a 2-core machine: p50 added <= 0.2 ms, p99 added <= 1 ms,
-//! p99 ratio <= 1.05 at 500 req/s, RSS <= 64 MB.
+//! the shim's RSS. For reference it also sends the concurrency-1 load through two relay
+//! processes (this bench's own binary in another mode): a bare TCP relay (`--relay`), what
+//! any extra hop costs here, and a minimal HTTP proxy (`--http-relay`, hyper's server and
+//! client with no other work), what terminating HTTP on both sides costs. Targets on a
+//! 2-core machine: p50 added <= 0.2 ms, p99 added <= 1 ms, p99 ratio <= 1.05 at 500 req/s,
+//! RSS <= 64 MB.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -100,6 +103,42 @@ async fn relay(listen: &str, target: &str) {
     }
 }
 
+/// `--http-relay LISTEN TARGET`: a minimal HTTP proxy (hyper's server and pooled client, and
+/// nothing else): what terminating HTTP on both sides costs here, before any work.
+async fn http_relay(listen: &str, target: &str) {
+    use hyper::body::Incoming;
+    use hyper_util::client::legacy::{connect::HttpConnector, Client};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .expect("http relay bind");
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let client: Client<HttpConnector, Incoming> =
+        Client::builder(TokioExecutor::new()).build(connector);
+    let target = std::sync::Arc::new(format!("http://{target}"));
+    loop {
+        let Ok((inbound, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = inbound.set_nodelay(true);
+        let (client, target) = (client.clone(), target.clone());
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                let (client, target) = (client.clone(), target.clone());
+                async move {
+                    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+                    *req.uri_mut() = format!("{target}{path}").parse().expect("uri");
+                    client.request(req).await
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(inbound), service)
+                .await;
+        });
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("port")
@@ -136,6 +175,9 @@ async fn main() {
     if let Some(i) = args.iter().position(|a| a == "--relay") {
         return relay(&args[i + 1], &args[i + 2]).await;
     }
+    if let Some(i) = args.iter().position(|a| a == "--http-relay") {
+        return http_relay(&args[i + 1], &args[i + 2]).await;
+    }
     let body: &'static str = r#"{"model":"claude-sonnet-4","max_tokens":64,"messages":[{"role":"user","content":"Summarise the incident report for the weekly ops review in five bullets, and list owners."}]}"#;
     let upstream = FakeUpstream::start().await.expect("fake upstream");
     upstream.set_delay(DELAY);
@@ -156,18 +198,23 @@ async fn main() {
             .spawn()
             .expect("start the shim binary"),
     );
-    let relay_port = free_port();
-    let _relay = Process(
-        Command::new(std::env::current_exe().expect("this bench's binary"))
-            .args([
-                "--relay",
-                &format!("127.0.0.1:{relay_port}"),
-                upstream.url.trim_start_matches("http://"),
-            ])
-            .spawn()
-            .expect("start the relay"),
-    );
-    let relay_url = format!("http://127.0.0.1:{relay_port}/v1/messages");
+    // Reference relays: this bench's own binary in another mode, in front of the same upstream.
+    let reference = |mode: &str| {
+        let port = free_port();
+        let process = Process(
+            Command::new(std::env::current_exe().expect("this bench's binary"))
+                .args([
+                    mode,
+                    &format!("127.0.0.1:{port}"),
+                    upstream.url.trim_start_matches("http://"),
+                ])
+                .spawn()
+                .expect("start a reference relay"),
+        );
+        (process, format!("http://127.0.0.1:{port}/v1/messages"))
+    };
+    let (_relay, relay_url) = reference("--relay");
+    let (_http_relay, http_relay_url) = reference("--http-relay");
     let shim_url = format!("http://127.0.0.1:{port}/v1/messages");
     let direct_url = format!("{}/v1/messages", upstream.url);
     let client = reqwest::Client::builder()
@@ -186,16 +233,22 @@ async fn main() {
     }
     // Warm every path (connections, allocator, caches).
     for _ in 0..200 {
-        for url in [&direct_url, &relay_url, &shim_url] {
+        for url in [&direct_url, &relay_url, &http_relay_url, &shim_url] {
             once(&client, url, body).await;
         }
     }
 
     // Concurrency 1, interleaved so drift hits every path alike.
-    let [direct, relayed, shimmed] =
-        sequential(&client, [&direct_url, &relay_url, &shim_url], body).await;
+    let [direct, relayed, http_relayed, shimmed] = sequential(
+        &client,
+        [&direct_url, &relay_url, &http_relay_url, &shim_url],
+        body,
+    )
+    .await;
     let added = |p: f64| ms(percentile(&shimmed, p)) - ms(percentile(&direct, p));
     let relay_added = |p: f64| ms(percentile(&relayed, p)) - ms(percentile(&direct, p));
+    let http_relay_added =
+        |p: f64| ms(percentile(&http_relayed, p)) - ms(percentile(&direct, p));
     // The same with an upstream that answers at once: no process sits idle between calls, so
     // the shim runs with warm caches; with the delay, every call starts cold.
     upstream.set_delay(Duration::ZERO);
@@ -232,6 +285,11 @@ async fn main() {
         "  a bare TCP relay process in the same place adds p50 {:.3} ms, p99 {:.3} ms",
         relay_added(0.5),
         relay_added(0.99)
+    );
+    println!(
+        "  a minimal HTTP proxy (hyper server and client, no other work) adds p50 {:.3} ms, p99 {:.3} ms",
+        http_relay_added(0.5),
+        http_relay_added(0.99)
     );
     println!(
         "  with an upstream that answers at once: direct p50 {:.3} ms | via shim p50 {:.3} ms | added p50 {:.3} ms, p99 {:.3} ms",
