@@ -247,8 +247,7 @@ async fn main() {
     .await;
     let added = |p: f64| ms(percentile(&shimmed, p)) - ms(percentile(&direct, p));
     let relay_added = |p: f64| ms(percentile(&relayed, p)) - ms(percentile(&direct, p));
-    let http_relay_added =
-        |p: f64| ms(percentile(&http_relayed, p)) - ms(percentile(&direct, p));
+    let http_relay_added = |p: f64| ms(percentile(&http_relayed, p)) - ms(percentile(&direct, p));
     // The same with an upstream that answers at once: no process sits idle between calls, so
     // the shim runs with warm caches; with the delay, every call starts cold.
     upstream.set_delay(Duration::ZERO);

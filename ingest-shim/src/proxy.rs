@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
 use sightline_detect::{FingerprintKey, KeyRing};
-use sightline_events::{CallStatus, LlmEvent, Provider};
+use sightline_events::{CallStatus, InlineFinding, LlmEvent, Provider};
 use sightline_kafka::{Producer, Topic, TopicNames};
 use sightline_policy::{Context, Policy};
 use sightline_runtime::Shutdown;
@@ -308,48 +308,46 @@ async fn forward(state: AppState, provider: Provider, req: Request) -> Response 
             "request body is not a JSON object; forwarded untouched"
         );
     }
-    let caller = Arc::new(Caller::new(&state, identity));
-    let inspection = inspect_request(&state, &caller, body.clone(), &info).await;
+    let call = Call {
+        provider,
+        endpoint: format!("{} {}", parts.method, parts.uri.path()),
+        conversation: header(&parts.headers, CONVERSATION_HEADER),
+        user_agent: header(&parts.headers, "user-agent"),
+        caller: Arc::new(Caller::new(&state, identity)),
+        info,
+        started,
+        received_ms,
+    };
+    let inspection = inspect_request(&state, &call.caller, body.clone(), &call.info).await;
     if inspection.verdict.blocks() {
-        let request = request_event(
-            &state,
-            provider,
-            &parts,
-            &info,
-            &caller,
-            &inspection,
-            received_ms,
-        )
-        .await;
-        let record = CallRecord::new(request, started, state.scanner.clone());
-        state.publisher.publish(record.request.clone());
-        return blocked(&state, provider, &info, record, &inspection);
+        let record = call.record(&state, &inspection).await;
+        return blocked(&state, provider, &call.info, record, &inspection);
     }
     let forwarded = inspection.redacted_body.clone().map_or(body, Bytes::from);
 
     // The call goes upstream first, and is recorded while upstream works on it: the event is
     // no part of the answer. One poll hands the request to a pooled connection; yielding lets
     // that connection's task write it before the event is built.
-    let mut call = std::pin::pin!(state.upstream.send(provider, &parts, Body::from(forwarded)));
-    let early = futures::poll!(call.as_mut());
+    let mut sending = std::pin::pin!(state.upstream.send(provider, &parts, Body::from(forwarded)));
+    let early = futures::poll!(sending.as_mut());
     if early.is_pending() {
         tokio::task::yield_now().await;
     }
-    let request = request_event(
-        &state,
-        provider,
-        &parts,
-        &info,
-        &caller,
-        &inspection,
-        received_ms,
-    )
-    .await;
-    let mut record = CallRecord::new(request, started, state.scanner.clone());
-    state.publisher.publish(record.request.clone());
+    let waiting = Unanswered {
+        record: Some(call.record(&state, &inspection).await),
+        publisher: state.publisher.clone(),
+    };
     let response = match early {
         Poll::Ready(outcome) => outcome,
-        Poll::Pending => call.await,
+        Poll::Pending => sending.await,
+    };
+    let Some(mut record) = waiting.answered() else {
+        return error_response(
+            provider,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "api_error",
+            "the call's record went missing",
+        );
     };
     let response = match response {
         Ok(r) => r,
@@ -370,6 +368,33 @@ async fn forward(state: AppState, provider: Provider, req: Request) -> Response 
         state.publisher.clone(),
     );
     relayed(&head, Body::new(relay), provider)
+}
+
+/// A call waiting for upstream's answer. A client that hangs up meanwhile drops the handler,
+/// and with it this guard, which then records the call as failed.
+struct Unanswered {
+    record: Option<CallRecord>,
+    publisher: Publisher,
+}
+
+impl Unanswered {
+    /// Upstream answered (or failed): the handler records the call itself from here.
+    fn answered(mut self) -> Option<CallRecord> {
+        self.record.take()
+    }
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some(record) = self.record.take() {
+            self.publisher.publish(record.response(
+                CallStatus::Failed,
+                Some("client disconnected before upstream answered".into()),
+                None,
+                Default::default(),
+            ));
+        }
+    }
 }
 
 /// Runs CPU work over `size` bytes: inline when small, on a blocking thread when large, so a
@@ -446,17 +471,47 @@ async fn inspect_request(
     .unwrap_or_else(Inspection::clean)
 }
 
+/// A call to an inspected endpoint, once read and attributed.
+#[derive(Clone)]
+struct Call {
+    provider: Provider,
+    /// `METHOD /path`.
+    endpoint: String,
+    /// The conversation header, when the client sent one.
+    conversation: Option<String>,
+    user_agent: Option<String>,
+    info: Arc<RequestInfo>,
+    caller: Arc<Caller>,
+    started: Instant,
+    received_ms: i64,
+}
+
+impl Call {
+    /// Builds and publishes the call's REQUEST event in a task of its own, so that a client
+    /// hanging up meanwhile cannot cancel it; the record returned builds the RESPONSE.
+    async fn record(&self, state: &AppState, inspection: &Inspection) -> CallRecord {
+        let building = {
+            let (state, call, findings) =
+                (state.clone(), self.clone(), inspection.findings.clone());
+            tokio::spawn(async move {
+                let request = request_event(&state, &call, findings).await;
+                state.publisher.publish(request.clone());
+                request
+            })
+        };
+        let request = building.await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "building the REQUEST event failed; recording the call without it");
+            let caller = &self.caller;
+            LlmEvent::request(&caller.tenant, &caller.user, self.provider, &self.endpoint)
+        });
+        CallRecord::new(request, self.started, state.scanner.clone())
+    }
+}
+
 /// The call's REQUEST event: who, which conversation, the text turns redacted and what the
 /// policy found.
-async fn request_event(
-    state: &AppState,
-    provider: Provider,
-    parts: &http::request::Parts,
-    info: &Arc<RequestInfo>,
-    caller: &Arc<Caller>,
-    inspection: &Inspection,
-    received_ms: i64,
-) -> LlmEvent {
+async fn request_event(state: &AppState, call: &Call, findings: Vec<InlineFinding>) -> LlmEvent {
+    let Call { info, caller, .. } = call;
     let text_size = info.messages.iter().map(|m| m.text.len()).sum();
     let (policy, scanning, turns) = (state.scanner.policy.clone(), caller.clone(), info.clone());
     let messages = cpu_bound(text_size, move || {
@@ -464,11 +519,11 @@ async fn request_event(
     })
     .await
     .unwrap_or_default();
-    let h = &parts.headers;
-    let endpoint = format!("{} {}", parts.method, parts.uri.path());
     // A conversation id from the header, else the client's own session, else a keyed hash of
     // the user and the first user turn (stable across the turns of one conversation).
-    let conversation = header(h, CONVERSATION_HEADER)
+    let conversation = call
+        .conversation
+        .clone()
         .or_else(|| info.session.as_ref().map(|s| format!("session-{s}")))
         .or_else(|| {
             info.first_user_text().map(|first| {
@@ -486,10 +541,10 @@ async fn request_event(
         streaming: info.stream,
         messages,
         attachments: info.attachments.clone(),
-        findings: inspection.findings.clone(),
-        user_agent: header(h, "user-agent"),
-        occurred_at_ms: received_ms,
-        ..LlmEvent::request(&caller.tenant, &caller.user, provider, &endpoint)
+        findings,
+        user_agent: call.user_agent.clone(),
+        occurred_at_ms: call.received_ms,
+        ..LlmEvent::request(&caller.tenant, &caller.user, call.provider, &call.endpoint)
     }
 }
 

@@ -564,11 +564,10 @@ async fn raw_events(env: &TestEnv, expected: usize) -> Vec<Vec<u8>> {
     read_records(env, Topic::Events, expected).await
 }
 
-/// The first `expected` record payloads of one of the test's topics, read by a new group.
-async fn read_records(env: &TestEnv, topic: Topic, expected: usize) -> Vec<Vec<u8>> {
-    use rdkafka::consumer::{Consumer, StreamConsumer};
-    use rdkafka::Message as _;
-    let consumer: StreamConsumer = env
+/// A consumer of one of the test's topics from its start, in a group of its own.
+fn reader(env: &TestEnv, topic: Topic) -> rdkafka::consumer::StreamConsumer {
+    use rdkafka::consumer::Consumer;
+    let consumer: rdkafka::consumer::StreamConsumer = env
         .kafka
         .client_config(&[])
         .set("group.id", unique("reader"))
@@ -576,6 +575,13 @@ async fn read_records(env: &TestEnv, topic: Topic, expected: usize) -> Vec<Vec<u
         .create()
         .expect("consumer");
     consumer.subscribe(&[&env.topic(topic)]).expect("subscribe");
+    consumer
+}
+
+/// The first `expected` record payloads of one of the test's topics, read by a new group.
+async fn read_records(env: &TestEnv, topic: Topic, expected: usize) -> Vec<Vec<u8>> {
+    use rdkafka::Message as _;
+    let consumer = reader(env, topic);
     let mut out = vec![];
     while out.len() < expected {
         let msg = tokio::time::timeout(WAIT, consumer.recv())
@@ -1241,15 +1247,7 @@ async fn a_large_spool_is_replayed_in_order_exactly_once() {
 /// Every record of one of the test's topics: read by a new group until none has come for
 /// `quiet`.
 async fn count_records(env: &TestEnv, topic: Topic, quiet: Duration) -> usize {
-    use rdkafka::consumer::{Consumer, StreamConsumer};
-    let consumer: StreamConsumer = env
-        .kafka
-        .client_config(&[])
-        .set("group.id", unique("counter"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[&env.topic(topic)]).expect("subscribe");
+    let consumer = reader(env, topic);
     let mut n = 0;
     while let Ok(msg) = tokio::time::timeout(quiet, consumer.recv()).await {
         msg.expect("recv");
@@ -1391,7 +1389,18 @@ async fn slow_upstreams_time_out_and_client_disconnects_cancel_upstream() {
     .await;
     gate.add_permits(10);
 
-    let rows = rows_when(&env, 4).await;
+    // The client gives up before upstream has answered: the call is recorded as failed.
+    upstream.set_delay(Duration::from_secs(2));
+    let gave_up = client()
+        .post(format!("{shim}/v1/messages"))
+        .timeout(Duration::from_millis(100))
+        .json(&serde_json::json!({"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": "never mind"}]}))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the client should have given up");
+    upstream.set_delay(Duration::ZERO);
+
+    let rows = rows_when(&env, 6).await;
     let failed: Vec<(&str, Option<&str>)> = rows
         .iter()
         .filter(|r| r.kind == "RESPONSE")
@@ -1406,6 +1415,13 @@ async fn slow_upstreams_time_out_and_client_disconnects_cancel_upstream() {
         (
             "FAILED",
             Some("client disconnected before the response ended")
+        )
+    );
+    assert_eq!(
+        failed[2],
+        (
+            "FAILED",
+            Some("client disconnected before upstream answered")
         )
     );
     shim_task.stop().await.expect("shim");
