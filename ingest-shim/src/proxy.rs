@@ -333,22 +333,16 @@ async fn forward(state: AppState, provider: Provider, req: Request) -> Response 
     if early.is_pending() {
         tokio::task::yield_now().await;
     }
+    let mut record = call.record(&state, &inspection).await;
     let waiting = Unanswered {
-        record: Some(call.record(&state, &inspection).await),
-        publisher: state.publisher.clone(),
+        record: &record,
+        publisher: &state.publisher,
     };
     let response = match early {
         Poll::Ready(outcome) => outcome,
         Poll::Pending => sending.await,
     };
-    let Some(mut record) = waiting.answered() else {
-        return error_response(
-            provider,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "api_error",
-            "the call's record went missing",
-        );
-    };
+    waiting.answered();
     let response = match response {
         Ok(r) => r,
         Err(e) => return fail(&state, provider, record, &e),
@@ -372,28 +366,26 @@ async fn forward(state: AppState, provider: Provider, req: Request) -> Response 
 
 /// A call waiting for upstream's answer. A client that hangs up meanwhile drops the handler,
 /// and with it this guard, which then records the call as failed.
-struct Unanswered {
-    record: Option<CallRecord>,
-    publisher: Publisher,
+struct Unanswered<'a> {
+    record: &'a CallRecord,
+    publisher: &'a Publisher,
 }
 
-impl Unanswered {
+impl Unanswered<'_> {
     /// Upstream answered (or failed): the handler records the call itself from here.
-    fn answered(mut self) -> Option<CallRecord> {
-        self.record.take()
+    fn answered(self) {
+        std::mem::forget(self);
     }
 }
 
-impl Drop for Unanswered {
+impl Drop for Unanswered<'_> {
     fn drop(&mut self) {
-        if let Some(record) = self.record.take() {
-            self.publisher.publish(record.response(
-                CallStatus::Failed,
-                Some("client disconnected before upstream answered".into()),
-                None,
-                Default::default(),
-            ));
-        }
+        self.publisher.publish(self.record.response(
+            CallStatus::Failed,
+            Some("client disconnected before upstream answered".into()),
+            None,
+            Default::default(),
+        ));
     }
 }
 

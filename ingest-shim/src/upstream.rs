@@ -303,6 +303,11 @@ pub fn describe(e: &dyn std::error::Error) -> String {
 mod tests {
     use super::*;
 
+    /// The head of a call the way the server hands it over.
+    fn parts(call: http::request::Builder) -> Parts {
+        call.body(()).expect("request").into_parts().0
+    }
+
     fn upstream(anthropic: &str) -> anyhow::Result<Upstream> {
         let config = UpstreamConfig {
             anthropic: anthropic.into(),
@@ -408,10 +413,7 @@ mod tests {
             let up =
                 Upstream::with_proxies(&config, Duration::from_secs(5), proxies).expect("upstream");
             async move {
-                let (parts, ()) = http::Request::get("/v1/models")
-                    .body(())
-                    .expect("request")
-                    .into_parts();
+                let parts = parts(http::Request::get("/v1/models"));
                 up.send(Provider::Anthropic, &parts, Body::empty())
                     .await
                     .expect("answered")
@@ -443,17 +445,14 @@ mod tests {
             ..UpstreamConfig::default()
         };
         let up = Upstream::new(&config, Duration::from_secs(1)).expect("upstream");
-        let (parts, ()) = http::Request::post("/v1/chat/completions?x=1")
+        let call = http::Request::post("/v1/chat/completions?x=1")
             .header("authorization", "Bearer sk-personal")
             .header("connection", "keep-alive")
             .header("x-sightline-conversation", "c1")
             .header("openai-beta", "assistants=v2")
-            .header("openai-beta", "other")
-            .body(())
-            .expect("request")
-            .into_parts();
+            .header("openai-beta", "other");
         let sent = up
-            .request(Provider::Openai, &parts, Body::empty())
+            .request(Provider::Openai, &parts(call), Body::empty())
             .expect("built");
         assert_eq!(
             sent.uri().to_string(),
@@ -466,13 +465,9 @@ mod tests {
         assert!(h.get("x-sightline-conversation").is_none());
         assert_eq!(h.get_all("openai-beta").iter().count(), 2);
         // Anthropic has no central key here: the caller's passes through.
-        let (parts, ()) = http::Request::post("/v1/messages")
-            .header("x-api-key", "sk-ant-personal")
-            .body(())
-            .expect("request")
-            .into_parts();
+        let call = http::Request::post("/v1/messages").header("x-api-key", "sk-ant-personal");
         let sent = up
-            .request(Provider::Anthropic, &parts, Body::empty())
+            .request(Provider::Anthropic, &parts(call), Body::empty())
             .expect("built");
         assert_eq!(sent.headers()["x-api-key"], "sk-ant-personal");
     }

@@ -1,8 +1,9 @@
 //! The detection engine: finds secrets, PII and production-access markers in text.
 //!
 //! One pass over the text:
-//! 1. an Aho-Corasick DFA over every rule's keywords, walked by four interleaved cursors (`AKIA`, `ghp_`, `password`…);
-//!    each hit runs only that keyword's rules, on a bounded window around the hit;
+//! 1. an Aho-Corasick DFA over every rule's keywords (`AKIA`, `ghp_`, `password`…), walked by
+//!    four interleaved cursors; each hit runs only that keyword's rules, on a bounded window
+//!    around the hit;
 //! 2. one multi-pattern DFA for the rules that have no keyword (card numbers, phone numbers,
 //!    IP addresses, IBANs…).
 //!

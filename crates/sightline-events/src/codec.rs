@@ -64,6 +64,10 @@ fn compiled() -> Result<&'static Compiled> {
         .map_err(|e| Error::Schema(e.clone()))
 }
 
+fn not_compiled<T: AvroRecord>() -> Error {
+    Error::Schema(format!("{} is not compiled in", T::SCHEMA.full_name))
+}
+
 impl Codec {
     /// A codec that asks `resolver` for ids.
     pub fn new(resolver: Arc<dyn SchemaResolver>) -> Result<Self> {
@@ -83,7 +87,7 @@ impl Codec {
             .schemas
             .get(T::SCHEMA.full_name)
             .copied()
-            .ok_or_else(|| Error::Schema(format!("{} is not compiled in", T::SCHEMA.full_name)))
+            .ok_or_else(not_compiled::<T>)
     }
 
     /// Encodes `value` for `topic` (subject `<topic>-value`).
@@ -94,7 +98,7 @@ impl Codec {
             .compiled
             .writers
             .get(T::SCHEMA.full_name)
-            .ok_or_else(|| Error::Schema(format!("{} is not compiled in", T::SCHEMA.full_name)))?;
+            .ok_or_else(not_compiled::<T>)?;
         let mut out = Vec::with_capacity(256);
         out.push(WIRE_MAGIC);
         out.extend_from_slice(&id.to_be_bytes());

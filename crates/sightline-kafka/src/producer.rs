@@ -27,12 +27,8 @@ impl Producer {
     /// [`new`](Self::new) with a component's own defaults for librdkafka properties (after
     /// the common ones, before `kafka.librdkafka`, which still overrides them).
     pub fn with_defaults(config: &KafkaConfig, defaults: &[(&str, &str)]) -> Result<Self> {
-        let defaults: Vec<(&str, &str)> = [("linger.ms", "5")]
-            .into_iter()
-            .chain(defaults.iter().copied())
-            .collect();
         let inner = config
-            .client_config(&defaults)
+            .client_config(&[&[("linger.ms", "5")], defaults].concat())
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set(
