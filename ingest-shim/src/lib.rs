@@ -10,8 +10,12 @@
 //! as upstream sends them ([`relay`], observed by [`sse`]); pure parsing lives in [`extract`],
 //! [`media`] and [`pricing`].
 //!
-//! Delivery guarantee: publishing is off the request path ([`publish`]). Events go through a
-//! bounded queue to an idempotent producer; events Kafka does not acknowledge, or that find
+//! Connections are served by [`server`], hyper's HTTP/1.1 server with a `match` for routes
+//! ([`proxy::handle`]).
+//!
+//! Delivery guarantee: recording is off the request path ([`publish`]). Events, or the work
+//! that builds them, go through a bounded queue to a recording thread of its own and on to an
+//! idempotent producer; events Kafka does not acknowledge, or that find
 //! the queue full, go to a disk [`spool`] and are replayed in order, so none is lost unless
 //! the spool is full (counted and logged). Calls are served throughout unless
 //! `shim.fail_closed` is set.
@@ -27,9 +31,10 @@ pub mod pricing;
 pub mod proxy;
 pub mod publish;
 pub mod relay;
+pub mod server;
 pub mod spool;
 pub mod sse;
 pub mod upstream;
 
 pub use config::ShimConfig;
-pub use proxy::{router, run, serve, AppState};
+pub use proxy::{handle, run, serve, AppState};

@@ -5,12 +5,11 @@ use std::task::Poll;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, StatusCode};
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use bytes::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Incoming;
 use sightline_detect::{FingerprintKey, KeyRing};
 use sightline_events::{CallStatus, InlineFinding, LlmEvent, Provider};
 use sightline_kafka::{Producer, Topic, TopicNames};
@@ -34,13 +33,25 @@ pub const CONVERSATION_HEADER: &str = "x-sightline-conversation";
 /// Bodies and texts larger than this are parsed and scanned off the async reactor.
 const INLINE_PARSE_LIMIT: usize = 64 * 1024;
 
-/// Shared by every request.
+/// Shared by every request; a clone is one reference count.
 #[derive(Debug, Clone)]
-pub struct AppState {
-    config: Arc<ShimConfig>,
+pub struct AppState(Arc<Shared>);
+
+/// What every request reads.
+#[derive(Debug)]
+pub struct Shared {
+    config: ShimConfig,
     upstream: Upstream,
     publisher: Publisher,
     scanner: ResponseScanner,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl AppState {
@@ -70,26 +81,28 @@ impl AppState {
             prices: Arc::new(config.prices.clone()),
         };
         let upstream = Upstream::new(&config.upstream, config.shim.upstream_timeout)?;
-        Ok(Self {
-            config: Arc::new(config),
+        Ok(Self(Arc::new(Shared {
+            config,
             upstream,
             publisher,
             scanner,
-        })
+        })))
     }
 }
 
-/// The shim's routes.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/messages", post(anthropic))
-        .route("/v1/messages/count_tokens", post(anthropic))
-        .route("/v1/chat/completions", post(openai))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .fallback(passthrough)
-        .with_state(state)
+/// Answers one call: the shim's routes. The inspected endpoints are forwarded with events;
+/// any other path goes upstream untouched.
+pub async fn handle(state: AppState, request: http::Request<Incoming>) -> Response {
+    match (request.method(), request.uri().path()) {
+        (&Method::POST, "/v1/messages" | "/v1/messages/count_tokens") => {
+            forward(state, Provider::Anthropic, request).await
+        }
+        (&Method::POST, "/v1/chat/completions") => forward(state, Provider::Openai, request).await,
+        (&Method::GET, "/healthz") => "ok".into_response(),
+        (&Method::GET, "/readyz") => readyz(&state),
+        (&Method::GET, "/metrics") => metrics(&state),
+        _ => passthrough(state, request).await,
+    }
 }
 
 /// Binds `shim.listen` and serves until `shutdown`.
@@ -125,36 +138,31 @@ pub async fn serve(
         )
     })?;
     let spool = Some(Arc::new(spool));
-    let (publisher, rx) = Publisher::new(config.shim.publish_queue, spool.clone(), metrics);
+    let (publisher, jobs) = Publisher::new(config.shim.publish_queue, spool.clone(), metrics);
     let counters = publisher.counters();
     let grace = config.shim.shutdown_grace;
-    let publishing = tokio::spawn(publish::run(
-        rx,
+    let recording = publish::start(
+        jobs,
         config.kafka.clone(),
         producer.clone(),
         codec,
         topic.clone(),
         counters.clone(),
         spool,
-    ));
+    )?;
 
     tracing::info!(listen = ?listener.local_addr().ok(), topic = %topic, "shim listening");
-    let app = router(AppState::new(config, publisher)?);
-    let stop = shutdown.clone();
-    // Small request/response exchanges must not wait for Nagle's algorithm.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.wait().await })
-        .await?;
+    let state = AppState::new(config, publisher)?;
+    let deadline = crate::server::serve(listener, shutdown, grace, move |request| {
+        handle(state.clone(), request)
+    })
+    .await;
 
-    // Every sender is gone once the server has drained; the publisher then finishes.
-    if sightline_runtime::shutdown::within_grace(grace, publishing)
-        .await
-        .is_none()
-    {
-        tracing::error!("events still unpublished after the shutdown grace period");
+    // Every sender is gone once the server has drained; the recording thread then finishes.
+    match tokio::time::timeout_at(deadline.into(), recording).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => tracing::error!("the recording thread failed; events may be unpublished"),
+        Err(_) => tracing::error!("events still unpublished after the shutdown grace period"),
     }
     producer.flush(grace)?;
     tracing::info!(
@@ -168,7 +176,7 @@ pub async fn serve(
 }
 
 /// Ready while events can still be queued: 503 when the publish queue is nearly full.
-async fn readyz(State(state): State<AppState>) -> Response {
+fn readyz(state: &AppState) -> Response {
     let (depth, capacity) = (
         state.publisher.queue_depth(),
         state.publisher.queue_capacity(),
@@ -184,7 +192,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+fn metrics(state: &AppState) -> Response {
     let counters = state.publisher.counters();
     let text = state.publisher.metrics().render(
         state.publisher.queue_depth(),
@@ -198,14 +206,6 @@ async fn metrics(State(state): State<AppState>) -> Response {
         text,
     )
         .into_response()
-}
-
-async fn anthropic(State(state): State<AppState>, req: Request) -> Response {
-    forward(state, Provider::Anthropic, req).await
-}
-
-async fn openai(State(state): State<AppState>, req: Request) -> Response {
-    forward(state, Provider::Openai, req).await
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -239,7 +239,7 @@ impl Caller {
     }
 }
 
-async fn forward(state: AppState, provider: Provider, req: Request) -> Response {
+async fn forward(state: AppState, provider: Provider, req: http::Request<Incoming>) -> Response {
     let started = Instant::now();
     let received_ms = sightline_events::now_ms();
     let (parts, body) = req.into_parts();
@@ -269,11 +269,13 @@ async fn forward(state: AppState, provider: Provider, req: Request) -> Response 
                 );
             }
         };
-    let body = match axum::body::to_bytes(body, state.config.shim.max_body_bytes).await {
-        Ok(b) => b,
+    let body = match Limited::new(body, state.config.shim.max_body_bytes)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
         Err(e) => {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            let too_large = e.is::<LengthLimitError>();
             return if too_large {
                 error_response(
                     provider,
@@ -320,7 +322,7 @@ async fn forward(state: AppState, provider: Provider, req: Request) -> Response 
     };
     let inspection = inspect_request(&state, &call.caller, body.clone(), &call.info).await;
     if inspection.verdict.blocks() {
-        let record = call.record(&state, &inspection).await;
+        let record = call.record(&state, inspection.findings.clone());
         return blocked(&state, provider, &call.info, record, &inspection);
     }
     let forwarded = inspection.redacted_body.clone().map_or(body, Bytes::from);
@@ -333,7 +335,7 @@ async fn forward(state: AppState, provider: Provider, req: Request) -> Response 
     if early.is_pending() {
         tokio::task::yield_now().await;
     }
-    let mut record = call.record(&state, &inspection).await;
+    let mut record = call.record(&state, inspection.findings);
     let waiting = Unanswered {
         record: &record,
         publisher: &state.publisher,
@@ -380,12 +382,12 @@ impl Unanswered<'_> {
 
 impl Drop for Unanswered<'_> {
     fn drop(&mut self) {
-        self.publisher.publish(self.record.response(
+        let ending = self.record.ended(
             CallStatus::Failed,
             Some("client disconnected before upstream answered".into()),
-            None,
-            Default::default(),
-        ));
+        );
+        self.publisher
+            .publish(self.record.response(ending, None, Default::default()));
     }
 }
 
@@ -404,14 +406,14 @@ async fn cpu_bound<T: Send + 'static>(
 
 /// Any other endpoint (`GET /v1/models`, files, batches…) is relayed untouched, without
 /// inspection or events. Anthropic clients are recognised by their `anthropic-version` header.
-async fn passthrough(State(state): State<AppState>, req: Request) -> Response {
+async fn passthrough(state: AppState, req: http::Request<Incoming>) -> Response {
     let provider = if req.headers().contains_key("anthropic-version") {
         Provider::Anthropic
     } else {
         Provider::Openai
     };
     let (parts, body) = req.into_parts();
-    match state.upstream.send(provider, &parts, body).await {
+    match state.upstream.send(provider, &parts, Body::new(body)).await {
         Ok(response) => {
             let (head, incoming) = response.into_parts();
             relayed(&head, Body::new(incoming), provider)
@@ -479,64 +481,56 @@ struct Call {
 }
 
 impl Call {
-    /// Builds and publishes the call's REQUEST event in a task of its own, so that a client
-    /// hanging up meanwhile cannot cancel it; the record returned builds the RESPONSE.
-    async fn record(&self, state: &AppState, inspection: &Inspection) -> CallRecord {
-        let building = {
-            let (state, call, findings) =
-                (state.clone(), self.clone(), inspection.findings.clone());
-            tokio::spawn(async move {
-                let request = request_event(&state, &call, findings).await;
-                state.publisher.publish(request.clone());
-                request
-            })
-        };
-        let request = building.await.unwrap_or_else(|e| {
-            tracing::error!(error = %e, "building the REQUEST event failed; recording the call without it");
-            let caller = &self.caller;
-            LlmEvent::request(&caller.tenant, &caller.user, self.provider, &self.endpoint)
+    /// Queues the call's REQUEST event, whose text turns the recording thread redacts, and
+    /// returns the record that builds its RESPONSE. Nothing here waits, so a client hanging
+    /// up cannot cancel it.
+    fn record(&self, state: &AppState, findings: Vec<InlineFinding>) -> CallRecord {
+        let head = self.head();
+        let (request, call, policy) = (head.clone(), self.clone(), state.scanner.policy.clone());
+        state.publisher.record(move || {
+            let Call { info, caller, .. } = call;
+            LlmEvent {
+                messages: inline::redact_messages(
+                    &policy,
+                    &caller.key,
+                    &caller.tenant,
+                    &info.messages,
+                ),
+                attachments: info.attachments.clone(),
+                findings,
+                ..request
+            }
         });
-        CallRecord::new(request, self.started, state.scanner.clone())
+        CallRecord::new(head, self.started, state.scanner.clone())
     }
-}
 
-/// The call's REQUEST event: who, which conversation, the text turns redacted and what the
-/// policy found.
-async fn request_event(state: &AppState, call: &Call, findings: Vec<InlineFinding>) -> LlmEvent {
-    let Call { info, caller, .. } = call;
-    let text_size = info.messages.iter().map(|m| m.text.len()).sum();
-    let (policy, scanning, turns) = (state.scanner.policy.clone(), caller.clone(), info.clone());
-    let messages = cpu_bound(text_size, move || {
-        inline::redact_messages(&policy, &scanning.key, &scanning.tenant, &turns.messages)
-    })
-    .await
-    .unwrap_or_default();
-    // A conversation id from the header, else the client's own session, else a keyed hash of
-    // the user and the first user turn (stable across the turns of one conversation).
-    let conversation = call
-        .conversation
-        .clone()
-        .or_else(|| info.session.as_ref().map(|s| format!("session-{s}")))
-        .or_else(|| {
-            info.first_user_text().map(|first| {
-                let user = &caller.user;
-                let digest = caller
-                    .key
-                    .fingerprint(format!("conversation\0{user}\0{first}").as_bytes());
-                format!("conv-{}", &digest[..24])
-            })
-        });
-    LlmEvent {
-        team_id: caller.team.clone(),
-        conversation_id: conversation,
-        model: info.model.clone(),
-        streaming: info.stream,
-        messages,
-        attachments: info.attachments.clone(),
-        findings,
-        user_agent: call.user_agent.clone(),
-        occurred_at_ms: call.received_ms,
-        ..LlmEvent::request(&caller.tenant, &caller.user, call.provider, &call.endpoint)
+    /// What both of the call's events carry: who, which conversation, which model.
+    fn head(&self) -> LlmEvent {
+        let Call { info, caller, .. } = self;
+        // A conversation id from the header, else the client's own session, else a keyed hash
+        // of the user and the first user turn (stable across the turns of one conversation).
+        let conversation = self
+            .conversation
+            .clone()
+            .or_else(|| info.session.as_ref().map(|s| format!("session-{s}")))
+            .or_else(|| {
+                info.first_user_text().map(|first| {
+                    let user = &caller.user;
+                    let digest = caller
+                        .key
+                        .fingerprint(format!("conversation\0{user}\0{first}").as_bytes());
+                    format!("conv-{}", &digest[..24])
+                })
+            });
+        LlmEvent {
+            team_id: caller.team.clone(),
+            conversation_id: conversation,
+            model: info.model.clone(),
+            streaming: info.stream,
+            user_agent: self.user_agent.clone(),
+            occurred_at_ms: self.received_ms,
+            ..LlmEvent::request(&caller.tenant, &caller.user, self.provider, &self.endpoint)
+        }
     }
 }
 
@@ -599,9 +593,10 @@ fn blocked(
         usage: None,
         text: reason,
     };
+    let ending = record.ended(CallStatus::Blocked, None);
     state
         .publisher
-        .publish(record.response(CallStatus::Blocked, None, None, observed));
+        .publish(record.response(ending, None, observed));
     response
 }
 
@@ -616,12 +611,10 @@ fn fail(
     let (status, kind) = e.status();
     tracing::warn!(call_id = %record.request.call_id, error = %message, "call failed");
     record.http_status = status.as_u16();
-    state.publisher.publish(record.response(
-        CallStatus::Failed,
-        Some(message.clone()),
-        None,
-        Default::default(),
-    ));
+    let ending = record.ended(CallStatus::Failed, Some(message.clone()));
+    state
+        .publisher
+        .publish(record.response(ending, None, Default::default()));
     error_response(provider, status, kind, &message)
 }
 

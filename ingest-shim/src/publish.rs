@@ -1,4 +1,9 @@
-//! Publishing off the request path: a bounded queue drained by one task into the producer.
+//! Recording off the request path: a bounded queue of events, or of the work that builds
+//! them, drained by one thread of its own into the producer.
+//!
+//! The threads that serve calls only relay them. Building an event (redacting its text,
+//! parsing and scanning a response), encoding it and producing it all run on the recording
+//! thread, so on a small machine none of it competes with a call in flight for a core.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,10 +23,19 @@ use tokio::sync::mpsc;
 /// waits for an event's acknowledgement, so the linger costs no call any latency.
 pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[("linger.ms", "50")];
 
-/// Hands events to the publishing task without ever blocking the caller.
+/// An event, or the work that builds it; run on the recording thread.
+pub type Job = Box<dyn FnOnce() -> LlmEvent + Send>;
+
+/// The receiving end of a [`Publisher`], drained by [`start`].
+pub struct Jobs {
+    rx: mpsc::Receiver<Job>,
+    metrics: Arc<crate::metrics::Metrics>,
+}
+
+/// Hands events to the recording thread without ever blocking the caller.
 #[derive(Debug, Clone)]
 pub struct Publisher {
-    tx: mpsc::Sender<LlmEvent>,
+    tx: mpsc::Sender<Job>,
     counters: Arc<Counters>,
     metrics: Arc<crate::metrics::Metrics>,
     spool: Option<Arc<Spool>>,
@@ -39,31 +53,42 @@ pub struct Counters {
 }
 
 impl Publisher {
-    /// A publisher (spilling to `spool` when given) and the receiving end for [`run`].
+    /// A publisher (spilling to `spool` when given) and the receiving end for [`start`].
     pub fn new(
         capacity: usize,
         spool: Option<Arc<Spool>>,
         metrics: Arc<crate::metrics::Metrics>,
-    ) -> (Self, mpsc::Receiver<LlmEvent>) {
+    ) -> (Self, Jobs) {
         let (tx, rx) = mpsc::channel(capacity);
-        (
-            Self {
-                tx,
-                counters: Arc::default(),
-                metrics,
-                spool,
-            },
+        let jobs = Jobs {
             rx,
-        )
+            metrics: metrics.clone(),
+        };
+        let publisher = Self {
+            tx,
+            counters: Arc::default(),
+            metrics,
+            spool,
+        };
+        (publisher, jobs)
     }
 
     /// Queues `event` without blocking. A full queue spills the event to the spool.
     pub fn publish(&self, event: LlmEvent) {
-        self.metrics.observe(&event);
-        let event = match self.tx.try_send(event) {
+        self.record(move || event);
+    }
+
+    /// Queues `build`, which the recording thread runs to get the event it publishes, without
+    /// blocking. A full queue builds the event here and spills it to the spool.
+    pub fn record(&self, build: impl FnOnce() -> LlmEvent + Send + 'static) {
+        let build = match self.tx.try_send(Box::new(build)) {
             Ok(()) => return,
-            Err(mpsc::error::TrySendError::Full(ev) | mpsc::error::TrySendError::Closed(ev)) => ev,
+            Err(mpsc::error::TrySendError::Full(b) | mpsc::error::TrySendError::Closed(b)) => b,
         };
+        let Some(event) = built(build, &self.counters) else {
+            return;
+        };
+        self.metrics.observe(&event);
         let record = serde_json::to_vec(&event).map(|data| Record {
             kind: Kind::Json,
             key: event.kafka_key().into_bytes(),
@@ -104,6 +129,16 @@ impl Publisher {
     }
 }
 
+/// Runs `build`; a panic in it loses that one event (counted and logged), not the thread.
+fn built(build: Job, counters: &Counters) -> Option<LlmEvent> {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(build));
+    if outcome.is_err() {
+        counters.lost.fetch_add(1, Ordering::Relaxed);
+        tracing::error!("building an event panicked; event lost");
+    }
+    outcome.ok()
+}
+
 fn spill(spool: &Spool, counters: &Counters, event_id: &str, record: &Record) {
     match spool.append(record) {
         Ok(()) => {
@@ -119,11 +154,41 @@ fn spill(spool: &Spool, counters: &Counters, event_id: &str, record: &Record) {
 /// A delivery awaiting the broker's acknowledgement, with what is needed to spool it instead.
 type InFlight = BoxFuture<'static, (String, Record, sightline_kafka::Result<(i32, i64)>)>;
 
-/// Drains `rx` into Kafka until every sender is gone, then waits for acknowledgements. Events
+/// How often the recording thread takes the queued events. Calls never wake it: it builds,
+/// encodes and produces what has queued up at its own pace, between calls rather than at
+/// their ends, where a small machine's cores are busiest. The producer's linger (50 ms) is
+/// far longer anyway.
+const BATCH_EVERY: Duration = Duration::from_millis(5);
+
+/// Starts the recording thread, which runs [`run`]. Resolves once it has finished (every
+/// [`Publisher`] gone, every event acknowledged or spooled) or has failed.
+pub fn start(
+    jobs: Jobs,
+    kafka: sightline_kafka::KafkaConfig,
+    producer: Producer,
+    codec: Codec,
+    topic: String,
+    counters: Arc<Counters>,
+    spool: Option<Arc<Spool>>,
+) -> std::io::Result<tokio::sync::oneshot::Receiver<()>> {
+    let (done, finished) = tokio::sync::oneshot::channel();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("sightline-record".into())
+        .spawn(move || {
+            runtime.block_on(run(jobs, kafka, producer, codec, topic, counters, spool));
+            let _ = done.send(());
+        })?;
+    Ok(finished)
+}
+
+/// Drains `jobs` into Kafka until every sender is gone, then waits for acknowledgements. Events
 /// Kafka does not acknowledge go to the spool; while the spool holds events, new ones follow
 /// them there (order is kept), and the spool is replayed once the broker answers again.
 pub async fn run(
-    mut rx: mpsc::Receiver<LlmEvent>,
+    jobs: Jobs,
     kafka: sightline_kafka::KafkaConfig,
     mut producer: Producer,
     codec: Codec,
@@ -131,9 +196,12 @@ pub async fn run(
     counters: Arc<Counters>,
     spool: Option<Arc<Spool>>,
 ) {
+    let Jobs { mut rx, metrics } = jobs;
     let mut in_flight: FuturesUnordered<InFlight> = FuturesUnordered::new();
     let mut spooling = spool.as_ref().is_some_and(|s| !s.is_empty());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut batch = tokio::time::interval(BATCH_EVERY);
+    batch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut replayed = Replay::default();
     let mut open = true;
     while open || !in_flight.is_empty() {
@@ -171,8 +239,14 @@ pub async fn run(
                     }
                 }
             }
-            next = rx.recv(), if open => {
-                let Some(event) = next else { open = false; continue };
+            _ = batch.tick(), if open => loop {
+                let build = match rx.try_recv() {
+                    Ok(build) => build,
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => { open = false; break }
+                };
+                let Some(event) = built(build, &counters) else { continue };
+                metrics.observe(&event);
                 let payload = match codec.encode(&topic, &event).await {
                     Ok(p) => p,
                     Err(e) => {
@@ -346,5 +420,42 @@ async fn wire(record: &Record, codec: &Codec, topic: &str) -> Result<Vec<u8>, St
                 serde_json::from_slice::<LlmEvent>(&record.data).map_err(|e| e.to_string())?;
             codec.encode(topic, &event).await.map_err(|e| e.to_string())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sightline_events::Provider;
+
+    #[test]
+    fn a_build_that_panics_loses_its_event_only() {
+        let counters = Counters::default();
+        let panics: Job = Box::new(|| panic!("bad response"));
+        assert!(built(panics, &counters).is_none());
+        assert_eq!(counters.lost.load(Ordering::Relaxed), 1);
+
+        let fine: Job = Box::new(|| LlmEvent::request("t", "u", Provider::Anthropic, "e"));
+        let event = built(fine, &counters).expect("the next event is built");
+        assert_eq!(event.tenant_id, "t");
+        assert_eq!(counters.lost.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_builds_the_event_and_spools_it() {
+        let dir = std::env::temp_dir().join(format!("sightline-publish-{}", uuid::Uuid::new_v4()));
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let spool =
+            Arc::new(Spool::open(&dir, 1 << 20, metrics.spool_bytes.clone()).expect("spool"));
+        let (publisher, _jobs) = Publisher::new(1, Some(spool.clone()), metrics);
+        publisher.publish(LlmEvent::request("t", "u", Provider::Anthropic, "first"));
+        assert!(spool.is_empty(), "the first event fits in the queue");
+        publisher.record(|| LlmEvent::request("t", "u", Provider::Anthropic, "second"));
+        assert!(
+            !spool.is_empty(),
+            "the second event is built here and spooled"
+        );
+        assert_eq!(publisher.counters().spooled.load(Ordering::Relaxed), 1);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

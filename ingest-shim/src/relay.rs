@@ -54,18 +54,34 @@ impl CallRecord {
         }
     }
 
-    /// The RESPONSE event for this call.
+    /// How the call ended, as of now: for a RESPONSE event built later.
+    pub fn ended(&self, status: CallStatus, error: Option<String>) -> Ending {
+        Ending {
+            status,
+            error,
+            at_ms: now_ms(),
+            latency: self.started.elapsed(),
+        }
+    }
+
+    /// The RESPONSE event for a call that ended as `ending` says, upstream having sent its
+    /// first byte after `ttft`, with what the shim saw of the response.
     pub fn response(
         &self,
-        status: CallStatus,
-        error: Option<String>,
+        ending: Ending,
         ttft: Option<Duration>,
         observed: crate::extract::ResponseInfo,
     ) -> LlmEvent {
+        let Ending {
+            status,
+            error,
+            at_ms,
+            latency,
+        } = ending;
         let mut e = self.request.clone();
         e.event_id = LlmEvent::new_id();
         e.kind = EventKind::Response;
-        e.occurred_at_ms = now_ms();
+        e.occurred_at_ms = at_ms;
         e.model = observed.model.or(e.model);
         let mut findings = vec![];
         let mut text = observed.text;
@@ -93,7 +109,7 @@ impl CallRecord {
             _ => None,
         };
         e.usage = observed.usage;
-        e.latency_ms = Some(millis(self.started.elapsed()));
+        e.latency_ms = Some(millis(latency));
         e.ttft_ms = ttft.map(millis);
         e.status = status;
         e.http_status = Some(i32::from(self.http_status));
@@ -103,12 +119,18 @@ impl CallRecord {
     }
 }
 
+/// How and when a call ended.
+#[derive(Debug)]
+pub struct Ending {
+    status: CallStatus,
+    error: Option<String>,
+    at_ms: i64,
+    latency: Duration,
+}
+
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
-
-/// Responses observed up to this size are parsed and scanned on the reactor thread.
-const INLINE_LIMIT: usize = 16 * 1024;
 
 /// The relayed body: upstream's frames, passed on as they arrive.
 pub struct Relay {
@@ -153,23 +175,12 @@ impl Relay {
         let (Some(record), Some(observer)) = (self.record.take(), self.observer.take()) else {
             return;
         };
-        let observed_bytes = observer.observed_bytes();
-        let publisher = self.publisher.clone();
+        let ending = record.ended(status, error);
         let first_byte = self.first_byte;
-        let build = move || {
-            let observed = observer.finish();
-            publisher.publish(record.response(status, error, first_byte, observed));
-        };
         // Not here: this runs before the last bytes are handed to the client, and the event is
-        // no part of the answer. A task of its own runs once this one yields, after the bytes
-        // are written; it holds a publisher handle, so shutdown waits for it. Parsing and
-        // scanning a large response is CPU work, kept off the async reactor; small ones cost
-        // less than the hand-off to a blocking thread.
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) if observed_bytes > INLINE_LIMIT => drop(handle.spawn_blocking(build)),
-            Ok(handle) => drop(handle.spawn(async move { build() })),
-            Err(_) => build(),
-        }
+        // no part of the answer. Parsing and scanning the response is the recording thread's.
+        self.publisher
+            .record(move || record.response(ending, first_byte, observer.finish()));
     }
 }
 

@@ -122,11 +122,6 @@ impl Observer {
         }
     }
 
-    /// Bytes kept for parsing (the whole body, or the assistant text of a stream).
-    pub fn observed_bytes(&self) -> usize {
-        self.buf.len() + self.info.text.len()
-    }
-
     /// What was learned, once the response has ended.
     pub fn finish(mut self) -> ResponseInfo {
         if self.streaming {
