@@ -363,7 +363,7 @@ async fn forward(state: AppState, provider: Provider, req: http::Request<Incomin
         record,
         state.publisher.clone(),
     );
-    relayed(&head, Body::new(relay), provider)
+    relayed(head, Body::new(relay))
 }
 
 /// A call waiting for upstream's answer. A client that hangs up meanwhile drops the handler,
@@ -416,7 +416,7 @@ async fn passthrough(state: AppState, req: http::Request<Incoming>) -> Response 
     match state.upstream.send(provider, &parts, Body::new(body)).await {
         Ok(response) => {
             let (head, incoming) = response.into_parts();
-            relayed(&head, Body::new(incoming), provider)
+            relayed(head, Body::new(incoming))
         }
         Err(e) => {
             let (status, kind) = e.status();
@@ -427,21 +427,17 @@ async fn passthrough(state: AppState, req: http::Request<Incoming>) -> Response 
 
 /// Upstream's status and headers (hop-by-hop and the shim's own removed; the length kept,
 /// since the body is relayed byte for byte) with `body`.
-fn relayed(head: &http::response::Parts, body: Body, provider: Provider) -> Response {
-    let mut builder = Response::builder().status(head.status);
-    for (name, value) in &head.headers {
-        if forwardable(name) || name == http::header::CONTENT_LENGTH {
-            builder = builder.header(name, value);
-        }
+fn relayed(mut head: http::response::Parts, body: Body) -> Response {
+    let dropped: Vec<HeaderName> = head
+        .headers
+        .keys()
+        .filter(|name| !forwardable(name) && *name != http::header::CONTENT_LENGTH)
+        .cloned()
+        .collect();
+    for name in dropped {
+        head.headers.remove(name);
     }
-    builder.body(body).unwrap_or_else(|e| {
-        error_response(
-            provider,
-            StatusCode::BAD_GATEWAY,
-            "upstream_invalid",
-            &format!("invalid upstream response: {e}"),
-        )
-    })
+    Response::from_parts(head, body)
 }
 
 /// Runs the inline policy on the body; large bodies are scanned on a blocking thread.
