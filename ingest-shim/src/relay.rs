@@ -177,8 +177,8 @@ impl Relay {
         };
         let ending = record.ended(status, error);
         let first_byte = self.first_byte;
-        // Not here: this runs before the last bytes are handed to the client, and the event is
-        // no part of the answer. Parsing and scanning the response is the recording thread's.
+        // The recording thread builds the event: this runs before the last bytes are handed to
+        // the client, and parsing and scanning the response is no part of the answer.
         self.publisher
             .record(move || record.response(ending, first_byte, observer.finish()));
     }
