@@ -329,7 +329,7 @@ async fn forward(state: AppState, provider: Provider, req: http::Request<Incomin
 
     // The call goes upstream first, and is recorded while upstream works on it: the event is
     // no part of the answer. One poll hands the request to a pooled connection; yielding lets
-    // that connection's task write it before the event is built.
+    // that connection's task write it before the call is recorded.
     let mut sending = std::pin::pin!(state.upstream.send(provider, &parts, Body::from(forwarded)));
     let early = futures::poll!(sending.as_mut());
     if early.is_pending() {
@@ -382,12 +382,10 @@ impl Unanswered<'_> {
 
 impl Drop for Unanswered<'_> {
     fn drop(&mut self) {
-        let ending = self.record.ended(
-            CallStatus::Failed,
-            Some("client disconnected before upstream answered".into()),
+        self.publisher.publish(
+            self.record
+                .failed("client disconnected before upstream answered".into()),
         );
-        self.publisher
-            .publish(self.record.response(ending, None, Default::default()));
     }
 }
 
@@ -607,10 +605,7 @@ fn fail(
     let (status, kind) = e.status();
     tracing::warn!(call_id = %record.request.call_id, error = %message, "call failed");
     record.http_status = status.as_u16();
-    let ending = record.ended(CallStatus::Failed, Some(message.clone()));
-    state
-        .publisher
-        .publish(record.response(ending, None, Default::default()));
+    state.publisher.publish(record.failed(message.clone()));
     error_response(provider, status, kind, &message)
 }
 

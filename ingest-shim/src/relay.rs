@@ -64,6 +64,12 @@ impl CallRecord {
         }
     }
 
+    /// The RESPONSE event of a call that failed, as of now, with nothing seen of a response.
+    pub fn failed(&self, error: String) -> LlmEvent {
+        let ending = self.ended(CallStatus::Failed, Some(error));
+        self.response(ending, None, Default::default())
+    }
+
     /// The RESPONSE event for a call that ended as `ending` says, upstream having sent its
     /// first byte after `ttft`, with what the shim saw of the response.
     pub fn response(
