@@ -111,6 +111,17 @@ pub fn parse_request(provider: Provider, body: &[u8]) -> RequestInfo {
     info
 }
 
+/// Whether `body` may hold a document whose text [`parse_request`] would decode, for the
+/// policy to scan before the call goes upstream. False only when it cannot: documents come
+/// only from a `"source"` object (Anthropic) or a `data:` URL (OpenAI), and JSON can spell
+/// those names without their letters only with a `\u` escape. A plain chat body answers
+/// false, and need not be parsed before it is forwarded.
+pub fn may_hold_documents(body: &[u8]) -> bool {
+    [&b"\"source\""[..], b"data:", b"\\u"]
+        .iter()
+        .any(|needle| memchr::memmem::find(body, needle).is_some())
+}
+
 /// Joins the text of a `content` value (string or block array) and records attachments.
 fn collect_text(content: &Value, attachments: &mut Vec<(Attachment, Option<String>)>) -> String {
     match content {
@@ -348,9 +359,46 @@ mod tests {
         ) {
             let body = json!({"model": 1, "stream": "yes", "system": content.clone(), "metadata": {"user_id": "session_"},
                 "messages": [{"role": 5, "content": content}]});
-            let _ = parse_request(Provider::Anthropic, body.to_string().as_bytes());
-            let _ = parse_request(Provider::Openai, body.to_string().as_bytes());
+            for provider in [Provider::Anthropic, Provider::Openai] {
+                let body = body.to_string();
+                let info = parse_request(provider, body.as_bytes());
+                prop_assert!(info.documents.is_empty() || may_hold_documents(body.as_bytes()));
+            }
         }
+    }
+
+    #[test]
+    fn bodies_that_cannot_hold_documents_are_told_apart() {
+        let doc = base64::engine::general_purpose::STANDARD.encode("key AKIAQYLPMN5HHHFPZAM2");
+        let holding = [
+            json!({"messages": [{"role": "user", "content": [{"type": "document",
+                "source": {"type": "base64", "media_type": "text/plain", "data": doc}}]}]})
+            .to_string(),
+            json!({"messages": [{"role": "user", "content": [{"type": "document",
+                "source": {"type": "text", "media_type": "text/plain", "data": "a secret"}}]}]})
+            .to_string(),
+            json!({"messages": [{"role": "user", "content": [{"type": "file",
+                "file": {"file_data": format!("data:text/plain;base64,{doc}")}}]}]})
+            .to_string(),
+            // The key's name spelt with an escape: serde reads it as "source".
+            r#"{"messages":[{"role":"user","content":[{"type":"document","sour\u0063e":{"type":"text","data":"a secret"}}]}]}"#.into(),
+        ];
+        for body in &holding {
+            let info = parse_request(Provider::Anthropic, body.as_bytes());
+            let info = if info.documents.is_empty() {
+                parse_request(Provider::Openai, body.as_bytes())
+            } else {
+                info
+            };
+            assert!(
+                !info.documents.is_empty(),
+                "fixture holds no document: {body}"
+            );
+            assert!(may_hold_documents(body.as_bytes()), "{body}");
+        }
+        let plain = json!({"model": "m", "messages": [{"role": "user",
+            "content": [{"type": "text", "text": "what is an open source licence?"}]}]});
+        assert!(!may_hold_documents(plain.to_string().as_bytes()));
     }
 
     #[test]

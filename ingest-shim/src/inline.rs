@@ -4,8 +4,6 @@ use sightline_detect::{redact, Finding, FingerprintKey};
 use sightline_events::{InlineFinding, Message};
 use sightline_policy::{Context, Policy, Verdict};
 
-use crate::extract::RequestInfo;
-
 /// What the policy made of one request.
 #[derive(Debug, Clone)]
 pub struct Inspection {
@@ -48,14 +46,14 @@ pub fn to_event(f: &Finding) -> InlineFinding {
     }
 }
 
-/// Scans the raw body, and the text of its documents, with `tenant`'s policy: what decides
-/// whether and how the call goes upstream.
+/// Scans the raw body, and the decoded text of its documents, with `tenant`'s policy: what
+/// decides whether and how the call goes upstream.
 pub fn inspect(
     policy: &Policy,
     key: &FingerprintKey,
     ctx: &Context<'_>,
     body: &[u8],
-    info: &RequestInfo,
+    documents: &[String],
 ) -> Inspection {
     let (text, exact) = match std::str::from_utf8(body) {
         Ok(t) => (std::borrow::Cow::Borrowed(t), true),
@@ -64,8 +62,7 @@ pub fn inspect(
     let findings = policy.scan_keyed(&text, ctx.tenant, key);
     // Text documents arrive base64-encoded: scan their decoded text too (spans are then
     // offsets into the document).
-    let in_documents: Vec<Finding> = info
-        .documents
+    let in_documents: Vec<Finding> = documents
         .iter()
         .flat_map(|d| policy.scan_keyed(d, ctx.tenant, key))
         .collect();

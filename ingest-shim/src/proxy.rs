@@ -17,7 +17,7 @@ use sightline_policy::{Context, Policy};
 use sightline_runtime::Shutdown;
 
 use crate::block;
-use crate::extract::{parse_request, RequestInfo};
+use crate::extract::{may_hold_documents, parse_request, RequestInfo};
 use crate::identity::{self, Identity};
 use crate::inline::{self, Inspection};
 use crate::publish::{self, Publisher};
@@ -297,45 +297,47 @@ async fn forward(state: AppState, provider: Provider, req: http::Request<Incomin
         }
     };
 
-    let parsed = body.clone();
-    let info = Arc::new(
-        cpu_bound(body.len(), move || parse_request(provider, &parsed))
-            .await
-            .unwrap_or_default(),
-    );
-    if !info.valid_json {
-        tracing::warn!(
-            provider = provider.as_str(),
-            bytes = body.len(),
-            "request body is not a JSON object; forwarded untouched"
-        );
-    }
-    let call = Call {
+    // Before the call may go upstream, the policy needs the raw body and the decoded text of
+    // any documents in it; the rest of the parse waits until the call is on its way. Large
+    // bodies are parsed now, off the reactor, so that nothing after the send waits.
+    let parsed = if body.len() > INLINE_PARSE_LIMIT || may_hold_documents(&body) {
+        let raw = body.clone();
+        let info = cpu_bound(body.len(), move || request_info(provider, &raw)).await;
+        Some(Arc::new(info.unwrap_or_default()))
+    } else {
+        None
+    };
+    let caller = Arc::new(Caller::new(&state, identity));
+    let inspection = inspect_request(&state, &caller, body.clone(), parsed.clone()).await;
+    let call = |info: Option<Arc<RequestInfo>>| Call {
         provider,
         endpoint: format!("{} {}", parts.method, parts.uri.path()),
         conversation: header(&parts.headers, CONVERSATION_HEADER),
         user_agent: header(&parts.headers, "user-agent"),
-        caller: Arc::new(Caller::new(&state, identity)),
-        info,
+        caller: caller.clone(),
+        info: info.unwrap_or_else(|| Arc::new(request_info(provider, &body))),
         started,
         received_ms,
     };
-    let inspection = inspect_request(&state, &call.caller, body.clone(), &call.info).await;
     if inspection.verdict.blocks() {
+        let call = call(parsed);
         let record = call.record(&state, inspection.findings.clone());
         return blocked(&state, provider, &call.info, record, &inspection);
     }
-    let forwarded = inspection.redacted_body.clone().map_or(body, Bytes::from);
+    let forwarded = inspection
+        .redacted_body
+        .clone()
+        .map_or(body.clone(), Bytes::from);
 
-    // The call goes upstream first, and is recorded while upstream works on it: the event is
-    // no part of the answer. One poll hands the request to a pooled connection; yielding lets
-    // that connection's task write it before the call is recorded.
+    // The call goes upstream first, and is parsed and recorded while upstream works on it:
+    // the event is no part of the answer. One poll hands the request to a pooled connection;
+    // yielding lets that connection's task write it before the call is recorded.
     let mut sending = std::pin::pin!(state.upstream.send(provider, &parts, Body::from(forwarded)));
     let early = futures::poll!(sending.as_mut());
     if early.is_pending() {
         tokio::task::yield_now().await;
     }
-    let mut record = call.record(&state, inspection.findings);
+    let mut record = call(parsed).record(&state, inspection.findings);
     let waiting = Unanswered {
         record: &record,
         publisher: &state.publisher,
@@ -438,22 +440,51 @@ fn relayed(mut head: http::response::Parts, body: Body) -> Response {
     Response::from_parts(head, body)
 }
 
-/// Runs the inline policy on the body; large bodies are scanned on a blocking thread.
+/// The documents found in a parsed body; none when it was not parsed (it cannot hold any).
+fn documents(info: Option<&RequestInfo>) -> &[String] {
+    info.map_or(&[], |i| &i.documents)
+}
+
+/// Parses a request body, and says so when it is not JSON (it is forwarded all the same).
+fn request_info(provider: Provider, body: &[u8]) -> RequestInfo {
+    let info = parse_request(provider, body);
+    if !info.valid_json {
+        tracing::warn!(
+            provider = provider.as_str(),
+            bytes = body.len(),
+            "request body is not a JSON object; forwarded untouched"
+        );
+    }
+    info
+}
+
+/// Runs the inline policy on the body and on the documents `info` found in it (none when the
+/// body was not parsed: it cannot hold any); large inputs are scanned on a blocking thread.
 async fn inspect_request(
     state: &AppState,
     caller: &Arc<Caller>,
     body: Bytes,
-    info: &Arc<RequestInfo>,
+    info: Option<Arc<RequestInfo>>,
 ) -> Inspection {
-    let size = body.len() + info.documents.iter().map(String::len).sum::<usize>();
-    let (policy, caller, info) = (state.scanner.policy.clone(), caller.clone(), info.clone());
+    let size = body.len()
+        + documents(info.as_deref())
+            .iter()
+            .map(String::len)
+            .sum::<usize>();
+    let (policy, caller) = (state.scanner.policy.clone(), caller.clone());
     cpu_bound(size, move || {
         let ctx = Context {
             tenant: &caller.tenant,
             user: &caller.user,
             team: caller.team.as_deref(),
         };
-        inline::inspect(&policy, &caller.key, &ctx, &body, &info)
+        inline::inspect(
+            &policy,
+            &caller.key,
+            &ctx,
+            &body,
+            documents(info.as_deref()),
+        )
     })
     .await
     .unwrap_or_else(Inspection::clean)
