@@ -3,9 +3,9 @@
 //!
 //! Needs the local broker (`cargo xtask services up`); run with
 //! `cargo bench -p sightline-shim --bench overhead`. The shim runs as its own process (the
-//! release binary) so its RSS can be read; the fake upstream answers after a fixed delay.
-//! Prints the added latency p50/p99 at concurrency 1, the p99 ratio at 500 requests/s, and
-//! the shim's RSS. For reference it also sends the concurrency-1 load through two relay
+//! release binary) so its RSS and CPU time can be read; the fake upstream answers after a
+//! fixed delay. Prints the added latency p50/p99 at concurrency 1, the p99 ratio at 500
+//! requests/s, the shim's CPU time at that rate, and its RSS. For reference it also sends the concurrency-1 load through two relay
 //! processes (this bench's own binary in another mode): a bare TCP relay (`--relay`), what
 //! any extra hop costs here, and a minimal HTTP proxy (`--http-relay`, hyper's server and
 //! client with no other work), what terminating HTTP on both sides costs. Targets on a
@@ -47,6 +47,19 @@ fn rss_kb(pid: u32) -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// CPU time `pid` has used so far, over all its threads, in nanoseconds (from the scheduler's
+/// per-thread accounting, which is exact, unlike the tick-based counts in `/proc/PID/stat`).
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    threads
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 async fn once(client: &reqwest::Client, url: &str, body: &'static str) -> Duration {
@@ -258,10 +271,13 @@ async fn main() {
     // 500 requests/s, open loop, each path in turn.
     // RATE calls a second for RATE_SECS seconds on each path, a second at a time in turn, so
     // that the bursts of a shared machine's other tenants fall on both paths alike.
-    let (mut direct_rate, mut shim_rate) = (vec![], vec![]);
+    // The shim's CPU time is counted over its own seconds only.
+    let (mut direct_rate, mut shim_rate, mut shim_cpu_ns) = (vec![], vec![], 0);
     for _ in 0..RATE_SECS {
         direct_rate.extend(open_loop(&client, &direct_url, body).await);
+        let cpu_before = cpu_ns(shim.0.id());
         shim_rate.extend(open_loop(&client, &shim_url, body).await);
+        shim_cpu_ns += cpu_ns(shim.0.id()).saturating_sub(cpu_before);
     }
     direct_rate.sort_unstable();
     shim_rate.sort_unstable();
@@ -303,6 +319,11 @@ async fn main() {
         ms(dp99),
         ms(sp99),
         sp99.as_secs_f64() / dp99.as_secs_f64()
+    );
+    println!(
+        "  the shim's CPU time at {RATE} req/s: {:.0} us a call, {:.1}% of a core (all its threads: serving, recording, Kafka client)",
+        shim_cpu_ns as f64 / shim_rate.len() as f64 / 1e3,
+        shim_cpu_ns as f64 / (RATE_SECS as f64 * 1e9) * 100.0
     );
     println!(
         "shim RSS after the run: {:.1} MB (target <= 64)",
