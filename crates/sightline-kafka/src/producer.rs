@@ -8,9 +8,10 @@
 //! it reading the clock).
 //!
 //! Here the reports are taken without blocking. While records are in flight the thread looks
-//! every [`POLL_EVERY`], and straight away again after a look that found reports; while none
-//! are, it sleeps until a send wakes it (or [`IDLE_POLL_EVERY`] passes, for the client's
-//! errors and logs).
+//! again at once after a look that found reports, and otherwise waits [`POLL_FIRST`], doubling
+//! up to [`POLL_MOST`] while none come (records wait for their batch and the broker before
+//! any report can); while none are in flight, it sleeps until a send wakes it (or
+//! [`IDLE_POLL_EVERY`] passes, for the client's errors and logs).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,9 +27,12 @@ use tokio::sync::oneshot;
 
 use crate::{KafkaConfig, Result};
 
-/// How often delivery reports are looked for while records are in flight: the most an
+/// The first wait for delivery reports while records are in flight.
+const POLL_FIRST: Duration = Duration::from_millis(1);
+
+/// The longest wait for delivery reports while records are in flight: the most an
 /// acknowledgement waits, once the broker has sent it, before its sender hears of it.
-const POLL_EVERY: Duration = Duration::from_millis(1);
+const POLL_MOST: Duration = Duration::from_millis(16);
 
 /// How often an idle producer looks at its queue anyway, for the client's own events.
 const IDLE_POLL_EVERY: Duration = Duration::from_millis(100);
@@ -90,17 +94,21 @@ impl ProducerContext for Deliveries {
 /// Serves `client`'s delivery reports until it is told to stop.
 fn poll_until_stopped(client: &BaseProducer<Deliveries>) {
     let shared = client.context();
+    let mut wait = POLL_FIRST;
     while !shared.stop.load(Ordering::Acquire) {
         shared.looks.fetch_add(1, Ordering::Relaxed);
         let served = shared.served.load(Ordering::Relaxed);
         client.poll(Timeout::After(Duration::ZERO));
         if shared.served.load(Ordering::Relaxed) != served {
+            wait = POLL_FIRST;
             continue;
         }
         if client.in_flight_count() > 0 {
-            std::thread::park_timeout(POLL_EVERY);
+            std::thread::park_timeout(wait);
+            wait = (wait * 2).min(POLL_MOST);
             continue;
         }
+        wait = POLL_FIRST;
         // Announce the sleep, then look once more: a send that came in between either sees
         // the flag (and wakes this thread) or is counted here.
         shared.idle.store(true, Ordering::SeqCst);
