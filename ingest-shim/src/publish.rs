@@ -15,6 +15,7 @@ use sightline_events::{Codec, LlmEvent};
 
 use crate::spool::{Kind, Record, Spool};
 use sightline_kafka::Producer;
+use sightline_runtime::Backoff;
 use tokio::sync::mpsc;
 
 /// librdkafka defaults for the shim's producer. Events wait up to 50 ms to share a batch: at
@@ -205,8 +206,8 @@ pub async fn run(
     let mut in_flight: FuturesUnordered<InFlight> = FuturesUnordered::new();
     let mut spooling = spool.as_ref().is_some_and(|s| !s.is_empty());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut pause = BATCH_EVERY;
-    let batch = tokio::time::sleep(pause);
+    let mut pauses = Backoff::new(BATCH_EVERY, IDLE_BATCH_EVERY);
+    let batch = tokio::time::sleep(pauses.next_wait());
     tokio::pin!(batch);
     let mut replayed = Replay::default();
     let mut open = true;
@@ -271,20 +272,12 @@ pub async fn run(
                     }
                     enqueue(&producer, &topic, event.event_id, record, &mut in_flight, &counters).await;
                 }
-                pause = next_pause(pause, taken);
-                batch.as_mut().reset(tokio::time::Instant::now() + pause);
+                if taken {
+                    pauses.reset();
+                }
+                batch.as_mut().reset(tokio::time::Instant::now() + pauses.next_wait());
             }
         }
-    }
-}
-
-/// The pause before the next look at the queue: [`BATCH_EVERY`] after a look that found
-/// events, else twice the last pause, up to [`IDLE_BATCH_EVERY`].
-fn next_pause(last: Duration, found: bool) -> Duration {
-    if found {
-        BATCH_EVERY
-    } else {
-        (last * 2).min(IDLE_BATCH_EVERY)
     }
 }
 
@@ -449,18 +442,6 @@ async fn wire(record: &Record, codec: &Codec, topic: &str) -> Result<Vec<u8>, St
 mod tests {
     use super::*;
     use sightline_events::Provider;
-
-    #[test]
-    fn an_idle_queue_is_looked_at_less_often_until_events_arrive() {
-        let mut pause = BATCH_EVERY;
-        let mut pauses = vec![];
-        for _ in 0..6 {
-            pause = next_pause(pause, false);
-            pauses.push(pause.as_millis());
-        }
-        assert_eq!(pauses, [10, 20, 40, 80, 100, 100]);
-        assert_eq!(next_pause(pause, true), BATCH_EVERY);
-    }
 
     #[test]
     fn a_build_that_panics_loses_its_event_only() {

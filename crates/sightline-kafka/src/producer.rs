@@ -23,6 +23,7 @@ use rdkafka::message::{Message as _, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext};
 use rdkafka::util::Timeout;
 use rdkafka::ClientContext;
+use sightline_runtime::Backoff;
 use tokio::sync::oneshot;
 
 use crate::{KafkaConfig, Result};
@@ -94,21 +95,20 @@ impl ProducerContext for Deliveries {
 /// Serves `client`'s delivery reports until it is told to stop.
 fn poll_until_stopped(client: &BaseProducer<Deliveries>) {
     let shared = client.context();
-    let mut wait = POLL_FIRST;
+    let mut waits = Backoff::new(POLL_FIRST, POLL_MOST);
     while !shared.stop.load(Ordering::Acquire) {
         shared.looks.fetch_add(1, Ordering::Relaxed);
         let served = shared.served.load(Ordering::Relaxed);
         client.poll(Timeout::After(Duration::ZERO));
         if shared.served.load(Ordering::Relaxed) != served {
-            wait = POLL_FIRST;
+            waits.reset();
             continue;
         }
         if client.in_flight_count() > 0 {
-            std::thread::park_timeout(wait);
-            wait = (wait * 2).min(POLL_MOST);
+            std::thread::park_timeout(waits.next_wait());
             continue;
         }
-        wait = POLL_FIRST;
+        waits.reset();
         // Announce the sleep, then look once more: a send that came in between either sees
         // the flag (and wakes this thread) or is counted here.
         shared.idle.store(true, Ordering::SeqCst);

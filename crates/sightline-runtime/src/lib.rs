@@ -5,10 +5,13 @@
 //! - [`shutdown::Shutdown`]: one token; SIGTERM/SIGINT cancel it and components drain, flush,
 //!   commit and return within their grace period.
 //! - [`telemetry::init_tracing`]: structured logs (JSON by default) filtered by `RUST_LOG`.
+//! - [`Backoff`]: doubling waits, for retries and for polls of a quiet queue.
 
+mod backoff;
 pub mod config;
 pub mod shutdown;
 pub mod telemetry;
 
+pub use backoff::Backoff;
 pub use config::{load, ConfigError, Problem, Validate};
 pub use shutdown::Shutdown;

@@ -8,7 +8,7 @@ use sightline_events::{Codec, LlmEvent};
 use sightline_kafka::{
     AtLeastOnceConsumer, BorrowedMessage, DeadLetters, Message, Producer, Topic, TopicNames,
 };
-use sightline_runtime::Shutdown;
+use sightline_runtime::{Backoff, Shutdown};
 
 use crate::row::LlmCallRow;
 use crate::{Result, SinkConfig};
@@ -197,7 +197,7 @@ impl Stage {
         msg: &Owned,
         shutdown: &Shutdown,
     ) -> Result<std::result::Result<LlmEvent, String>> {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::new(Duration::from_millis(100), self.max_backoff);
         loop {
             let Some(payload) = msg.payload.as_deref() else {
                 return Ok(Err("record has no payload (tombstone)".into()));
@@ -206,8 +206,7 @@ impl Stage {
                 Ok(event) => return Ok(Ok(event)),
                 Err(e) if e.is_retryable() && !shutdown.is_triggered() => {
                     tracing::warn!(error = %e, "cannot decode yet; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(self.max_backoff);
+                    tokio::time::sleep(backoff.next_wait()).await;
                 }
                 Err(e) => return Ok(Err(e.to_string())),
             }
@@ -215,7 +214,7 @@ impl Stage {
     }
 
     async fn dead_letter(&mut self, msg: &Owned, reason: &str, shutdown: &Shutdown) -> Result<()> {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::new(Duration::from_millis(100), self.max_backoff);
         loop {
             match self
                 .dlq
@@ -232,8 +231,7 @@ impl Stage {
                 Ok(()) => return Ok(()),
                 Err(e) if !shutdown.is_triggered() => {
                     tracing::warn!(error = %e, "DLQ send failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(self.max_backoff);
+                    tokio::time::sleep(backoff.next_wait()).await;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -279,14 +277,14 @@ impl Stage {
         F: FnMut(&Self) -> Fut,
         Fut: std::future::Future<Output = sightline_clickhouse::Result<T>>,
     {
-        let mut backoff = Duration::from_millis(200);
+        let mut backoff = Backoff::new(Duration::from_millis(200), self.max_backoff);
         loop {
             match f(self).await {
                 Ok(v) => return Ok(v),
                 Err(e) if e.is_retryable() && !shutdown.is_triggered() => {
-                    tracing::warn!(error = %e, what, retry_in = ?backoff, "ClickHouse unavailable; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(self.max_backoff);
+                    let wait = backoff.next_wait();
+                    tracing::warn!(error = %e, what, retry_in = ?wait, "ClickHouse unavailable; retrying");
+                    tokio::time::sleep(wait).await;
                 }
                 Err(e) => {
                     tracing::error!(error = %e, what, "ClickHouse refused the request; check that `sightline migrate` ran against this database");
