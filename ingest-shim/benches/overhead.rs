@@ -5,12 +5,14 @@
 //! `cargo bench -p sightline-shim --bench overhead`. The shim runs as its own process (the
 //! release binary) so its RSS and CPU time can be read; the fake upstream answers after a
 //! fixed delay. Prints the added latency p50/p99 at concurrency 1, the p99 ratio at 500
-//! requests/s, the shim's CPU time at that rate, and its RSS. For reference it also sends the concurrency-1 load through two relay
-//! processes (this bench's own binary in another mode): a bare TCP relay (`--relay`), what
-//! any extra hop costs here, and a minimal HTTP proxy (`--http-relay`, hyper's server and
-//! client with no other work), what terminating HTTP on both sides costs. Targets on a
-//! 2-core machine: p50 added <= 0.2 ms, p99 added <= 1 ms, p99 ratio <= 1.05 at 500 req/s,
-//! RSS <= 64 MB.
+//! requests/s, the shim's CPU time at that rate, its RSS, and how much of the machine's CPU
+//! time the hypervisor gave other guests meanwhile (a noisy neighbour widens every p99).
+//!
+//! For reference it also sends the concurrency-1 load through two relay processes (this
+//! bench's own binary in another mode): a bare TCP relay (`--relay`), what any extra hop
+//! costs here, and a minimal HTTP proxy (`--http-relay`, hyper's server and client with no
+//! other work), what terminating HTTP on both sides costs. Targets on a 2-core machine: p50
+//! added <= 0.2 ms, p99 added <= 1 ms, p99 ratio <= 1.05 at 500 req/s, RSS <= 64 MB.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -60,6 +62,30 @@ fn cpu_ns(pid: u32) -> u64 {
         .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
         .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
         .sum()
+}
+
+/// The machine's CPU time so far from `/proc/stat`: (stolen by the hypervisor for other
+/// guests, all), in ticks.
+fn cpu_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is inside user already).
+    let all = fields.iter().take(8).sum();
+    (fields.get(7).copied().unwrap_or(0), all)
+}
+
+/// The share of CPU time stolen since `since` (a [`cpu_ticks`] reading), in percent.
+fn steal_since(since: (u64, u64)) -> f64 {
+    let now = cpu_ticks();
+    let all = now.1.saturating_sub(since.1).max(1);
+    now.0.saturating_sub(since.0) as f64 * 100.0 / all as f64
 }
 
 async fn once(client: &reqwest::Client, url: &str, body: &'static str) -> Duration {
@@ -252,12 +278,14 @@ async fn main() {
     }
 
     // Concurrency 1, interleaved so drift hits every path alike.
+    let ticks = cpu_ticks();
     let [direct, relayed, http_relayed, shimmed] = sequential(
         &client,
         [&direct_url, &relay_url, &http_relay_url, &shim_url],
         body,
     )
     .await;
+    let sequential_steal = steal_since(ticks);
     let added = |p: f64| ms(percentile(&shimmed, p)) - ms(percentile(&direct, p));
     let relay_added = |p: f64| ms(percentile(&relayed, p)) - ms(percentile(&direct, p));
     let http_relay_added = |p: f64| ms(percentile(&http_relayed, p)) - ms(percentile(&direct, p));
@@ -273,12 +301,14 @@ async fn main() {
     // that the bursts of a shared machine's other tenants fall on both paths alike.
     // The shim's CPU time is counted over its own seconds only.
     let (mut direct_rate, mut shim_rate, mut shim_cpu_ns) = (vec![], vec![], 0);
+    let ticks = cpu_ticks();
     for _ in 0..RATE_SECS {
         direct_rate.extend(open_loop(&client, &direct_url, body).await);
         let cpu_before = cpu_ns(shim.0.id());
         shim_rate.extend(open_loop(&client, &shim_url, body).await);
         shim_cpu_ns += cpu_ns(shim.0.id()).saturating_sub(cpu_before);
     }
+    let rate_steal = steal_since(ticks);
     direct_rate.sort_unstable();
     shim_rate.sort_unstable();
     let rss = rss_kb(shim.0.id());
@@ -307,6 +337,10 @@ async fn main() {
         http_relay_added(0.99)
     );
     println!(
+        "  so the shim's own work adds p50 {:.3} ms over the minimal proxy",
+        ms(percentile(&shimmed, 0.5)) - ms(percentile(&http_relayed, 0.5))
+    );
+    println!(
         "  with an upstream that answers at once: direct p50 {:.3} ms | via shim p50 {:.3} ms | added p50 {:.3} ms, p99 {:.3} ms",
         ms(percentile(&direct0, 0.5)),
         ms(percentile(&shimmed0, 0.5)),
@@ -324,6 +358,9 @@ async fn main() {
         "  the shim's CPU time at {RATE} req/s: {:.0} us a call, {:.1}% of a core (all its threads: serving, recording, Kafka client)",
         shim_cpu_ns as f64 / shim_rate.len() as f64 / 1e3,
         shim_cpu_ns as f64 / (RATE_SECS as f64 * 1e9) * 100.0
+    );
+    println!(
+        "machine: {sequential_steal:.1}% of CPU time stolen by the hypervisor during the concurrency-1 phase, {rate_steal:.1}% during the {RATE} req/s phase"
     );
     println!(
         "shim RSS after the run: {:.1} MB (target <= 64)",
