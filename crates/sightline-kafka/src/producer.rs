@@ -247,7 +247,9 @@ impl Drop for Inner {
         self.client.context().stop.store(true, Ordering::Release);
         if let Some(poller) = self.poller.take() {
             poller.thread().unpark();
-            if poller.join().is_err() {
+            // A handle dropped by code the poller runs cannot wait for the poller itself; it
+            // ends on its own, having seen `stop`.
+            if poller.thread().id() != std::thread::current().id() && poller.join().is_err() {
                 tracing::error!("the Kafka delivery thread panicked");
             }
         }
