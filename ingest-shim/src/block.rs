@@ -73,12 +73,12 @@ mod tests {
             assert_eq!(ct, "text/event-stream");
             let mut o = Observer::new(provider, true);
             o.feed(body.as_bytes());
-            assert_eq!(o.finish().text, "blocked: reason", "{provider:?}");
+            assert_eq!(o.finish().texts, ["blocked: reason"], "{provider:?}");
         }
         for provider in [Provider::Anthropic, Provider::Openai] {
             let (_, body) = blocked_body(provider, false, None, "c1", "blocked: reason");
             let info = crate::extract::parse_response(provider, body.as_bytes());
-            assert_eq!(info.text, "blocked: reason");
+            assert_eq!(info.texts, ["blocked: reason"]);
         }
     }
 }

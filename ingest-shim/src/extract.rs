@@ -44,8 +44,32 @@ pub struct ResponseInfo {
     pub model: Option<String>,
     /// Token usage, when reported.
     pub usage: Option<TokenUsage>,
-    /// Assistant text.
-    pub text: String,
+    /// Assistant text, one entry per choice in index order: OpenAI answers `n` of them,
+    /// Anthropic one (its text blocks joined).
+    pub texts: Vec<String>,
+}
+
+/// Most choices a response is read as having: OpenAI's largest `n`. Text of a higher index
+/// (which no real API sends) is kept with the last choice, not dropped.
+pub const MAX_CHOICES: usize = 128;
+
+impl ResponseInfo {
+    /// Appends `text` to choice `index`'s text.
+    pub fn push_text(&mut self, index: usize, text: &str) {
+        let index = index.min(MAX_CHOICES - 1);
+        if self.texts.len() <= index {
+            self.texts.resize_with(index + 1, String::new);
+        }
+        self.texts[index].push_str(text);
+    }
+}
+
+/// A choice's `index`, or `position` in its array when absent.
+pub fn choice_index(choice: &Value, position: usize) -> usize {
+    choice
+        .get("index")
+        .and_then(Value::as_u64)
+        .map_or(position, |i| usize::try_from(i).unwrap_or(usize::MAX))
 }
 
 /// Parses a request body for `provider`.
@@ -283,7 +307,7 @@ pub fn parse_response(provider: Provider, body: &[u8]) -> ResponseInfo {
             .and_then(Value::as_str)
             .map(str::to_string),
         usage: root.get("usage").and_then(|u| usage_of(provider, u)),
-        text: String::new(),
+        texts: vec![],
     };
     match provider {
         Provider::Anthropic => {
@@ -294,19 +318,20 @@ pub fn parse_response(provider: Provider, body: &[u8]) -> ResponseInfo {
                 .flatten()
             {
                 if let Some(t) = block.get("text").and_then(Value::as_str) {
-                    info.text.push_str(t);
+                    info.push_text(0, t);
                 }
             }
         }
         Provider::Openai | Provider::Other => {
-            for choice in root
+            for (position, choice) in root
                 .get("choices")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
+                .enumerate()
             {
                 if let Some(t) = choice.pointer("/message/content").and_then(Value::as_str) {
-                    info.text.push_str(t);
+                    info.push_text(choice_index(choice, position), t);
                 }
             }
         }
@@ -503,12 +528,31 @@ mod tests {
             a.usage.map(|u| (u.input_tokens, u.output_tokens)),
             Some((3, 4))
         );
-        assert_eq!(a.text, "ok");
+        assert_eq!(a.texts, ["ok"]);
         let o = parse_response(Provider::Openai, json!({"model": "g", "choices": [{"message": {"content": "yo"}}], "usage": {"prompt_tokens": 5, "completion_tokens": 6}}).to_string().as_bytes());
         assert_eq!(
             o.usage.map(|u| (u.input_tokens, u.output_tokens)),
             Some((5, 6))
         );
-        assert_eq!(o.text, "yo");
+        assert_eq!(o.texts, ["yo"]);
+    }
+
+    #[test]
+    fn every_choice_keeps_its_own_text() {
+        let o = parse_response(
+            Provider::Openai,
+            json!({"choices": [
+                {"index": 1, "message": {"content": "second"}},
+                {"index": 0, "message": {"content": "first"}},
+                {"index": 2, "message": {"content": null, "tool_calls": []}}
+            ]})
+            .to_string()
+            .as_bytes(),
+        );
+        assert_eq!(o.texts, ["first", "second"]);
+        let mut far = ResponseInfo::default();
+        far.push_text(usize::MAX, "kept");
+        assert_eq!(far.texts.len(), MAX_CHOICES);
+        assert_eq!(far.texts[MAX_CHOICES - 1], "kept");
     }
 }

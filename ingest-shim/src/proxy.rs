@@ -616,7 +616,7 @@ fn blocked(
     let observed = crate::extract::ResponseInfo {
         model: info.model.clone(),
         usage: None,
-        text: reason,
+        texts: vec![reason],
     };
     let ending = record.ended(CallStatus::Blocked, None);
     state

@@ -89,24 +89,28 @@ impl CallRecord {
         e.kind = EventKind::Response;
         e.occurred_at_ms = at_ms;
         e.model = observed.model.or(e.model);
+        // One assistant message per choice, each scanned and redacted on its own (a finding's
+        // span is an offset into its choice's text).
         let mut findings = vec![];
-        let mut text = observed.text;
-        if let (Some(scanner), false) = (&self.scanner, text.is_empty()) {
-            let key = scanner.keys.tenant(&e.tenant_id);
-            let found = scanner.policy.scan_keyed(&text, &e.tenant_id, &key);
-            if !found.is_empty() {
-                findings = found.iter().map(crate::inline::to_event).collect();
-                text = sightline_detect::redact(&text, &found);
-            }
-        }
-        e.messages = if text.is_empty() {
-            vec![]
-        } else {
-            vec![Message {
-                role: "assistant".into(),
-                text,
-            }]
-        };
+        let key = self.scanner.as_ref().map(|s| s.keys.tenant(&e.tenant_id));
+        e.messages = observed
+            .texts
+            .into_iter()
+            .filter(|text| !text.is_empty())
+            .map(|mut text| {
+                if let (Some(scanner), Some(key)) = (&self.scanner, &key) {
+                    let found = scanner.policy.scan_keyed(&text, &e.tenant_id, key);
+                    if !found.is_empty() {
+                        findings.extend(found.iter().map(crate::inline::to_event));
+                        text = sightline_detect::redact(&text, &found);
+                    }
+                }
+                Message {
+                    role: "assistant".into(),
+                    text,
+                }
+            })
+            .collect();
         e.attachments = vec![];
         e.cost_usd_micros = match (&self.scanner, &observed.usage, &e.model) {
             (Some(s), Some(usage), Some(model)) => {
@@ -246,5 +250,39 @@ impl Drop for Relay {
             CallStatus::Failed,
             Some("client disconnected before the response ended".into()),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sightline_events::Provider;
+
+    #[test]
+    fn each_choice_is_its_own_message_and_is_redacted_on_its_own() {
+        let scanner = ResponseScanner {
+            policy: std::sync::Arc::new(sightline_policy::Policy::builtin_default()),
+            keys: std::sync::Arc::new(sightline_detect::KeyRing::new(b"k".to_vec())),
+            prices: std::sync::Arc::default(),
+        };
+        let request = LlmEvent::request("t", "u", Provider::Openai, "POST /v1/chat/completions");
+        let record = CallRecord::new(request, Instant::now(), scanner);
+        let secret = "AKIAZ7QWERTYUIOP5XYZ";
+        let observed = crate::extract::ResponseInfo {
+            texts: vec![
+                "plain answer".into(),
+                String::new(),
+                format!("use {secret}"),
+            ],
+            ..Default::default()
+        };
+        let e = record.response(record.ended(CallStatus::Ok, None), None, observed);
+        let texts: Vec<&str> = e.messages.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts.len(), 2, "{texts:?}");
+        assert_eq!(texts[0], "plain answer");
+        assert!(!texts[1].contains(secret), "{texts:?}");
+        assert_eq!(e.findings.len(), 1, "{:?}", e.findings);
+        // The span is an offset into the choice's own text.
+        assert_eq!(e.findings[0].start, 4);
     }
 }

@@ -4,7 +4,7 @@
 use serde_json::Value;
 use sightline_events::Provider;
 
-use crate::extract::{parse_response, usage_of, ResponseInfo};
+use crate::extract::{choice_index, parse_response, usage_of, ResponseInfo};
 
 /// Longest SSE line or JSON body kept for parsing; longer ones are relayed but not parsed.
 pub const MAX_OBSERVED: usize = 4 * 1024 * 1024;
@@ -87,7 +87,7 @@ impl Observer {
             }
             Some("content_block_delta") => {
                 if let Some(t) = v.pointer("/delta/text").and_then(Value::as_str) {
-                    self.info.text.push_str(t);
+                    self.info.push_text(0, t);
                 }
             }
             Some("message_delta") => {
@@ -107,14 +107,16 @@ impl Observer {
         if let Some(m) = v.get("model").and_then(Value::as_str) {
             self.info.model = Some(m.to_string());
         }
-        for choice in v
+        // With `n` > 1 the choices' chunks interleave; each carries its index.
+        for (position, choice) in v
             .get("choices")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
+            .enumerate()
         {
             if let Some(t) = choice.pointer("/delta/content").and_then(Value::as_str) {
-                self.info.text.push_str(t);
+                self.info.push_text(choice_index(choice, position), t);
             }
         }
         if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
@@ -153,11 +155,30 @@ mod tests {
                 o.feed(c);
             }
             let info = o.finish();
-            assert_eq!(info.text, "Hello", "chunk {size}");
+            assert_eq!(info.texts, ["Hello"], "chunk {size}");
             assert_eq!(info.model.as_deref(), Some("claude"));
             let u = info.usage.expect("usage");
             assert_eq!((u.input_tokens, u.output_tokens), (11, 7));
         }
+    }
+
+    #[test]
+    fn interleaved_choices_are_kept_apart() {
+        let chunk = |i: usize, t: &str| {
+            format!(
+                "data: {{\"choices\":[{{\"index\":{i},\"delta\":{{\"content\":\"{t}\"}}}}]}}\n\n"
+            )
+        };
+        let s = [
+            chunk(0, "Hel"),
+            chunk(1, "Wor"),
+            chunk(1, "ld"),
+            chunk(0, "lo"),
+        ]
+        .concat();
+        let mut o = Observer::new(Provider::Openai, true);
+        o.feed(s.as_bytes());
+        assert_eq!(o.finish().texts, ["Hello", "World"]);
     }
 
     #[test]
@@ -166,7 +187,7 @@ mod tests {
         let mut o = Observer::new(Provider::Openai, true);
         o.feed(s.as_bytes());
         let info = o.finish();
-        assert_eq!(info.text, "ab");
+        assert_eq!(info.texts, ["ab"]);
         assert_eq!(
             info.usage.map(|u| (u.input_tokens, u.output_tokens)),
             Some((2, 3))
@@ -197,6 +218,6 @@ mod tests {
             o.feed(&[b'x'; 65536]);
         }
         o.feed(b"\n\ndata: \xff\xfe\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"ok\"}}]}\n\n");
-        assert_eq!(o.finish().text, "ok");
+        assert_eq!(o.finish().texts, ["ok"]);
     }
 }

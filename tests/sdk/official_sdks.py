@@ -51,6 +51,16 @@ def main() -> None:
             usage = chunk.usage.completion_tokens
     out["openai_stream"] = {"text": text, "output": usage}
 
+    several = o.chat.completions.create(model="gpt-4o", n=2, messages=[{"role": "user", "content": "two ways"}])
+    out["openai_n2"] = {"texts": [c.message.content for c in sorted(several.choices, key=lambda c: c.index)]}
+    texts = {}
+    for chunk in o.chat.completions.create(model="gpt-4o", n=2, stream=True,
+                                           messages=[{"role": "user", "content": "two ways, streamed"}]):
+        for c in chunk.choices:
+            texts[c.index] = texts.get(c.index, "") + (c.delta.content or "")
+    out["openai_n2_stream"] = {"texts": [texts[i] for i in sorted(texts)]}
+    out["openai_models"] = {"ids": [m.id for m in o.models.list().data]}
+
     blocked = o.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": SECRET_PROMPT}])
     out["openai_blocked"] = {"text": blocked.choices[0].message.content}
 

@@ -10,7 +10,9 @@ use sightline_kafka::{Producer, Topic};
 use sightline_runtime::Shutdown;
 use sightline_shim::config::{ShimConfig, ShimSection, UpstreamConfig};
 use sightline_sink::config::{SinkConfig, SinkSection};
-use sightline_testkit::fake_upstream::{FakeUpstream, ANSWER, ANTHROPIC_USAGE, OPENAI_USAGE};
+use sightline_testkit::fake_upstream::{
+    choice_answer, FakeUpstream, ANSWER, ANTHROPIC_USAGE, OPENAI_USAGE,
+};
 use sightline_testkit::{eventually, unique, TestEnv};
 use tokio::task::JoinHandle;
 
@@ -1072,6 +1074,11 @@ async fn the_official_python_sdks_work_through_the_shim() {
     assert_eq!(r["openai"]["output"].as_i64(), Some(OPENAI_USAGE.1));
     assert_eq!(r["openai_stream"]["text"], ANSWER);
     assert_eq!(r["openai_stream"]["output"].as_i64(), Some(OPENAI_USAGE.1));
+    // `n` = 2, whole and streamed (where the two choices' chunks interleave).
+    let two = serde_json::json!([choice_answer(ANSWER, 0), choice_answer(ANSWER, 1)]);
+    assert_eq!(r["openai_n2"]["texts"], two);
+    assert_eq!(r["openai_n2_stream"]["texts"], two);
+    assert_eq!(r["openai_models"]["ids"][1], "gpt-4o");
     for key in [
         "anthropic_blocked",
         "anthropic_blocked_stream",

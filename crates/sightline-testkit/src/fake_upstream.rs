@@ -26,6 +26,16 @@ pub const OPENAI_USAGE: (i64, i64) = (31, 13);
 /// The assistant text of every answer, unless the request sets `x-fake-reply`.
 pub const ANSWER: &str = "Hello from the fake upstream.";
 
+/// Choice `i`'s text of an OpenAI answer with `n` > 1: choice 0 says [`ANSWER`] (or
+/// `x-fake-reply`), choice `i` adds ` (choice i)`.
+pub fn choice_answer(answer: &str, i: usize) -> String {
+    if i == 0 {
+        answer.to_string()
+    } else {
+        format!("{answer} (choice {i})")
+    }
+}
+
 fn answer(headers: &HeaderMap) -> String {
     headers
         .get("x-fake-reply")
@@ -285,28 +295,53 @@ async fn openai(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
     let (prompt, completion) = OPENAI_USAGE;
     let usage = json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion});
     let created = 1_763_000_000;
+    // `n` choices, as the API allows (1 to 128).
+    let n = req
+        .get("n")
+        .and_then(Value::as_u64)
+        .map_or(1, |n| n.clamp(1, 128) as usize);
+    let answers: Vec<String> = (0..n)
+        .map(|i| choice_answer(&answer(&headers), i))
+        .collect();
     if req.get("stream").and_then(Value::as_bool) == Some(true) {
         let include_usage = req
             .pointer("/stream_options/include_usage")
             .and_then(Value::as_bool)
             == Some(true);
-        let chunk = |delta: Value, finish: Value, usage: Value| {
+        let chunk = |index: usize, delta: Value, finish: Value, usage: Value| {
             let mut c = json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created, "model": model, "system_fingerprint": null,
-                "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
+                "choices": [{"index": index, "delta": delta, "logprobs": null, "finish_reason": finish}]});
             if include_usage {
                 c["usage"] = usage;
             }
             format!("data: {c}\n\n")
         };
-        let mut events = vec![chunk(
-            json!({"role": "assistant", "content": ""}),
-            Value::Null,
-            Value::Null,
-        )];
-        for word in answer(&headers).split_inclusive(' ') {
-            events.push(chunk(json!({"content": word}), Value::Null, Value::Null));
+        let mut events: Vec<String> = (0..n)
+            .map(|i| {
+                chunk(
+                    i,
+                    json!({"role": "assistant", "content": ""}),
+                    Value::Null,
+                    Value::Null,
+                )
+            })
+            .collect();
+        // Like the real API, the choices' chunks interleave: one word of each in turn.
+        let words: Vec<Vec<&str>> = answers
+            .iter()
+            .map(|a| a.split_inclusive(' ').collect())
+            .collect();
+        let longest = words.iter().map(Vec::len).max().unwrap_or(0);
+        for w in 0..longest {
+            for (i, choice) in words.iter().enumerate() {
+                if let Some(word) = choice.get(w) {
+                    events.push(chunk(i, json!({"content": word}), Value::Null, Value::Null));
+                }
+            }
         }
-        events.push(chunk(json!({}), json!("stop"), Value::Null));
+        for i in 0..n {
+            events.push(chunk(i, json!({}), json!("stop"), Value::Null));
+        }
         if include_usage {
             events.push(format!(
                 "data: {}\n\n",
@@ -318,7 +353,7 @@ async fn openai(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
     }
     axum::Json(json!({
         "id": "chatcmpl-fake", "object": "chat.completion", "created": created, "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer(&headers), "refusal": null}, "logprobs": null, "finish_reason": "stop"}],
+        "choices": answers.iter().enumerate().map(|(i, a)| json!({"index": i, "message": {"role": "assistant", "content": a, "refusal": null}, "logprobs": null, "finish_reason": "stop"})).collect::<Vec<_>>(),
         "usage": usage
     }))
     .into_response()
