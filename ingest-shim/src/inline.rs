@@ -84,6 +84,23 @@ pub fn inspect(
     }
 }
 
+/// `text` as published: scanned on its own and redacted where something was found, with the
+/// findings (spans are offsets into `text`).
+pub fn scan_and_redact(
+    policy: &Policy,
+    key: &FingerprintKey,
+    tenant: &str,
+    text: String,
+) -> (String, Vec<Finding>) {
+    let found = policy.scan_keyed(&text, tenant, key);
+    let published = if found.is_empty() {
+        text
+    } else {
+        redact(&text, &found)
+    };
+    (published, found)
+}
+
 /// The text turns as published: each scanned on its own (the body's spans are offsets into
 /// the JSON, not into the unescaped text) and redacted where something was found.
 pub fn redact_messages(
@@ -94,16 +111,9 @@ pub fn redact_messages(
 ) -> Vec<Message> {
     messages
         .iter()
-        .map(|m| {
-            let found = policy.scan_keyed(&m.text, tenant, key);
-            Message {
-                role: m.role.clone(),
-                text: if found.is_empty() {
-                    m.text.clone()
-                } else {
-                    redact(&m.text, &found)
-                },
-            }
+        .map(|m| Message {
+            role: m.role.clone(),
+            text: scan_and_redact(policy, key, tenant, m.text.clone()).0,
         })
         .collect()
 }

@@ -308,7 +308,7 @@ async fn forward(state: AppState, provider: Provider, req: http::Request<Incomin
         None
     };
     let caller = Arc::new(Caller::new(&state, identity));
-    let inspection = inspect_request(&state, &caller, body.clone(), parsed.clone()).await;
+    let mut inspection = inspect_request(&state, &caller, body.clone(), parsed.clone()).await;
     let call = |info: Option<Arc<RequestInfo>>| Call {
         provider,
         endpoint: format!("{} {}", parts.method, parts.uri.path()),
@@ -326,7 +326,7 @@ async fn forward(state: AppState, provider: Provider, req: http::Request<Incomin
     }
     let forwarded = inspection
         .redacted_body
-        .clone()
+        .take()
         .map_or(body.clone(), Bytes::from);
 
     // The call goes upstream first, and is parsed and recorded while upstream works on it:

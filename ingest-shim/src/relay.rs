@@ -97,14 +97,20 @@ impl CallRecord {
             .texts
             .into_iter()
             .filter(|text| !text.is_empty())
-            .map(|mut text| {
-                if let (Some(scanner), Some(key)) = (&self.scanner, &key) {
-                    let found = scanner.policy.scan_keyed(&text, &e.tenant_id, key);
-                    if !found.is_empty() {
+            .map(|text| {
+                let text = match (&self.scanner, &key) {
+                    (Some(scanner), Some(key)) => {
+                        let (published, found) = crate::inline::scan_and_redact(
+                            &scanner.policy,
+                            key,
+                            &e.tenant_id,
+                            text,
+                        );
                         findings.extend(found.iter().map(crate::inline::to_event));
-                        text = sightline_detect::redact(&text, &found);
+                        published
                     }
-                }
+                    _ => text,
+                };
                 Message {
                     role: "assistant".into(),
                     text,
