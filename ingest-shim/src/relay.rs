@@ -284,9 +284,12 @@ mod tests {
         };
         let e = record.response(record.ended(CallStatus::Ok, None), None, observed);
         let texts: Vec<&str> = e.messages.iter().map(|m| m.text.as_str()).collect();
-        assert_eq!(texts.len(), 2, "{texts:?}");
+        assert_eq!(texts.len(), 2, "one message per non-empty choice");
         assert_eq!(texts[0], "plain answer");
-        assert!(!texts[1].contains(secret), "{texts:?}");
+        assert!(
+            !texts[1].contains(secret),
+            "the key reached the published text"
+        );
         assert_eq!(e.findings.len(), 1, "{:?}", e.findings);
         // The span is an offset into the choice's own text.
         assert_eq!(e.findings[0].start, 4);
