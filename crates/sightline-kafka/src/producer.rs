@@ -68,6 +68,10 @@ struct Inner {
 struct Deliveries {
     /// Delivery reports handed back so far.
     served: AtomicU64,
+    /// Records handed to librdkafka whose delivery report has not come back yet. Counted
+    /// here, not read from librdkafka's out-queue length, which also counts the client's own
+    /// events (connection errors, logs) and so changes under a record's feet.
+    pending: AtomicU64,
     /// Set while the poller sleeps with nothing in flight: a send must wake it.
     idle: AtomicBool,
     /// Set when the last handle is dropped.
@@ -83,6 +87,8 @@ impl ProducerContext for Deliveries {
 
     fn delivery(&self, result: &DeliveryResult<'_>, sender: Self::DeliveryOpaque) {
         self.served.fetch_add(1, Ordering::Relaxed);
+        // Before the sender hears: whoever waits on the outcome then sees the count without it.
+        self.pending.fetch_sub(1, Ordering::AcqRel);
         let outcome = match result {
             Ok(m) => Ok((m.partition(), m.offset())),
             Err((e, _)) => Err(e.clone().into()),
@@ -104,7 +110,7 @@ fn poll_until_stopped(client: &BaseProducer<Deliveries>) {
             waits.reset();
             continue;
         }
-        if client.in_flight_count() > 0 {
+        if shared.pending.load(Ordering::Acquire) > 0 {
             std::thread::park_timeout(waits.next_wait());
             continue;
         }
@@ -112,7 +118,7 @@ fn poll_until_stopped(client: &BaseProducer<Deliveries>) {
         // Announce the sleep, then look once more: a send that came in between either sees
         // the flag (and wakes this thread) or is counted here.
         shared.idle.store(true, Ordering::SeqCst);
-        if client.in_flight_count() == 0 {
+        if shared.pending.load(Ordering::SeqCst) == 0 {
             std::thread::park_timeout(IDLE_POLL_EVERY);
         }
         shared.idle.store(false, Ordering::SeqCst);
@@ -168,16 +174,22 @@ impl Producer {
         if let Some(h) = headers {
             record = record.headers(h);
         }
+        let shared = self.inner.client.context();
+        // Counted before the send: its report may come back before `send` returns.
+        shared.pending.fetch_add(1, Ordering::SeqCst);
         match self.inner.client.send(record) {
             Ok(()) => {
-                if self.inner.client.context().idle.load(Ordering::SeqCst) {
+                if shared.idle.load(Ordering::SeqCst) {
                     if let Some(poller) = &self.inner.poller {
                         poller.thread().unpark();
                     }
                 }
                 Ok(rx)
             }
-            Err((e, _)) => Err(e),
+            Err((e, _)) => {
+                shared.pending.fetch_sub(1, Ordering::SeqCst);
+                Err(e)
+            }
         }
     }
 
@@ -223,9 +235,9 @@ impl Producer {
         )
     }
 
-    /// Records waiting for delivery.
-    pub fn in_flight(&self) -> i32 {
-        self.inner.client.in_flight_count()
+    /// Records handed to this producer whose delivery has not been reported yet.
+    pub fn in_flight(&self) -> u64 {
+        self.inner.client.context().pending.load(Ordering::Acquire)
     }
 
     /// Waits up to `timeout` for every queued record to be acknowledged.

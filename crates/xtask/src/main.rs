@@ -75,7 +75,7 @@ fn test(extra: &[&str]) -> Result<(), String> {
         )?;
         util::step("tests");
         let mut cmd = util::cargo();
-        cmd.args(["test", "--workspace"])
+        cmd.args(["test", "--workspace", "--no-fail-fast"])
             .args(extra)
             .current_dir(&root);
         services::export_endpoints(&mut cmd);
