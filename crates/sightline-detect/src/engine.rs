@@ -265,7 +265,7 @@ fn collect(
             .secret_group
             .and_then(|g| caps.get_group(g))
             .unwrap_or(whole.span());
-        if value.start < value.end && passes(rule, &text[value.start..value.end]) {
+        if value.start < value.end && passes(rule, text, value.start, value.end) {
             out.push((value.start, value.end, r));
             if anchored == Anchored::Yes {
                 break;
@@ -364,7 +364,9 @@ fn digit_windows(text: &str) -> Vec<(usize, usize)> {
     out
 }
 
-fn passes(rule: &Rule, value: &str) -> bool {
+/// Whether the value at `text[start..end]` passes `rule`'s checks.
+fn passes(rule: &Rule, text: &str, start: usize, end: usize) -> bool {
+    let value = &text[start..end];
     if let Some(min) = rule.spec.min_entropy {
         if validate::entropy(value) < min {
             return false;
@@ -377,6 +379,7 @@ fn passes(rule: &Rule, value: &str) -> bool {
         Validator::Jwt => validate::jwt(value),
         Validator::Ssn => validate::ssn(value),
         Validator::NotPlaceholder => !validate::is_placeholder(value),
+        Validator::LiteralValue => validate::literal_value(text, start, end),
     })
 }
 

@@ -43,6 +43,9 @@ pub enum Validator {
     Ssn,
     /// Not a template or placeholder (`${X}`, `<token>`, `changeme`…).
     NotPlaceholder,
+    /// A literal (quoted, or a bare token), not code: a call, a field access, a variable, an
+    /// environment reference or a URL without a password.
+    LiteralValue,
 }
 
 /// One rule as written in a rule file.

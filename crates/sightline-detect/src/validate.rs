@@ -212,6 +212,135 @@ pub fn entropy(s: &str) -> f64 {
         .sum()
 }
 
+/// Whether `text[start..end]`, the value of an assignment, is a literal: quoted, or a bare
+/// token. Not a literal: a call (`get_token(scope)`), a field access or path
+/// (`input.parse`, `PrivateKey::generate`, `os.environ`), a variable or type name
+/// (`user_password_hash`, `SecretString`), an environment variable's name
+/// (`AWS_SECRET_ACCESS_KEY`) or reference (`$TOKEN`, `%TOKEN%`), or a URL without a password.
+pub fn literal_value(text: &str, start: usize, end: usize) -> bool {
+    let value = &text[start..end];
+    let before = text[..start].chars().next_back();
+    let after = text[end..].chars().next();
+    let quoted = before.is_some_and(|c| matches!(c, '"' | '\'' | '`'));
+    if value.starts_with('$') || (value.starts_with('%') && value.ends_with('%')) {
+        return false;
+    }
+    if is_env_name(value) {
+        return false;
+    }
+    if let Some((scheme, rest)) = value.split_once("://") {
+        // A URL is a secret only where it carries a password (`user:pass@host`).
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        return scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+')
+            && authority
+                .rsplit_once('@')
+                .is_some_and(|(userinfo, _)| userinfo.contains(':'));
+    }
+    if quoted {
+        return true;
+    }
+    // Bare: code, unless it is a token. A token starts with a letter or digit (`&x`, `*p`,
+    // `!flag`, `@attr` are expressions) and holds no escapes (`hell\0o\r\n` is string content).
+    if !value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        || value.contains('\\')
+        || after == Some('(')
+        || value.contains("::")
+        || value.contains("->")
+    {
+        return false;
+    }
+    if is_dotted_path(value) {
+        return false;
+    }
+    !is_identifier_name(value)
+}
+
+/// `AWS_SECRET_ACCESS_KEY`: upper case words joined by `_`: a variable's name.
+fn is_env_name(value: &str) -> bool {
+    value.contains('_')
+        && value.starts_with(|c: char| c.is_ascii_uppercase())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        && value.bytes().filter(u8::is_ascii_digit).count() <= 2
+}
+
+/// `self.token`, `config.api_key.value`, `input.parse`: identifiers joined by dots.
+fn is_dotted_path(value: &str) -> bool {
+    value.contains('.')
+        && value.split('.').all(|part| {
+            let mut b = part.bytes();
+            b.next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_' || c == b'$')
+                && b.all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'$')
+        })
+}
+
+/// `user_password_hash`, `SecretString`, `oauth2_token`: an identifier made of words.
+/// A random token has no such shape: it has digits among its letters, or words too short
+/// to be words (`OViYxPera…` splits into `OVi`, `Yx`, `Pera`…).
+fn is_identifier_name(value: &str) -> bool {
+    let b = value.as_bytes();
+    if b.is_empty()
+        || !(b[0].is_ascii_alphabetic() || b[0] == b'_')
+        || !b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+    {
+        return false;
+    }
+    // Words: split at `_`, at lower→upper, and between letters and digits.
+    let mut words: Vec<&[u8]> = vec![];
+    let mut from = 0;
+    for i in 1..=b.len() {
+        let cut = i == b.len()
+            || b[i] == b'_'
+            || b[i - 1] == b'_'
+            || (b[i - 1].is_ascii_lowercase() && b[i].is_ascii_uppercase())
+            || (b[i - 1].is_ascii_digit() != b[i].is_ascii_digit());
+        if cut {
+            if b[from] != b'_' {
+                words.push(&b[from..i]);
+            }
+            from = i;
+        }
+    }
+    let mut digits = 0;
+    for w in &words {
+        if w[0].is_ascii_digit() {
+            // Version and size suffixes: `oauth2`, `sha256`, `v1`.
+            if w.len() > 3 {
+                return false;
+            }
+            digits += 1;
+        } else if w.len() < 3
+            && !(w.len() == 2 && w[0].is_ascii_uppercase() && w[1].is_ascii_uppercase())
+        {
+            // `id`, `db`, `pw` are words too, but not two in a row of random letters.
+            if !matches!(
+                w.to_ascii_lowercase().as_slice(),
+                b"id"
+                    | b"db"
+                    | b"pw"
+                    | b"io"
+                    | b"ok"
+                    | b"to"
+                    | b"of"
+                    | b"is"
+                    | b"on"
+                    | b"by"
+                    | b"my"
+                    | b"v"
+                    | b"s"
+                    | b"x"
+            ) {
+                return false;
+            }
+        }
+    }
+    digits <= 2
+}
+
 /// Values people write instead of a real secret: templates, placeholders, masks.
 pub fn is_placeholder(value: &str) -> bool {
     let lower = value.to_ascii_lowercase();
