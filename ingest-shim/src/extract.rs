@@ -1,11 +1,12 @@
-//! Pure parsing of request and response bodies: model, stream flag, text turns, attachment
-//! metadata and token usage. Never fails: a body that is not the expected JSON yields what
-//! could be read, and the call is still forwarded untouched.
+//! Pure parsing of request and response bodies: model, stream flag, the content the model
+//! reads ([`crate::content`]) and token usage. Never fails: a body that is not the expected
+//! JSON yields what could be read, and the call is still forwarded untouched.
 
-use base64::Engine;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-use sightline_events::{Attachment, Message, Provider, TokenUsage};
+use sightline_detect::FingerprintKey;
+use sightline_events::{Provider, TokenUsage};
+
+use crate::content::Content;
 
 /// What the shim learns from a request body.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -16,25 +17,11 @@ pub struct RequestInfo {
     pub model: Option<String>,
     /// `stream: true`.
     pub stream: bool,
-    /// Text turns (system first).
-    pub messages: Vec<Message>,
-    /// Attachment metadata.
-    pub attachments: Vec<Attachment>,
-    /// Text of text-like documents (decoded), scanned like messages but never published.
-    pub documents: Vec<String>,
+    /// What the model reads: the text to scan, the turns to publish, attachment metadata.
+    pub content: Content,
     /// The client's own session id (Claude Code sends `metadata.user_id` ending in
     /// `_session_<uuid>`).
     pub session: Option<String>,
-}
-
-impl RequestInfo {
-    /// Text of the first user turn, for deriving a conversation id.
-    pub fn first_user_text(&self) -> Option<&str> {
-        self.messages
-            .iter()
-            .find(|m| m.role == "user")
-            .map(|m| m.text.as_str())
-    }
 }
 
 /// What the shim learns from a response body or stream.
@@ -72,10 +59,13 @@ pub fn choice_index(choice: &Value, position: usize) -> usize {
         .map_or(position, |i| usize::try_from(i).unwrap_or(usize::MAX))
 }
 
-/// Parses a request body for `provider`.
-pub fn parse_request(provider: Provider, body: &[u8]) -> RequestInfo {
-    let Ok(Value::Object(root)) = serde_json::from_slice::<Value>(body) else {
-        return RequestInfo::default();
+/// Parses a request body; `key` (the caller's tenant key) keys attachment digests.
+pub fn parse_request(body: &[u8], key: &FingerprintKey) -> RequestInfo {
+    let Ok(root @ Value::Object(_)) = serde_json::from_slice::<Value>(body) else {
+        return RequestInfo {
+            content: Content::opaque(body),
+            ..RequestInfo::default()
+        };
     };
     let session = root
         .get("metadata")
@@ -84,7 +74,7 @@ pub fn parse_request(provider: Provider, body: &[u8]) -> RequestInfo {
         .and_then(|id| id.rsplit_once("session_"))
         .map(|(_, s)| s.to_string())
         .filter(|s| !s.is_empty() && s.len() <= 128);
-    let mut info = RequestInfo {
+    RequestInfo {
         valid_json: true,
         model: root
             .get("model")
@@ -92,207 +82,7 @@ pub fn parse_request(provider: Provider, body: &[u8]) -> RequestInfo {
             .map(str::to_string),
         stream: root.get("stream").and_then(Value::as_bool).unwrap_or(false),
         session,
-        ..RequestInfo::default()
-    };
-    if provider == Provider::Anthropic {
-        if let Some(system) = root.get("system") {
-            let mut found = vec![];
-            let text = collect_text(system, &mut found);
-            for (attachment, document) in found {
-                info.attachments.push(attachment);
-                info.documents.extend(document);
-            }
-            if !text.is_empty() {
-                info.messages.push(Message {
-                    role: "system".into(),
-                    text,
-                });
-            }
-        }
-    }
-    for m in root
-        .get("messages")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let role = m
-            .get("role")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown")
-            .to_string();
-        let mut found = vec![];
-        let text = m
-            .get("content")
-            .map(|c| collect_text(c, &mut found))
-            .unwrap_or_default();
-        for (attachment, document) in found {
-            info.attachments.push(attachment);
-            info.documents.extend(document);
-        }
-        info.messages.push(Message { role, text });
-    }
-    info
-}
-
-/// Whether `body` may hold a document whose text [`parse_request`] would decode, for the
-/// policy to scan before the call goes upstream. False only when it cannot: documents come
-/// only from a `"source"` object (Anthropic) or a `data:` URL (OpenAI), and JSON can spell
-/// those names without their letters only with a `\u` escape. A plain chat body answers
-/// false, and need not be parsed before it is forwarded.
-pub fn may_hold_documents(body: &[u8]) -> bool {
-    [&b"\"source\""[..], b"data:", b"\\u"]
-        .iter()
-        .any(|needle| memchr::memmem::find(body, needle).is_some())
-}
-
-/// Joins the text of a `content` value (string or block array) and records attachments.
-fn collect_text(content: &Value, attachments: &mut Vec<(Attachment, Option<String>)>) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(blocks) => {
-            let mut parts = vec![];
-            for block in blocks {
-                match block.get("type").and_then(Value::as_str) {
-                    Some("text") | Some("input_text") => {
-                        if let Some(t) = block.get("text").and_then(Value::as_str) {
-                            parts.push(t.to_string());
-                        }
-                    }
-                    Some("image") | Some("document") => {
-                        let kind = block.get("type").and_then(Value::as_str).unwrap_or("file");
-                        attachments.push(anthropic_attachment(kind, block.get("source")));
-                    }
-                    Some("image_url") => {
-                        let url = block
-                            .pointer("/image_url/url")
-                            .and_then(Value::as_str)
-                            .unwrap_or("");
-                        attachments.push(url_attachment("image", url));
-                    }
-                    Some("file") => {
-                        let file = block.get("file");
-                        if let Some(data) = file
-                            .and_then(|f| f.get("file_data"))
-                            .and_then(Value::as_str)
-                        {
-                            attachments.push(url_attachment("file", data));
-                        } else {
-                            attachments.push((meta_only("file", None, "file_id"), None));
-                        }
-                    }
-                    Some("tool_result") => {
-                        if let Some(c) = block.get("content") {
-                            parts.push(collect_text(c, attachments));
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            parts.join("\n")
-        }
-        _ => String::new(),
-    }
-}
-
-type Found = (Attachment, Option<String>);
-
-fn anthropic_attachment(kind: &str, source: Option<&Value>) -> Found {
-    let field = |k: &str| source.and_then(|s| s.get(k)).and_then(Value::as_str);
-    let media_type = field("media_type").map(str::to_string);
-    match field("type").unwrap_or("") {
-        "base64" => inline_attachment(kind, media_type, field("data").unwrap_or("")),
-        "text" => {
-            let data = field("data").unwrap_or("");
-            let meta = Attachment {
-                kind: kind.into(),
-                media_type: media_type.or_else(|| Some("text/plain".into())),
-                source: "text".into(),
-                size_bytes: Some(data.len() as i64),
-                sha256: Some(hex::encode(Sha256::digest(data.as_bytes()))),
-                width: None,
-                height: None,
-            };
-            (meta, Some(data.to_string()))
-        }
-        "file" => (meta_only(kind, media_type, "file_id"), None),
-        _ => (meta_only(kind, media_type, "url"), None),
-    }
-}
-
-/// `data:` URLs are inline bytes; anything else is a reference.
-fn url_attachment(kind: &str, url: &str) -> Found {
-    if let Some((meta, data)) = url
-        .strip_prefix("data:")
-        .and_then(|rest| rest.split_once(','))
-    {
-        let media_type = meta
-            .split(';')
-            .next()
-            .filter(|m| !m.is_empty())
-            .map(str::to_string);
-        if meta.ends_with(";base64") {
-            return inline_attachment(kind, media_type, data);
-        }
-        let attachment = Attachment {
-            kind: kind.into(),
-            media_type,
-            source: "base64".into(),
-            size_bytes: Some(data.len() as i64),
-            sha256: Some(hex::encode(Sha256::digest(data.as_bytes()))),
-            width: None,
-            height: None,
-        };
-        return (attachment, Some(data.to_string()));
-    }
-    (meta_only(kind, None, "url"), None)
-}
-
-fn is_text_like(media_type: Option<&str>) -> bool {
-    media_type.is_some_and(|m| {
-        m.starts_with("text/")
-            || matches!(
-                m,
-                "application/json"
-                    | "application/xml"
-                    | "application/x-yaml"
-                    | "application/yaml"
-                    | "application/x-sh"
-            )
-    })
-}
-
-fn inline_attachment(kind: &str, media_type: Option<String>, data: &str) -> Found {
-    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data.trim()) else {
-        return (meta_only(kind, media_type, "base64"), None);
-    };
-    let dims = crate::media::image_dimensions(&bytes);
-    let text = if is_text_like(media_type.as_deref()) {
-        String::from_utf8(bytes.clone()).ok()
-    } else {
-        None
-    };
-    let attachment = Attachment {
-        kind: kind.into(),
-        media_type,
-        source: "base64".into(),
-        size_bytes: Some(bytes.len() as i64),
-        sha256: Some(hex::encode(Sha256::digest(&bytes))),
-        width: dims.and_then(|(w, _)| i32::try_from(w).ok()),
-        height: dims.and_then(|(_, h)| i32::try_from(h).ok()),
-    };
-    (attachment, text)
-}
-
-fn meta_only(kind: &str, media_type: Option<String>, source: &str) -> Attachment {
-    Attachment {
-        kind: kind.into(),
-        media_type,
-        source: source.into(),
-        size_bytes: None,
-        sha256: None,
-        width: None,
-        height: None,
+        content: Content::of(root, key),
     }
 }
 
@@ -362,16 +152,28 @@ pub fn usage_of(provider: Provider, u: &Value) -> Option<TokenUsage> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use base64::Engine as _;
     use proptest::prelude::*;
+
+    use super::*;
     use serde_json::json;
+
+    fn key() -> FingerprintKey {
+        FingerprintKey::new(b"test key")
+    }
+
+    /// `(role, text)` of each turn, unredacted.
+    fn turns(info: &RequestInfo) -> Vec<(String, String)> {
+        let none = vec![vec![]; info.content.parts.len()];
+        info.content.published_turns(&none)
+    }
 
     proptest! {
         #[test]
         fn request_parsing_never_panics(body in prop::collection::vec(any::<u8>(), 0..512)) {
-            let _ = parse_request(Provider::Anthropic, &body);
-            let _ = parse_request(Provider::Openai, &body);
+            let _ = parse_request(&body, &key());
             let _ = parse_response(Provider::Anthropic, &body);
+            let _ = parse_response(Provider::Openai, &body);
         }
 
         #[test]
@@ -380,50 +182,14 @@ mod tests {
                 Just(json!([{"type": "image", "source": {"type": "base64", "data": "%%%"}}])),
                 Just(json!([{"type": "image_url", "image_url": {"url": "data:;base64,"}}])),
                 Just(json!([{"type": "file", "file": {"file_data": "data:text/plain;base64,aGk="}}])),
+                Just(json!([{"type": "input_file", "file_data": 7}, {"type": "document", "source": 1}])),
                 ".*".prop_map(|s| json!(s))],
         ) {
             let body = json!({"model": 1, "stream": "yes", "system": content.clone(), "metadata": {"user_id": "session_"},
-                "messages": [{"role": 5, "content": content}]});
-            for provider in [Provider::Anthropic, Provider::Openai] {
-                let body = body.to_string();
-                let info = parse_request(provider, body.as_bytes());
-                prop_assert!(info.documents.is_empty() || may_hold_documents(body.as_bytes()));
-            }
+                "input": content.clone(), "messages": [{"role": 5, "content": content}]});
+            let info = parse_request(body.to_string().as_bytes(), &key());
+            prop_assert!(info.valid_json);
         }
-    }
-
-    #[test]
-    fn bodies_that_cannot_hold_documents_are_told_apart() {
-        let doc = base64::engine::general_purpose::STANDARD.encode("key AKIAQYLPMN5HHHFPZAM2");
-        let holding = [
-            json!({"messages": [{"role": "user", "content": [{"type": "document",
-                "source": {"type": "base64", "media_type": "text/plain", "data": doc}}]}]})
-            .to_string(),
-            json!({"messages": [{"role": "user", "content": [{"type": "document",
-                "source": {"type": "text", "media_type": "text/plain", "data": "a secret"}}]}]})
-            .to_string(),
-            json!({"messages": [{"role": "user", "content": [{"type": "file",
-                "file": {"file_data": format!("data:text/plain;base64,{doc}")}}]}]})
-            .to_string(),
-            // The key's name spelt with an escape: serde reads it as "source".
-            r#"{"messages":[{"role":"user","content":[{"type":"document","sour\u0063e":{"type":"text","data":"a secret"}}]}]}"#.into(),
-        ];
-        for body in &holding {
-            let info = parse_request(Provider::Anthropic, body.as_bytes());
-            let info = if info.documents.is_empty() {
-                parse_request(Provider::Openai, body.as_bytes())
-            } else {
-                info
-            };
-            assert!(
-                !info.documents.is_empty(),
-                "fixture holds no document: {body}"
-            );
-            assert!(may_hold_documents(body.as_bytes()), "{body}");
-        }
-        let plain = json!({"model": "m", "messages": [{"role": "user",
-            "content": [{"type": "text", "text": "what is an open source licence?"}]}]});
-        assert!(!may_hold_documents(plain.to_string().as_bytes()));
     }
 
     #[test]
@@ -436,22 +202,27 @@ mod tests {
                 {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "aGVsbG8="}}
             ]}]
         });
-        let info = parse_request(Provider::Anthropic, body.to_string().as_bytes());
+        let info = parse_request(body.to_string().as_bytes(), &key());
         assert!(info.valid_json && info.stream);
         assert_eq!(info.model.as_deref(), Some("claude-sonnet-4"));
         assert_eq!(
-            info.messages[0],
-            Message {
-                role: "system".into(),
-                text: "be brief".into()
-            }
+            turns(&info),
+            [
+                ("system".to_string(), "be brief".to_string()),
+                ("user".into(), "what is this?".into())
+            ]
         );
-        assert_eq!(info.messages[1].text, "what is this?");
-        let a = &info.attachments[0];
+        let a = &info.content.attachments[0];
         assert_eq!((a.kind.as_str(), a.size_bytes), ("image", Some(5)));
+        let plain = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
         assert_eq!(
             a.sha256.as_deref(),
-            Some("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
+            Some(key().fingerprint(b"hello").as_str())
+        );
+        assert_ne!(
+            a.sha256.as_deref(),
+            Some(plain),
+            "the digest is keyed: a short attachment cannot be confirmed offline"
         );
     }
 
@@ -463,15 +234,13 @@ mod tests {
               {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,aGVsbG8="}},
               {"type": "image_url", "image_url": {"url": "https://example.test/a.png"}}]}
         ]});
-        let info = parse_request(Provider::Openai, body.to_string().as_bytes());
+        let info = parse_request(body.to_string().as_bytes(), &key());
         assert!(!info.stream);
-        assert_eq!(info.messages.len(), 2);
-        assert_eq!(
-            info.attachments[0].media_type.as_deref(),
-            Some("image/jpeg")
-        );
-        assert_eq!(info.attachments[0].size_bytes, Some(5));
-        assert_eq!(info.attachments[1].source, "url");
+        assert_eq!(turns(&info).len(), 2);
+        let a = &info.content.attachments;
+        assert_eq!(a[0].media_type.as_deref(), Some("image/jpeg"));
+        assert_eq!(a[0].size_bytes, Some(5));
+        assert_eq!(a[1].source, "url");
     }
 
     #[test]
@@ -494,17 +263,25 @@ mod tests {
                 {"type": "text", "text": "read these"}
             ]}]
         });
-        let info = parse_request(Provider::Anthropic, body.to_string().as_bytes());
+        let info = parse_request(body.to_string().as_bytes(), &key());
         assert_eq!(
             info.session.as_deref(),
             Some("7c9d2a10-5b4e-4f7a-9c1d-2e3f4a5b6c7d")
         );
-        assert_eq!(info.documents, ["key AKIAQYLPMN5HHHFPZAM2"]);
+        let documents: Vec<&str> = info
+            .content
+            .parts
+            .iter()
+            .filter(|p| p.kind == crate::content::Kind::Scanned)
+            .map(|p| p.text.as_str())
+            .collect();
+        assert_eq!(documents, ["key AKIAQYLPMN5HHHFPZAM2"]);
+        let a = &info.content.attachments;
+        assert_eq!((a[1].width, a[1].height), (Some(640), Some(480)));
         assert_eq!(
-            (info.attachments[1].width, info.attachments[1].height),
-            (Some(640), Some(480))
+            info.content.first_user_text().as_deref(),
+            Some("read these")
         );
-        assert_eq!(info.first_user_text(), Some("read these"));
     }
 
     #[test]
@@ -516,8 +293,8 @@ mod tests {
             b"{\"messages\": 3}",
             &[0xff, 0xfe],
         ] {
-            let info = parse_request(Provider::Anthropic, body);
-            assert!(info.messages.is_empty());
+            let info = parse_request(body, &key());
+            assert!(info.content.turns.is_empty());
         }
     }
 

@@ -1,14 +1,23 @@
-//! Who is calling: an API key map, a JWT, or headers set by a trusted auth proxy, tried in the
-//! configured order. Pure.
+//! Who is calling: an API key map, a verified JWT, or headers set by a trusted auth proxy,
+//! tried in the configured order. Pure, apart from reading key files once at start.
+//!
+//! Identity, and with it the tenant whose policy applies, comes only from an authenticated
+//! source. Identity headers a client sets are ignored (and counted) unless the header source
+//! is enabled and the call comes from a configured proxy address and/or carries the proxy's
+//! shared secret. JWTs are verified by `jsonwebtoken`, each key pinned to its algorithm.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
 
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use http::HeaderMap;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use sightline_runtime::Problem;
+use subtle::ConstantTimeEq;
 
 /// A resolved caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,9 +36,10 @@ pub struct Identity {
 pub enum Source {
     /// `[identity.api_keys]`: the client's API key (`x-api-key` or `Authorization: Bearer`).
     ApiKey,
-    /// `[identity.jwt]`: an HS256 JWT in `identity.jwt.header`.
+    /// `[identity.jwt]`: a signed JWT in `identity.jwt.header`.
     Jwt,
-    /// `[identity.headers]`: headers set by a trusted auth proxy.
+    /// `[identity.headers]`: headers set by a trusted auth proxy. Off unless listed in
+    /// `identity.order`, and then trusted only as `[identity.headers]` says.
     Header,
 }
 
@@ -39,6 +49,16 @@ pub enum Source {
 pub enum Unknown {
     /// Attribute the call to `anonymous`.
     Anonymous,
+    /// Answer 401.
+    Reject,
+}
+
+/// What to do with identity headers from a caller that is not a trusted proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Untrusted {
+    /// Ignore them (counted, and logged without their values).
+    Ignore,
     /// Answer 401.
     Reject,
 }
@@ -64,12 +84,24 @@ pub struct JwtConfig {
     /// Header carrying the token (with or without `Bearer `).
     #[serde(default = "default_jwt_header")]
     pub header: String,
-    /// Env var holding the HS256 secret.
+    /// Env var holding the HS256 secret (HS256 tokens verify against it, and only it).
     #[serde(default)]
     pub hs256_secret_env: Option<String>,
-    /// PEM file with the RS256 public key (SPKI, `-----BEGIN PUBLIC KEY-----`).
+    /// PEM file with the RS256 public key (SPKI or PKCS#1).
     #[serde(default)]
-    pub rs256_public_key_file: Option<std::path::PathBuf>,
+    pub rs256_public_key_file: Option<PathBuf>,
+    /// JWKS file (`{"keys": [...]}`) of RS256 keys, chosen by the token's `kid`.
+    #[serde(default)]
+    pub jwks_file: Option<PathBuf>,
+    /// Required `iss`, when set.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Required `aud` (one of these), when set.
+    #[serde(default)]
+    pub audience: Vec<String>,
+    /// Clock skew allowed on `exp` and `nbf`.
+    #[serde(default = "default_leeway", with = "humantime_serde")]
+    pub leeway: Duration,
     /// Claim naming the user.
     #[serde(default = "default_user_claim")]
     pub user_claim: String,
@@ -81,8 +113,28 @@ pub struct JwtConfig {
     pub tenant_claim: String,
 }
 
+impl Default for JwtConfig {
+    fn default() -> Self {
+        Self {
+            header: default_jwt_header(),
+            hs256_secret_env: None,
+            rs256_public_key_file: None,
+            jwks_file: None,
+            issuer: None,
+            audience: vec![],
+            leeway: default_leeway(),
+            user_claim: default_user_claim(),
+            team_claim: default_team_claim(),
+            tenant_claim: default_tenant_claim(),
+        }
+    }
+}
+
 fn default_jwt_header() -> String {
     "x-sightline-identity".into()
+}
+fn default_leeway() -> Duration {
+    Duration::from_secs(30)
 }
 fn default_user_claim() -> String {
     "sub".into()
@@ -94,10 +146,10 @@ fn default_tenant_claim() -> String {
     "tenant".into()
 }
 
-/// `[identity.headers]`: names of the headers a trusted auth proxy sets.
+/// `[identity.headers]`: the headers a trusted auth proxy sets, and how it is recognised.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HeaderNames {
+pub struct HeaderSource {
     /// User header.
     #[serde(default = "default_user_header")]
     pub user: String,
@@ -107,6 +159,16 @@ pub struct HeaderNames {
     /// Tenant header.
     #[serde(default = "default_tenant_header")]
     pub tenant: String,
+    /// Addresses of the proxies (CIDR, e.g. `10.0.3.0/24`) whose identity headers are
+    /// trusted.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Env var holding a secret the proxy sends in `shared_secret_header`.
+    #[serde(default)]
+    pub shared_secret_env: Option<String>,
+    /// Header carrying the proxy's shared secret (removed before forwarding).
+    #[serde(default = "default_secret_header")]
+    pub shared_secret_header: String,
 }
 
 fn default_user_header() -> String {
@@ -118,13 +180,19 @@ fn default_team_header() -> String {
 fn default_tenant_header() -> String {
     "x-sightline-tenant".into()
 }
+fn default_secret_header() -> String {
+    "x-sightline-proxy-secret".into()
+}
 
-impl Default for HeaderNames {
+impl Default for HeaderSource {
     fn default() -> Self {
         Self {
             user: default_user_header(),
             team: default_team_header(),
             tenant: default_tenant_header(),
+            trusted_proxies: vec![],
+            shared_secret_env: None,
+            shared_secret_header: default_secret_header(),
         }
     }
 }
@@ -133,29 +201,36 @@ impl Default for HeaderNames {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityConfig {
-    /// Sources, tried in this order.
+    /// Sources, tried in this order. `header` is off unless listed.
     #[serde(default = "default_order")]
     pub order: Vec<Source>,
     /// Callers no source recognises.
     #[serde(default = "default_unknown")]
     pub unknown: Unknown,
+    /// Identity headers from callers that are not a trusted proxy.
+    #[serde(default = "default_untrusted")]
+    pub untrusted_headers: Untrusted,
     /// Hex sha256 of an API key → its owner. Keys are never stored in clear.
     #[serde(default)]
     pub api_keys: BTreeMap<String, KeyOwner>,
     /// JWT verification.
     #[serde(default)]
     pub jwt: Option<JwtConfig>,
-    /// Trusted headers.
+    /// Trusted proxy headers.
     #[serde(default)]
-    pub headers: HeaderNames,
+    pub headers: HeaderSource,
 }
 
 fn default_order() -> Vec<Source> {
-    vec![Source::ApiKey, Source::Jwt, Source::Header]
+    vec![Source::ApiKey, Source::Jwt]
 }
 
 fn default_unknown() -> Unknown {
     Unknown::Anonymous
+}
+
+fn default_untrusted() -> Untrusted {
+    Untrusted::Ignore
 }
 
 impl Default for IdentityConfig {
@@ -163,18 +238,90 @@ impl Default for IdentityConfig {
         Self {
             order: default_order(),
             unknown: default_unknown(),
+            untrusted_headers: default_untrusted(),
             api_keys: BTreeMap::new(),
             jwt: None,
-            headers: HeaderNames::default(),
+            headers: HeaderSource::default(),
         }
     }
 }
 
 impl IdentityConfig {
-    /// Problems with this section.
+    /// Problems with this section: everything [`Authenticator::new`] would refuse.
     pub fn validate(&self) -> Vec<Problem> {
+        match Authenticator::new(self) {
+            Ok(_) => vec![],
+            Err(problems) => problems,
+        }
+    }
+}
+
+/// Why a call is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejected {
+    /// No source recognised the caller and `identity.unknown = "reject"`.
+    #[error("unknown caller: send a registered API key or a valid identity token")]
+    Unknown,
+    /// An identity token was sent and does not verify (never ignored).
+    #[error("identity token rejected: {0}")]
+    Token(&'static str),
+    /// Identity headers from a caller that is not a trusted proxy, and
+    /// `identity.untrusted_headers = "reject"`.
+    #[error("identity headers are accepted only from the configured auth proxy")]
+    UntrustedHeaders,
+}
+
+/// What a call says about its caller, as the authenticator sees it.
+pub struct Presented<'a> {
+    /// Its headers.
+    pub headers: &'a HeaderMap,
+    /// The address it came from (the direct peer; forwarding headers are not believed).
+    pub peer: Option<IpAddr>,
+}
+
+/// The outcome of [`Authenticator::resolve`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The caller.
+    pub identity: Identity,
+    /// The call carried identity headers that were not trusted (and were ignored).
+    pub ignored_headers: bool,
+}
+
+/// `[identity]`, with every key loaded and parsed: built once at start.
+pub struct Authenticator {
+    order: Vec<Source>,
+    unknown: Unknown,
+    untrusted: Untrusted,
+    api_keys: HashMap<String, KeyOwner>,
+    jwt: Option<JwtVerifier>,
+    headers: HeaderSource,
+    proxies: Vec<ipnet::IpNet>,
+    proxy_secret: Option<[u8; 32]>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("order", &self.order)
+            .finish_non_exhaustive()
+    }
+}
+
+struct JwtVerifier {
+    config: JwtConfig,
+    hs256: Option<(DecodingKey, Validation)>,
+    rs256: Option<(DecodingKey, Validation)>,
+    /// JWKS keys by `kid`.
+    jwks: HashMap<String, DecodingKey>,
+    jwks_validation: Validation,
+}
+
+impl Authenticator {
+    /// Loads every key `config` names; every problem is reported, each with its key.
+    pub fn new(config: &IdentityConfig) -> Result<Self, Vec<Problem>> {
         let mut p = vec![];
-        for (i, hash) in self.api_keys.keys().enumerate() {
+        for (i, hash) in config.api_keys.keys().enumerate() {
             if hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
                 // Never echo the entry: it may be a plaintext key pasted by mistake.
                 p.push(Problem::new(
@@ -183,29 +330,335 @@ impl IdentityConfig {
                 ));
             }
         }
-        if let Some(jwt) = &self.jwt {
-            if let Some(env) = &jwt.hs256_secret_env {
-                if std::env::var(env).map_or(true, |v| v.is_empty()) {
-                    p.push(Problem::new(
-                        "identity.jwt.hs256_secret_env",
-                        format!("env var {env} is not set"),
-                    ));
-                }
-            }
-            if let Some(file) = &jwt.rs256_public_key_file {
-                if let Err(e) = rs256_key(file) {
-                    p.push(Problem::new("identity.jwt.rs256_public_key_file", e));
-                }
-            }
-            if jwt.hs256_secret_env.is_none() && jwt.rs256_public_key_file.is_none() {
-                p.push(Problem::new(
-                    "identity.jwt",
-                    "set hs256_secret_env and/or rs256_public_key_file",
-                ));
+        let jwt = config
+            .jwt
+            .as_ref()
+            .and_then(|jwt| JwtVerifier::new(jwt, &mut p));
+        let mut proxies = vec![];
+        for (i, cidr) in config.headers.trusted_proxies.iter().enumerate() {
+            match cidr
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| cidr.parse::<IpAddr>().map(ipnet::IpNet::from))
+            {
+                Ok(net) => proxies.push(net),
+                Err(_) => p.push(Problem::new(
+                    format!("identity.headers.trusted_proxies[{i}]"),
+                    format!("'{cidr}' is not an address or CIDR block (e.g. 10.0.3.0/24)"),
+                )),
             }
         }
-        p
+        let proxy_secret = config.headers.shared_secret_env.as_ref().and_then(|env| {
+            match std::env::var(env) {
+                Ok(v) if v.len() >= 16 => Some(Sha256::digest(v.as_bytes()).into()),
+                Ok(_) => {
+                    p.push(Problem::new(
+                        "identity.headers.shared_secret_env",
+                        format!("env var {env} holds fewer than 16 characters; use a long random secret"),
+                    ));
+                    None
+                }
+                Err(_) => {
+                    p.push(Problem::new(
+                        "identity.headers.shared_secret_env",
+                        format!("env var {env} is not set"),
+                    ));
+                    None
+                }
+            }
+        });
+        if !config
+            .headers
+            .shared_secret_header
+            .starts_with("x-sightline-")
+        {
+            p.push(Problem::new(
+                "identity.headers.shared_secret_header",
+                "must start with `x-sightline-`: the shim removes those headers before forwarding, \
+                 so the proxy's secret never reaches the provider",
+            ));
+        }
+        if config.order.contains(&Source::Header)
+            && config.headers.trusted_proxies.is_empty()
+            && config.headers.shared_secret_env.is_none()
+        {
+            p.push(Problem::new(
+                "identity.headers",
+                "the header source is enabled in identity.order but nothing says which proxy to trust: \
+                 set trusted_proxies (CIDR list) and/or shared_secret_env",
+            ));
+        }
+        if !p.is_empty() {
+            return Err(p);
+        }
+        Ok(Self {
+            order: config.order.clone(),
+            unknown: config.unknown,
+            untrusted: config.untrusted_headers,
+            api_keys: config
+                .api_keys
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect(),
+            jwt,
+            headers: config.headers.clone(),
+            proxies,
+            proxy_secret,
+        })
     }
+
+    /// Resolves the caller, or says why the call is refused.
+    pub fn resolve(&self, call: &Presented<'_>) -> Result<Resolved, Rejected> {
+        let h = &self.headers;
+        let sent_headers = [&h.user, &h.team, &h.tenant]
+            .iter()
+            .any(|name| call.headers.contains_key(name.as_str()));
+        let trusted = self.order.contains(&Source::Header) && self.trusted_proxy(call);
+        if sent_headers && !trusted && self.untrusted == Untrusted::Reject {
+            return Err(Rejected::UntrustedHeaders);
+        }
+        let ignored_headers = sent_headers && !trusted;
+        for source in &self.order {
+            let found = match source {
+                Source::ApiKey => self.by_api_key(call.headers),
+                Source::Jwt => match &self.jwt {
+                    Some(jwt) => jwt.resolve(call.headers)?,
+                    None => None,
+                },
+                Source::Header if trusted => header(call.headers, &h.user).map(|user| Identity {
+                    user: user.to_string(),
+                    team: header(call.headers, &h.team).map(str::to_string),
+                    tenant: header(call.headers, &h.tenant).map(str::to_string),
+                }),
+                Source::Header => None,
+            };
+            if let Some(identity) = found {
+                return Ok(Resolved {
+                    identity,
+                    ignored_headers,
+                });
+            }
+        }
+        match self.unknown {
+            Unknown::Anonymous => Ok(Resolved {
+                identity: Identity {
+                    tenant: None,
+                    user: "anonymous".into(),
+                    team: None,
+                },
+                ignored_headers,
+            }),
+            Unknown::Reject => Err(Rejected::Unknown),
+        }
+    }
+
+    /// Whether the call comes from the auth proxy: from one of its addresses (when listed)
+    /// and with its shared secret (when set).
+    fn trusted_proxy(&self, call: &Presented<'_>) -> bool {
+        let by_address = self.proxies.is_empty()
+            || call.peer.is_some_and(|ip| {
+                let ip = canonical(ip);
+                self.proxies.iter().any(|net| net.contains(&ip))
+            });
+        let by_secret = self.proxy_secret.is_none_or(|expected| {
+            header(call.headers, &self.headers.shared_secret_header).is_some_and(|sent| {
+                let sent: [u8; 32] = Sha256::digest(sent.as_bytes()).into();
+                bool::from(sent.ct_eq(&expected))
+            })
+        });
+        by_address && by_secret
+    }
+
+    fn by_api_key(&self, headers: &HeaderMap) -> Option<Identity> {
+        if self.api_keys.is_empty() {
+            return None;
+        }
+        let key = header(headers, "x-api-key")
+            .or_else(|| header(headers, "authorization").and_then(|a| a.strip_prefix("Bearer ")))?;
+        let owner = self.api_keys.get(&key_hash(key))?;
+        Some(Identity {
+            tenant: owner.tenant.clone(),
+            user: owner.user.clone(),
+            team: owner.team.clone(),
+        })
+    }
+}
+
+/// An IPv4-mapped IPv6 address (`::ffff:10.0.0.1`) as the IPv4 address it is.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+impl JwtVerifier {
+    fn new(config: &JwtConfig, p: &mut Vec<Problem>) -> Option<Self> {
+        let validation = |alg: Algorithm| {
+            let mut v = Validation::new(alg);
+            v.leeway = config.leeway.as_secs();
+            v.validate_exp = true;
+            v.validate_nbf = true;
+            let mut required = vec!["exp"];
+            if let Some(iss) = &config.issuer {
+                v.set_issuer(&[iss]);
+                required.push("iss");
+            }
+            if config.audience.is_empty() {
+                v.validate_aud = false;
+            } else {
+                v.set_audience(&config.audience);
+                required.push("aud");
+            }
+            v.set_required_spec_claims(&required);
+            v
+        };
+        let before = p.len();
+        let hs256 = config.hs256_secret_env.as_ref().and_then(|env| {
+            let secret = std::env::var(env).unwrap_or_default();
+            if secret.len() < 32 {
+                p.push(Problem::new(
+                    "identity.jwt.hs256_secret_env",
+                    if secret.is_empty() {
+                        format!("env var {env} is not set")
+                    } else {
+                        format!("env var {env} holds fewer than 32 bytes; HS256 needs a long random secret")
+                    },
+                ));
+                return None;
+            }
+            match DecodingKey::from_secret(secret.as_bytes()) {
+                Ok(key) => Some((key, validation(Algorithm::HS256))),
+                Err(e) => {
+                    p.push(Problem::new("identity.jwt.hs256_secret_env", e.to_string()));
+                    None
+                }
+            }
+        });
+        let rs256 = config.rs256_public_key_file.as_ref().and_then(|file| {
+            let loaded = std::fs::read(file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))
+                .and_then(|pem| {
+                    DecodingKey::from_rsa_pem(&pem).map_err(|e| {
+                        format!("{} is not an RSA public key in PEM: {e}", file.display())
+                    })
+                });
+            match loaded {
+                Ok(key) => Some((key, validation(Algorithm::RS256))),
+                Err(e) => {
+                    p.push(Problem::new("identity.jwt.rs256_public_key_file", e));
+                    None
+                }
+            }
+        });
+        let mut jwks = HashMap::new();
+        if let Some(file) = &config.jwks_file {
+            match load_jwks(file) {
+                Ok(keys) => jwks = keys,
+                Err(e) => p.push(Problem::new("identity.jwt.jwks_file", e)),
+            }
+        }
+        if config.hs256_secret_env.is_none()
+            && config.rs256_public_key_file.is_none()
+            && config.jwks_file.is_none()
+        {
+            p.push(Problem::new(
+                "identity.jwt",
+                "set hs256_secret_env, rs256_public_key_file and/or jwks_file",
+            ));
+        }
+        (p.len() == before).then(|| Self {
+            config: config.clone(),
+            hs256,
+            rs256,
+            jwks,
+            jwks_validation: validation(Algorithm::RS256),
+        })
+    }
+
+    /// `Ok(None)`: no token. `Err`: a token that does not verify (rejected, never ignored).
+    fn resolve(&self, headers: &HeaderMap) -> Result<Option<Identity>, Rejected> {
+        let Some(raw) = header(headers, &self.config.header) else {
+            return Ok(None);
+        };
+        let token = raw.strip_prefix("Bearer ").unwrap_or(raw);
+        // `alg: none` and unknown algorithms do not even parse as a header.
+        let head = jsonwebtoken::decode_header(token)
+            .map_err(|_| Rejected::Token("malformed token or unsupported algorithm"))?;
+        let (key, validation) = match head.alg {
+            Algorithm::HS256 => self.hs256.as_ref().map(|(k, v)| (k, v)),
+            Algorithm::RS256 => match head.kid.as_deref().and_then(|kid| self.jwks.get(kid)) {
+                Some(key) => Some((key, &self.jwks_validation)),
+                None => self.rs256.as_ref().map(|(k, v)| (k, v)),
+            },
+            _ => None,
+        }
+        .ok_or(Rejected::Token("algorithm not accepted"))?;
+        let claims = decode(token, key, validation)?;
+        let claim = |name: &str| {
+            claims
+                .get(name)
+                .and_then(serde_json::Value::as_str)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        let user = claim(&self.config.user_claim).ok_or(Rejected::Token("no user claim"))?;
+        Ok(Some(Identity {
+            tenant: claim(&self.config.tenant_claim),
+            user,
+            team: claim(&self.config.team_claim),
+        }))
+    }
+}
+
+type Claims = serde_json::Map<String, serde_json::Value>;
+
+/// Verifies `token` with `key` as `validation` says (signature, algorithm, `exp`/`nbf` with
+/// leeway against the system clock, `iss`/`aud` when required).
+fn decode(token: &str, key: &DecodingKey, validation: &Validation) -> Result<Claims, Rejected> {
+    jsonwebtoken::decode::<Claims>(token, key, validation)
+        .map(|data| data.claims)
+        .map_err(|e| {
+            Rejected::Token(match e.kind() {
+                ErrorKind::ExpiredSignature => "expired",
+                ErrorKind::ImmatureSignature => "not valid yet",
+                ErrorKind::InvalidAudience => "wrong audience",
+                ErrorKind::InvalidIssuer => "wrong issuer",
+                ErrorKind::InvalidSignature => "signature does not verify",
+                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidKeyFormat => {
+                    "algorithm not accepted"
+                }
+                ErrorKind::MissingRequiredClaim(_) => "a required claim is missing",
+                _ => "malformed token",
+            })
+        })
+}
+
+fn load_jwks(file: &std::path::Path) -> Result<HashMap<String, DecodingKey>, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not a JWKS document: {e}", file.display()))?;
+    let mut keys = HashMap::new();
+    for (i, jwk) in set.keys.iter().enumerate() {
+        let kid = jwk
+            .common
+            .key_id
+            .clone()
+            .ok_or_else(|| format!("{}: key #{} has no kid", file.display(), i + 1))?;
+        if !matches!(
+            jwk.algorithm,
+            jsonwebtoken::jwk::AlgorithmParameters::RSA(_)
+        ) {
+            return Err(format!(
+                "{}: key '{kid}' is not an RSA key (only RS256 is accepted from a JWKS)",
+                file.display()
+            ));
+        }
+        let key = DecodingKey::from_jwk(jwk)
+            .map_err(|e| format!("{}: key '{kid}': {e}", file.display()))?;
+        keys.insert(kid, key);
+    }
+    Ok(keys)
 }
 
 /// The hex sha256 of an API key, as stored in `identity.api_keys`.
@@ -220,356 +673,5 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-/// Resolves the caller, or explains why the call is rejected.
-pub fn resolve(
-    config: &IdentityConfig,
-    headers: &HeaderMap,
-    now_secs: i64,
-) -> Result<Identity, String> {
-    for source in &config.order {
-        let found = match source {
-            Source::ApiKey => from_api_key(config, headers),
-            Source::Jwt => match &config.jwt {
-                Some(jwt) => from_jwt(jwt, headers, now_secs)?,
-                None => None,
-            },
-            Source::Header => header(headers, &config.headers.user).map(|user| Identity {
-                user: user.to_string(),
-                team: header(headers, &config.headers.team).map(str::to_string),
-                tenant: header(headers, &config.headers.tenant).map(str::to_string),
-            }),
-        };
-        if let Some(identity) = found {
-            return Ok(identity);
-        }
-    }
-    match config.unknown {
-        Unknown::Anonymous => Ok(Identity {
-            tenant: None,
-            user: "anonymous".into(),
-            team: None,
-        }),
-        Unknown::Reject => {
-            Err("unknown caller: send a registered API key or a valid identity token".into())
-        }
-    }
-}
-
-fn from_api_key(config: &IdentityConfig, headers: &HeaderMap) -> Option<Identity> {
-    if config.api_keys.is_empty() {
-        return None;
-    }
-    let key = header(headers, "x-api-key")
-        .or_else(|| header(headers, "authorization").and_then(|a| a.strip_prefix("Bearer ")))?;
-    let owner = config.api_keys.get(&key_hash(key))?;
-    Some(Identity {
-        tenant: owner.tenant.clone(),
-        user: owner.user.clone(),
-        team: owner.team.clone(),
-    })
-}
-
-/// `Ok(None)`: no token. `Err`: a token that does not verify (rejected, never ignored).
-fn from_jwt(
-    jwt: &JwtConfig,
-    headers: &HeaderMap,
-    now_secs: i64,
-) -> Result<Option<Identity>, String> {
-    let Some(raw) = header(headers, &jwt.header) else {
-        return Ok(None);
-    };
-    let token = raw.strip_prefix("Bearer ").unwrap_or(raw);
-    let keys = JwtKeys {
-        hs256: jwt
-            .hs256_secret_env
-            .as_ref()
-            .and_then(|env| std::env::var(env).ok())
-            .map(String::into_bytes),
-        rs256: match &jwt.rs256_public_key_file {
-            Some(file) => Some(rs256_key(file)?),
-            None => None,
-        },
-    };
-    let claims = verify(token, &keys, now_secs)?;
-    let claim = |name: &str| {
-        claims
-            .get(name)
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_string)
-    };
-    let user = claim(&jwt.user_claim)
-        .ok_or_else(|| format!("identity token has no '{}' claim", jwt.user_claim))?;
-    Ok(Some(Identity {
-        tenant: claim(&jwt.tenant_claim),
-        user,
-        team: claim(&jwt.team_claim),
-    }))
-}
-
-/// Keys a token may be signed with.
-#[derive(Default)]
-pub struct JwtKeys {
-    /// HS256 shared secret.
-    pub hs256: Option<Vec<u8>>,
-    /// RS256 public key.
-    pub rs256: Option<rsa::RsaPublicKey>,
-}
-
-/// Reads an RS256 public key (PEM, SPKI).
-pub fn rs256_key(path: &std::path::Path) -> Result<rsa::RsaPublicKey, String> {
-    use rsa::pkcs8::DecodePublicKey;
-    let pem = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    rsa::RsaPublicKey::from_public_key_pem(&pem)
-        .map_err(|e| format!("{} is not a PEM public key: {e}", path.display()))
-}
-
-/// Verifies a JWT signed with HS256 or RS256 (whichever key is configured for its `alg`) and
-/// its `exp`/`nbf`; returns its claims.
-pub fn verify(
-    token: &str,
-    keys: &JwtKeys,
-    now_secs: i64,
-) -> Result<serde_json::Map<String, serde_json::Value>, String> {
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err("identity token is not a JWT".into());
-    };
-    let header: serde_json::Value = b64
-        .decode(h)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or("identity token header is not base64url JSON")?;
-    let signature = b64
-        .decode(s)
-        .map_err(|_| "identity token signature is not base64url")?;
-    let signed = format!("{h}.{p}");
-    match (header.get("alg").and_then(serde_json::Value::as_str), keys) {
-        (
-            Some("HS256"),
-            JwtKeys {
-                hs256: Some(secret),
-                ..
-            },
-        ) => {
-            let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|e| e.to_string())?;
-            mac.update(signed.as_bytes());
-            mac.verify_slice(&signature)
-                .map_err(|_| "identity token signature does not verify")?;
-        }
-        (
-            Some("RS256"),
-            JwtKeys {
-                rs256: Some(key), ..
-            },
-        ) => {
-            use rsa::signature::Verifier;
-            let verifier = rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key.clone());
-            let sig = rsa::pkcs1v15::Signature::try_from(signature.as_slice())
-                .map_err(|_| "identity token signature is malformed")?;
-            verifier
-                .verify(signed.as_bytes(), &sig)
-                .map_err(|_| "identity token signature does not verify")?;
-        }
-        (alg, _) => {
-            return Err(format!(
-                "identity token algorithm {alg:?} has no configured key (HS256 or RS256)"
-            ))
-        }
-    }
-    let claims: serde_json::Map<String, serde_json::Value> = b64
-        .decode(p)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or("identity token claims are not base64url JSON")?;
-    if claims
-        .get("exp")
-        .and_then(serde_json::Value::as_i64)
-        .is_some_and(|exp| exp < now_secs)
-    {
-        return Err("identity token has expired".into());
-    }
-    if claims
-        .get("nbf")
-        .and_then(serde_json::Value::as_i64)
-        .is_some_and(|nbf| nbf > now_secs)
-    {
-        return Err("identity token is not valid yet".into());
-    }
-    Ok(claims)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sign(claims: serde_json::Value, secret: &[u8]) -> String {
-        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let h = b64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-        let p = b64.encode(claims.to_string());
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("key");
-        mac.update(format!("{h}.{p}").as_bytes());
-        format!("{h}.{p}.{}", b64.encode(mac.finalize().into_bytes()))
-    }
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(*k, v.parse().expect("value"));
-        }
-        h
-    }
-
-    fn config() -> IdentityConfig {
-        let mut c = IdentityConfig::default();
-        c.api_keys.insert(
-            key_hash("sk-ant-team-key"),
-            KeyOwner {
-                user: "ada".into(),
-                team: Some("platform".into()),
-                tenant: Some("acme".into()),
-            },
-        );
-        c
-    }
-
-    #[test]
-    fn sources_in_order() {
-        let c = config();
-        let by_key = resolve(
-            &c,
-            &headers(&[
-                ("x-api-key", "sk-ant-team-key"),
-                ("x-sightline-user", "mallory"),
-            ]),
-            0,
-        )
-        .expect("ok");
-        assert_eq!(by_key.user, "ada", "the API key outranks a header");
-        assert_eq!(by_key.tenant.as_deref(), Some("acme"));
-        let by_bearer = resolve(
-            &c,
-            &headers(&[("authorization", "Bearer sk-ant-team-key")]),
-            0,
-        )
-        .expect("ok");
-        assert_eq!(by_bearer.user, "ada");
-        let by_header = resolve(
-            &c,
-            &headers(&[
-                ("x-api-key", "unknown"),
-                ("x-sightline-user", "grace"),
-                ("x-sightline-team", "data"),
-            ]),
-            0,
-        )
-        .expect("ok");
-        assert_eq!(
-            (by_header.user.as_str(), by_header.team.as_deref()),
-            ("grace", Some("data"))
-        );
-        assert_eq!(resolve(&c, &headers(&[]), 0).expect("ok").user, "anonymous");
-        let strict = IdentityConfig {
-            unknown: Unknown::Reject,
-            ..config()
-        };
-        assert!(resolve(&strict, &headers(&[]), 0).is_err());
-    }
-
-    #[test]
-    fn jwt_claims_and_rejections() {
-        std::env::set_var("SIGHTLINE_TEST_JWT_SECRET", "s3cret");
-        let c = IdentityConfig {
-            order: vec![Source::Jwt],
-            unknown: Unknown::Reject,
-            jwt: Some(JwtConfig {
-                header: default_jwt_header(),
-                hs256_secret_env: Some("SIGHTLINE_TEST_JWT_SECRET".into()),
-                rs256_public_key_file: Some(
-                    concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/jwt-test-public.pem").into(),
-                ),
-                user_claim: "sub".into(),
-                team_claim: "team".into(),
-                tenant_claim: "tenant".into(),
-            }),
-            ..IdentityConfig::default()
-        };
-        let good = sign(
-            serde_json::json!({"sub": "linus", "team": "kernel", "tenant": "osdl", "exp": 2000}),
-            b"s3cret",
-        );
-        let id = resolve(
-            &c,
-            &headers(&[("x-sightline-identity", &format!("Bearer {good}"))]),
-            1000,
-        )
-        .expect("valid");
-        assert_eq!(
-            id,
-            Identity {
-                tenant: Some("osdl".into()),
-                user: "linus".into(),
-                team: Some("kernel".into())
-            }
-        );
-        assert!(
-            resolve(&c, &headers(&[("x-sightline-identity", &good)]), 3000)
-                .expect_err("expired")
-                .contains("expired")
-        );
-        let forged = sign(serde_json::json!({"sub": "root"}), b"guess");
-        assert!(
-            resolve(&c, &headers(&[("x-sightline-identity", &forged)]), 0)
-                .expect_err("forged")
-                .contains("signature")
-        );
-        assert!(resolve(&c, &headers(&[("x-sightline-identity", "a.b")]), 0).is_err());
-
-        // RS256, signed with the test key pair in testdata/.
-        use rsa::pkcs8::DecodePrivateKey;
-        use rsa::signature::{SignatureEncoding, Signer};
-        let pem = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/testdata/jwt-test-private.pem"
-        ))
-        .expect("key");
-        let signing = rsa::pkcs1v15::SigningKey::<Sha256>::new(
-            rsa::RsaPrivateKey::from_pkcs8_pem(&pem).expect("pkcs8"),
-        );
-        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let claims = b64.encode(br#"{"sub":"grace","tenant":"acme"}"#);
-        let signed = format!("{}.{claims}", b64.encode(br#"{"alg":"RS256","typ":"JWT"}"#));
-        let token = format!(
-            "{signed}.{}",
-            b64.encode(signing.sign(signed.as_bytes()).to_bytes())
-        );
-        let id = resolve(&c, &headers(&[("x-sightline-identity", &token)]), 0).expect("rs256");
-        assert_eq!(
-            (id.user.as_str(), id.tenant.as_deref()),
-            ("grace", Some("acme"))
-        );
-        let tampered = token.replace(&claims, &b64.encode(br#"{"sub":"root","tenant":"acme"}"#));
-        assert!(resolve(&c, &headers(&[("x-sightline-identity", &tampered)]), 0).is_err());
-    }
-
-    #[test]
-    fn plaintext_keys_in_config_are_refused() {
-        let mut c = IdentityConfig::default();
-        c.api_keys.insert(
-            "sk-ant-plaintext".into(),
-            KeyOwner {
-                user: "x".into(),
-                team: None,
-                tenant: None,
-            },
-        );
-        assert!(c.validate()[0].message.contains("sha256"));
-        assert!(
-            !c.validate()[0].to_string().contains("sk-ant"),
-            "the key is never echoed"
-        );
-    }
-}
+mod tests;

@@ -1,17 +1,20 @@
 //! Inline policy: detect, redact and decide on a request before it is forwarded. Pure.
 
 use sightline_detect::{redact, Finding, FingerprintKey};
-use sightline_events::{InlineFinding, Message};
+use sightline_events::InlineFinding;
 use sightline_policy::{Context, Policy, Verdict};
+
+use crate::content::{self, Content};
 
 /// What the policy made of one request.
 #[derive(Debug, Clone)]
 pub struct Inspection {
-    /// Findings in the raw body (spans are byte offsets into it); values never included.
-    pub findings: Vec<InlineFinding>,
+    /// Findings in each part of the request's content (spans are byte offsets into the
+    /// part's decoded text); values never included.
+    pub findings: Vec<Vec<Finding>>,
     /// The decision.
     pub verdict: Verdict,
-    /// The body to forward when the policy redacts and the body could be redacted in place.
+    /// The body to forward when the policy redacts (and does not block).
     pub redacted_body: Option<String>,
     /// Rule ids that matched, in order of first appearance.
     pub rules: Vec<String>,
@@ -32,6 +35,11 @@ impl Inspection {
             rules: vec![],
         }
     }
+
+    /// The findings in event form, in content order.
+    pub fn events(&self) -> Vec<InlineFinding> {
+        self.findings.iter().flatten().map(to_event).collect()
+    }
 }
 
 /// The event form of a finding.
@@ -46,30 +54,30 @@ pub fn to_event(f: &Finding) -> InlineFinding {
     }
 }
 
-/// Scans the raw body, and the decoded text of its documents, with `tenant`'s policy: what
-/// decides whether and how the call goes upstream.
+/// Scans what the model would read of a request (`content`: decoded strings, documents,
+/// text blocks joined) with the tenant's policy: what decides whether and how the call goes
+/// upstream. `body` is the raw body, redacted as text when it is not JSON.
 pub fn inspect(
     policy: &Policy,
     key: &FingerprintKey,
     ctx: &Context<'_>,
+    content: &Content,
     body: &[u8],
-    documents: &[String],
 ) -> Inspection {
-    let (text, exact) = match std::str::from_utf8(body) {
-        Ok(t) => (std::borrow::Cow::Borrowed(t), true),
-        Err(_) => (String::from_utf8_lossy(body), false),
-    };
-    let findings = policy.scan_keyed(&text, ctx.tenant, key);
-    // Text documents arrive base64-encoded: scan their decoded text too (spans are then
-    // offsets into the document).
-    let in_documents: Vec<Finding> = documents
-        .iter()
-        .flat_map(|d| policy.scan_keyed(d, ctx.tenant, key))
-        .collect();
-    let all: Vec<Finding> = findings.iter().chain(&in_documents).cloned().collect();
+    let findings = content::scan(content, |text| policy.scan_keyed(text, ctx.tenant, key));
+    let all: Vec<Finding> = findings.iter().flatten().cloned().collect();
     let verdict = policy.evaluate(&all, ctx);
-    let redacted_body = (exact && !findings.is_empty() && verdict.redacts() && !verdict.blocks())
-        .then(|| redact(&text, &findings));
+    let redacted_body = if !all.is_empty() && verdict.redacts() && !verdict.blocks() {
+        match &content.root {
+            Some(_) => content.redacted_body(&findings),
+            // Not JSON: redacted as text, when it is text.
+            None => std::str::from_utf8(body)
+                .ok()
+                .map(|text| redact(text, &findings[0])),
+        }
+    } else {
+        None
+    };
     let mut rules: Vec<String> = vec![];
     for f in &all {
         if !rules.iter().any(|r| **r == *f.rule_id) {
@@ -77,7 +85,7 @@ pub fn inspect(
         }
     }
     Inspection {
-        findings: all.iter().map(to_event).collect(),
+        findings,
         verdict,
         redacted_body,
         rules,
@@ -101,21 +109,22 @@ pub fn scan_and_redact(
     (published, found)
 }
 
-/// The text turns as published: each scanned on its own (the body's spans are offsets into
-/// the JSON, not into the unescaped text) and redacted where something was found.
-pub fn redact_messages(
+/// A value the caller chose that events carry (model name, user agent, conversation id,
+/// client session): at most `max_chars` characters, control characters removed, and scanned
+/// and redacted like a prompt.
+pub fn caller_chosen(
     policy: &Policy,
     key: &FingerprintKey,
     tenant: &str,
-    messages: &[Message],
-) -> Vec<Message> {
-    messages
-        .iter()
-        .map(|m| Message {
-            role: m.role.clone(),
-            text: scan_and_redact(policy, key, tenant, m.text.clone()).0,
-        })
-        .collect()
+    value: &str,
+    max_chars: usize,
+) -> String {
+    let clean: String = value
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(max_chars)
+        .collect();
+    scan_and_redact(policy, key, tenant, clean).0
 }
 
 /// The text a blocked client sees: what was found (rule descriptions, never values) and what
@@ -137,4 +146,132 @@ pub fn block_reason(policy: &Policy, tenant: &str, rules: &[String], call_id: &s
          If you think this is a mistake, contact your platform team with reference {call_id}.",
         described.join("; ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use sightline_testkit::evasions::{evasions, AWS_KEY_ID};
+
+    use super::*;
+    use crate::extract::parse_request;
+
+    /// CRITICAL findings are redacted in the forwarded body instead of blocked.
+    const REDACTING: &str = r#"
+version = 1
+[[rules]]
+name = "secrets"
+match = { category = "secret" }
+tier = "CRITICAL"
+[tiers.CRITICAL]
+actions = ["redact"]
+"#;
+
+    fn inspect_with(policy: &Policy, body: &str) -> (Inspection, Content) {
+        let key = FingerprintKey::new(b"test key");
+        let info = parse_request(body.as_bytes(), &key);
+        let ctx = Context {
+            tenant: "acme",
+            user: "ada",
+            team: None,
+        };
+        let inspection = inspect(policy, &key, &ctx, &info.content, body.as_bytes());
+        (inspection, info.content)
+    }
+
+    #[test]
+    fn every_evasion_is_blocked_by_the_default_policy() {
+        let policy = Policy::builtin_default();
+        for e in evasions() {
+            let (inspection, _) = inspect_with(&policy, &e.body);
+            assert!(
+                inspection.verdict.blocks(),
+                "{}: not blocked (rules {:?})",
+                e.name,
+                inspection.rules
+            );
+        }
+    }
+
+    #[test]
+    fn every_evasion_is_redacted_into_valid_json_and_never_published() {
+        let policy = Policy::parse(REDACTING, "test").expect("policy");
+        for e in evasions() {
+            let (inspection, content) = inspect_with(&policy, &e.body);
+            let body = inspection
+                .redacted_body
+                .unwrap_or_else(|| panic!("{}: nothing redacted", e.name));
+            let forwarded: serde_json::Value = serde_json::from_str(&body)
+                .unwrap_or_else(|err| panic!("{}: redacted body is not JSON: {err}", e.name));
+            // Decode every string, base64 documents included, as the model would.
+            let seen = parse_request(body.as_bytes(), &FingerprintKey::new(b"k"));
+            let decoded: String = seen.content.parts.iter().map(|p| p.text.as_str()).collect();
+            let published = content.published_turns(&inspection.findings);
+            for value in &e.values {
+                assert!(
+                    !forwarded.to_string().contains(value.as_str())
+                        && !decoded.contains(value.as_str()),
+                    "{}: a piece of the value reaches the model",
+                    e.name
+                );
+                assert!(
+                    published.iter().all(|(_, t)| !t.contains(value.as_str())),
+                    "{}: a piece of the value is published",
+                    e.name
+                );
+            }
+            assert!(decoded.contains("[REDACTED:"), "{}", e.name);
+        }
+    }
+
+    #[test]
+    fn a_value_split_across_blocks_has_the_whole_value_s_fingerprint() {
+        let key = FingerprintKey::new(b"test key");
+        let policy = Policy::builtin_default();
+        let split = evasions()
+            .into_iter()
+            .find(|e| e.name.starts_with("split across two"))
+            .expect("fixture");
+        let (inspection, content) = inspect_with(&policy, &split.body);
+        let found: Vec<&Finding> = inspection.findings.iter().flatten().collect();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].fingerprint, key.fingerprint(AWS_KEY_ID.as_bytes()));
+        // The span runs from the first block into the second, across the joining newline.
+        let part = &content.parts[0];
+        assert_eq!(part.pieces.len(), 2);
+        assert!(found[0].start < part.pieces[0].range.end);
+        assert!(found[0].end > part.pieces[1].range.start);
+    }
+
+    #[test]
+    fn text_blocks_that_merely_meet_are_not_glued_into_a_finding() {
+        // Each block is clean, and so is what they say together with a newline between.
+        let body = serde_json::json!({"model": "m", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "the value of password"},
+            {"type": "text", "text": "is in the vault"}]}]})
+        .to_string();
+        let (inspection, _) = inspect_with(&Policy::builtin_default(), &body);
+        assert!(inspection.rules.is_empty(), "{:?}", inspection.rules);
+    }
+
+    #[test]
+    fn values_the_caller_chose_are_capped_cleaned_and_redacted() {
+        let policy = Policy::builtin_default();
+        let key = FingerprintKey::new(b"test key");
+        let agent = format!("curl/8.0\r\nX-Injected: 1 {AWS_KEY_ID}");
+        let clean = caller_chosen(&policy, &key, "acme", &agent, 256);
+        assert!(!clean.contains(AWS_KEY_ID) && clean.contains("[REDACTED:aws-access-key-id:"));
+        assert!(!clean.chars().any(char::is_control), "{clean:?}");
+        let long = "m".repeat(10_000);
+        assert_eq!(caller_chosen(&policy, &key, "acme", &long, 128).len(), 128);
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_is_scanned_and_redacted_as_text() {
+        let policy = Policy::parse(REDACTING, "test").expect("policy");
+        let body = format!("key={AWS_KEY_ID} not json");
+        let (inspection, content) = inspect_with(&policy, &body);
+        assert!(content.root.is_none());
+        let redacted = inspection.redacted_body.expect("redacted");
+        assert!(!redacted.contains(AWS_KEY_ID) && redacted.ends_with(" not json"));
+    }
 }

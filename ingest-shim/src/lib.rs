@@ -22,6 +22,7 @@
 
 pub mod block;
 pub mod config;
+pub mod content;
 pub mod extract;
 pub mod identity;
 pub mod inline;

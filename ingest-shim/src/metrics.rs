@@ -20,6 +20,9 @@ pub struct Metrics {
     latency_sum_micros: AtomicU64,
     /// Calls rejected before identity was known (401).
     pub rejected: AtomicU64,
+    /// Calls carrying identity headers from a caller that is not the trusted auth proxy
+    /// (ignored, or rejected when `identity.untrusted_headers = "reject"`).
+    pub untrusted_identity_headers: AtomicU64,
     /// Bytes waiting in the disk spool (shared with the spool).
     pub spool_bytes: std::sync::Arc<AtomicU64>,
 }
@@ -88,8 +91,15 @@ impl Metrics {
             &mut out,
             "sightline_shim_rejected_total",
             "counter",
-            "Calls rejected as unknown callers.",
+            "Calls refused before identity was known (401).",
             self.rejected.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "sightline_shim_untrusted_identity_headers_total",
+            "counter",
+            "Calls carrying identity headers from a caller that is not the trusted auth proxy.",
+            self.untrusted_identity_headers.load(Ordering::Relaxed),
         );
         gauge(
             &mut out,

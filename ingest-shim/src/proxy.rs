@@ -1,5 +1,6 @@
 //! HTTP front: routes, forwarding and the server lifecycle.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
@@ -11,17 +12,18 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use sightline_detect::{FingerprintKey, KeyRing};
-use sightline_events::{CallStatus, InlineFinding, LlmEvent, Provider};
+use sightline_events::{CallStatus, LlmEvent, Message, Provider};
 use sightline_kafka::{Producer, Topic, TopicNames};
 use sightline_policy::{Context, Policy};
 use sightline_runtime::Shutdown;
 
 use crate::block;
-use crate::extract::{may_hold_documents, parse_request, RequestInfo};
+use crate::extract::{parse_request, RequestInfo};
 use crate::identity::{self, Identity};
 use crate::inline::{self, Inspection};
 use crate::publish::{self, Publisher};
 use crate::relay::{CallRecord, Relay, ResponseScanner};
+use crate::server::Peer;
 use crate::spool::Spool;
 use crate::sse::Observer;
 use crate::upstream::{forwardable, Upstream, UpstreamError};
@@ -41,6 +43,7 @@ pub struct AppState(Arc<Shared>);
 #[derive(Debug)]
 pub struct Shared {
     config: ShimConfig,
+    auth: identity::Authenticator,
     upstream: Upstream,
     publisher: Publisher,
     scanner: ResponseScanner,
@@ -81,8 +84,13 @@ impl AppState {
             prices: Arc::new(config.prices.clone()),
         };
         let upstream = Upstream::new(&config.upstream, config.shim.upstream_timeout)?;
+        let auth = identity::Authenticator::new(&config.identity).map_err(|problems| {
+            let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("identity configuration: {}", list.join("; "))
+        })?;
         Ok(Self(Arc::new(Shared {
             config,
+            auth,
             upstream,
             publisher,
             scanner,
@@ -251,24 +259,42 @@ async fn forward(state: AppState, provider: Provider, req: http::Request<Incomin
             "calls cannot be recorded right now (Kafka unavailable) and this gateway fails closed; retry shortly",
         );
     }
-    let identity =
-        match identity::resolve(&state.config.identity, &parts.headers, received_ms / 1000) {
-            Ok(identity) => identity,
-            Err(reason) => {
-                tracing::warn!(path = %parts.uri.path(), %reason, "caller rejected");
+    let presented = identity::Presented {
+        headers: &parts.headers,
+        peer: parts.extensions.get::<Peer>().map(|p| p.0.ip()),
+    };
+    let identity = match state.auth.resolve(&presented) {
+        Ok(resolved) => {
+            if resolved.ignored_headers {
+                // Which headers, never their values: they are whatever the caller chose.
+                tracing::warn!(
+                    peer = ?presented.peer,
+                    user = %resolved.identity.user,
+                    "identity headers from a caller that is not the trusted auth proxy were ignored"
+                );
                 state
                     .publisher
                     .metrics()
-                    .rejected
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                return error_response(
-                    provider,
-                    StatusCode::UNAUTHORIZED,
-                    "authentication_error",
-                    &reason,
-                );
+                    .untrusted_identity_headers
+                    .fetch_add(1, Relaxed);
             }
-        };
+            resolved.identity
+        }
+        Err(reason) => {
+            tracing::warn!(path = %parts.uri.path(), peer = ?presented.peer, %reason, "caller rejected");
+            let metrics = state.publisher.metrics();
+            metrics.rejected.fetch_add(1, Relaxed);
+            if reason == identity::Rejected::UntrustedHeaders {
+                metrics.untrusted_identity_headers.fetch_add(1, Relaxed);
+            }
+            return error_response(
+                provider,
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                &reason.to_string(),
+            );
+        }
+    };
     let body = match Limited::new(body, state.config.shim.max_body_bytes)
         .collect()
         .await
@@ -297,39 +323,53 @@ async fn forward(state: AppState, provider: Provider, req: http::Request<Incomin
         }
     };
 
-    // Before the call may go upstream, the policy needs the raw body and the decoded text of
-    // any documents in it; the rest of the parse waits until the call is on its way. Large
-    // bodies are parsed now, off the reactor, so that nothing after the send waits.
-    let parsed = if body.len() > INLINE_PARSE_LIMIT || may_hold_documents(&body) {
-        let raw = body.clone();
-        let info = cpu_bound(body.len(), move || request_info(provider, &raw)).await;
-        Some(Arc::new(info.unwrap_or_default()))
-    } else {
-        None
-    };
+    // The policy reads what the model would read: the body is parsed and its decoded text
+    // scanned before the call may go upstream (off the reactor when the body is large).
     let caller = Arc::new(Caller::new(&state, identity));
-    let mut inspection = inspect_request(&state, &caller, body.clone(), parsed.clone()).await;
-    let call = |info: Option<Arc<RequestInfo>>| Call {
+    let (info, mut inspection) = {
+        let (raw, caller, policy) = (body.clone(), caller.clone(), state.scanner.policy.clone());
+        cpu_bound(body.len(), move || {
+            let info = request_info(&raw, &caller.key);
+            let ctx = Context {
+                tenant: &caller.tenant,
+                user: &caller.user,
+                team: caller.team.as_deref(),
+            };
+            let inspection = inline::inspect(&policy, &caller.key, &ctx, &info.content, &raw);
+            (Arc::new(info), inspection)
+        })
+        .await
+        .unwrap_or_else(|| {
+            tracing::error!("request inspection panicked; the call is forwarded uninspected");
+            (Arc::new(RequestInfo::default()), Inspection::clean())
+        })
+    };
+    // What the caller chose and the events carry: capped, cleaned, redacted like a prompt.
+    let chosen = |value: Option<&str>, max_chars: usize| {
+        value.map(|v| {
+            let policy = &state.scanner.policy;
+            inline::caller_chosen(policy, &caller.key, &caller.tenant, v, max_chars)
+        })
+    };
+    let call = Call {
         provider,
         endpoint: format!("{} {}", parts.method, parts.uri.path()),
-        conversation: header(&parts.headers, CONVERSATION_HEADER),
-        user_agent: header(&parts.headers, "user-agent"),
-        caller: caller.clone(),
-        info: info.unwrap_or_else(|| Arc::new(request_info(provider, &body))),
+        conversation: chosen(header(&parts.headers, CONVERSATION_HEADER).as_deref(), 128),
+        user_agent: chosen(header(&parts.headers, "user-agent").as_deref(), 256),
+        model: chosen(info.model.as_deref(), 128),
+        session: chosen(info.session.as_deref(), 128),
+        caller,
+        info,
         started,
         received_ms,
     };
     if inspection.verdict.blocks() {
-        let call = call(parsed);
-        let record = call.record(&state, inspection.findings.clone());
+        let record = call.record(&state, &inspection);
         return blocked(&state, provider, &call.info, record, &inspection);
     }
-    let forwarded = inspection
-        .redacted_body
-        .take()
-        .map_or(body.clone(), Bytes::from);
+    let forwarded = inspection.redacted_body.take().map_or(body, Bytes::from);
 
-    // The call goes upstream first, and is parsed and recorded while upstream works on it:
+    // The call goes upstream first, and is recorded while upstream works on it:
     // the event is no part of the answer. One poll hands the request to a pooled connection;
     // yielding lets that connection's task write it before the call is recorded.
     let mut sending = std::pin::pin!(state.upstream.send(provider, &parts, Body::from(forwarded)));
@@ -337,7 +377,7 @@ async fn forward(state: AppState, provider: Provider, req: http::Request<Incomin
     if early.is_pending() {
         tokio::task::yield_now().await;
     }
-    let mut record = call(parsed).record(&state, inspection.findings);
+    let mut record = call.record(&state, &inspection);
     let waiting = Unanswered {
         record: &record,
         publisher: &state.publisher,
@@ -440,54 +480,16 @@ fn relayed(mut head: http::response::Parts, body: Body) -> Response {
     Response::from_parts(head, body)
 }
 
-/// The documents found in a parsed body; none when it was not parsed (it cannot hold any).
-fn documents(info: Option<&RequestInfo>) -> &[String] {
-    info.map_or(&[], |i| &i.documents)
-}
-
 /// Parses a request body, and says so when it is not JSON (it is forwarded all the same).
-fn request_info(provider: Provider, body: &[u8]) -> RequestInfo {
-    let info = parse_request(provider, body);
+fn request_info(body: &[u8], key: &FingerprintKey) -> RequestInfo {
+    let info = parse_request(body, key);
     if !info.valid_json {
         tracing::warn!(
-            provider = provider.as_str(),
             bytes = body.len(),
             "request body is not a JSON object; forwarded untouched"
         );
     }
     info
-}
-
-/// Runs the inline policy on the body and on the documents `info` found in it (none when the
-/// body was not parsed: it cannot hold any); large inputs are scanned on a blocking thread.
-async fn inspect_request(
-    state: &AppState,
-    caller: &Arc<Caller>,
-    body: Bytes,
-    info: Option<Arc<RequestInfo>>,
-) -> Inspection {
-    let size = body.len()
-        + documents(info.as_deref())
-            .iter()
-            .map(String::len)
-            .sum::<usize>();
-    let (policy, caller) = (state.scanner.policy.clone(), caller.clone());
-    cpu_bound(size, move || {
-        let ctx = Context {
-            tenant: &caller.tenant,
-            user: &caller.user,
-            team: caller.team.as_deref(),
-        };
-        inline::inspect(
-            &policy,
-            &caller.key,
-            &ctx,
-            &body,
-            documents(info.as_deref()),
-        )
-    })
-    .await
-    .unwrap_or_else(Inspection::clean)
 }
 
 /// A call to an inspected endpoint, once read and attributed.
@@ -499,6 +501,10 @@ struct Call {
     /// The conversation header, when the client sent one.
     conversation: Option<String>,
     user_agent: Option<String>,
+    /// The requested model.
+    model: Option<String>,
+    /// The client's own session id.
+    session: Option<String>,
     info: Arc<RequestInfo>,
     caller: Arc<Caller>,
     started: Instant,
@@ -509,22 +515,21 @@ impl Call {
     /// Queues the call's REQUEST event, whose text turns the recording thread redacts, and
     /// returns the record that builds its RESPONSE. Nothing here waits, so a client hanging
     /// up cannot cancel it.
-    fn record(&self, state: &AppState, findings: Vec<InlineFinding>) -> CallRecord {
+    fn record(&self, state: &AppState, inspection: &Inspection) -> CallRecord {
         let head = self.head();
-        let (request, call, policy) = (head.clone(), self.clone(), state.scanner.policy.clone());
-        state.publisher.record(move || {
-            let Call { info, caller, .. } = call;
-            LlmEvent {
-                messages: inline::redact_messages(
-                    &policy,
-                    &caller.key,
-                    &caller.tenant,
-                    &info.messages,
-                ),
-                attachments: info.attachments.clone(),
-                findings,
-                ..request
-            }
+        let (request, info) = (head.clone(), self.info.clone());
+        let found = inspection.findings.clone();
+        let findings = inspection.events();
+        state.publisher.record(move || LlmEvent {
+            messages: info
+                .content
+                .published_turns(&found)
+                .into_iter()
+                .map(|(role, text)| Message { role, text })
+                .collect(),
+            attachments: info.content.attachments.clone(),
+            findings,
+            ..request
         });
         CallRecord::new(head, self.started, state.scanner.clone())
     }
@@ -537,9 +542,9 @@ impl Call {
         let conversation = self
             .conversation
             .clone()
-            .or_else(|| info.session.as_ref().map(|s| format!("session-{s}")))
+            .or_else(|| self.session.as_ref().map(|s| format!("session-{s}")))
             .or_else(|| {
-                info.first_user_text().map(|first| {
+                info.content.first_user_text().map(|first| {
                     let user = &caller.user;
                     let digest = caller
                         .key
@@ -550,7 +555,7 @@ impl Call {
         LlmEvent {
             team_id: caller.team.clone(),
             conversation_id: conversation,
-            model: info.model.clone(),
+            model: self.model.clone(),
             streaming: info.stream,
             user_agent: self.user_agent.clone(),
             occurred_at_ms: self.received_ms,

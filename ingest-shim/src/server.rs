@@ -21,6 +21,10 @@ use tokio::net::TcpListener;
 /// say), so that the loop does not spin while the condition lasts.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// The address a call's connection came from, in the request's extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer(pub std::net::SocketAddr);
+
 /// Serves every connection accepted on `listener` with `handle`, until `shutdown`. Then it
 /// stops accepting, lets each connection finish the call it is serving (streams included),
 /// closes idle ones, and returns once all are closed or `grace` has passed, whichever is
@@ -42,8 +46,8 @@ where
             accepted = listener.accept() => accepted,
             () = shutdown.wait() => break,
         };
-        let tcp = match accepted {
-            Ok((tcp, _)) => tcp,
+        let (tcp, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot accept a connection; retrying");
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
@@ -53,7 +57,8 @@ where
         // Small request/response exchanges must not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
         let handle = handle.clone();
-        let service = service_fn(move |request| {
+        let service = service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(Peer(peer));
             let answer = handle(request);
             async move { Ok::<_, Infallible>(answer.await) }
         });

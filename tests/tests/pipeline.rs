@@ -18,6 +18,9 @@ use tokio::task::JoinHandle;
 
 const WAIT: Duration = Duration::from_secs(60);
 
+#[path = "pipeline/trust.rs"]
+mod trust;
+
 #[derive(Debug, Clone, Row, Deserialize)]
 struct CallRow {
     event_id: String,
@@ -74,8 +77,19 @@ async fn rows_when(env: &TestEnv, n: usize) -> Vec<CallRow> {
     .await
 }
 
+/// A shim in front of `upstream`. It trusts identity headers from 127.0.0.1 only, as from an
+/// auth proxy on the same host; callers on any other address cannot choose who they are.
 fn shim_config(env: &TestEnv, upstream: &str) -> ShimConfig {
+    use sightline_shim::identity::{HeaderSource, IdentityConfig, Source};
     ShimConfig {
+        identity: IdentityConfig {
+            order: vec![Source::ApiKey, Source::Jwt, Source::Header],
+            headers: HeaderSource {
+                trusted_proxies: vec!["127.0.0.1/32".into()],
+                ..HeaderSource::default()
+            },
+            ..IdentityConfig::default()
+        },
         shim: ShimSection {
             default_tenant: "acme".into(),
             spool_dir: std::env::temp_dir().join(unique("spool")),

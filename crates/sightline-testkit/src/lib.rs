@@ -6,7 +6,9 @@
 //!   starts them).
 //! - [`fake_upstream::FakeUpstream`]: a local HTTP server speaking the Anthropic Messages and
 //!   OpenAI Chat Completions formats, streaming included.
+//! - [`evasions`]: request bodies that hide a secret from a scanner reading raw JSON.
 
+pub mod evasions;
 pub mod fake_upstream;
 
 use sightline_clickhouse::ClickHouseConfig;

@@ -100,9 +100,22 @@ pub fn run() -> Result<(), String> {
         &logs,
     )?);
     let upstream = format!("http://127.0.0.1:{UPSTREAM_PORT}");
+    // Callers are known by their API keys, as in a real deployment: the config holds the
+    // sha256 of each key, never the key.
+    let shim_config = logs.join("shim.toml");
+    let mut identity = String::from("[identity]\nunknown = \"reject\"\n");
+    for (user, team, _, _) in CALLS {
+        identity.push_str(&format!(
+            "[identity.api_keys.{}]\nuser = \"{user}\"\nteam = \"{team}\"\n",
+            util::sha256_hex(&demo_key(user))?
+        ));
+    }
+    fs::write(&shim_config, identity).map_err(|e| e.to_string())?;
     procs.0.push(spawn(
         "sightline-shim",
         Command::new(bin.join("sightline-shim"))
+            .arg("--config")
+            .arg(&shim_config)
             .env("SIGHTLINE__KAFKA__BROKERS", &env[0].1)
             .env("SIGHTLINE__SHIM__LISTEN", format!("127.0.0.1:{SHIM_PORT}"))
             .env("SIGHTLINE__SHIM__DEFAULT_TENANT", "acme")
@@ -125,33 +138,7 @@ pub fn run() -> Result<(), String> {
 
     step("four calls through the shim (Anthropic and OpenAI, whole and streamed)");
     let shim = format!("http://127.0.0.1:{SHIM_PORT}");
-    let calls = [
-        (
-            "ada",
-            "platform",
-            "/v1/messages",
-            r#"{"model":"claude-sonnet-4","max_tokens":64,"messages":[{"role":"user","content":"Summarise our on-call runbook."}]}"#,
-        ),
-        (
-            "grace",
-            "data",
-            "/v1/messages",
-            r#"{"model":"claude-sonnet-4","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"Write a haiku about Kafka."}]}"#,
-        ),
-        (
-            "ada",
-            "platform",
-            "/v1/chat/completions",
-            r#"{"model":"gpt-4o","messages":[{"role":"user","content":"Explain ClickHouse in one line."}]}"#,
-        ),
-        (
-            "linus",
-            "kernel",
-            "/v1/chat/completions",
-            r#"{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Name three schedulers."}]}"#,
-        ),
-    ];
-    for (user, team, path, body) in calls {
+    for (user, _, path, body) in CALLS {
         eprintln!("\n$ curl {shim}{path}  (user {user})");
         let out = Command::new("curl")
             .args([
@@ -162,12 +149,7 @@ pub fn run() -> Result<(), String> {
                 "-H",
                 "content-type: application/json",
             ])
-            .args([
-                "-H",
-                &format!("x-sightline-user: {user}"),
-                "-H",
-                &format!("x-sightline-team: {team}"),
-            ])
+            .args(["-H", &format!("x-api-key: {}", demo_key(user))])
             .args(["-d", body, &format!("{shim}{path}")])
             .output()
             .map_err(|e| format!("cannot run curl: {e}"))?;
@@ -217,6 +199,39 @@ pub fn run() -> Result<(), String> {
     );
     drop(procs);
     Ok(())
+}
+
+/// `(user, team, path, body)` of the demo's calls.
+const CALLS: [(&str, &str, &str, &str); 4] = [
+    (
+        "ada",
+        "platform",
+        "/v1/messages",
+        r#"{"model":"claude-sonnet-4","max_tokens":64,"messages":[{"role":"user","content":"Summarise our on-call runbook."}]}"#,
+    ),
+    (
+        "grace",
+        "data",
+        "/v1/messages",
+        r#"{"model":"claude-sonnet-4","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"Write a haiku about Kafka."}]}"#,
+    ),
+    (
+        "ada",
+        "platform",
+        "/v1/chat/completions",
+        r#"{"model":"gpt-4o","messages":[{"role":"user","content":"Explain ClickHouse in one line."}]}"#,
+    ),
+    (
+        "linus",
+        "kernel",
+        "/v1/chat/completions",
+        r#"{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Name three schedulers."}]}"#,
+    ),
+];
+
+/// The demo API key of `user` (a made-up key; the fake upstream accepts any).
+fn demo_key(user: &str) -> String {
+    format!("sk-demo-{user}-0000000000000000")
 }
 
 fn spawn(name: &str, cmd: &mut Command, logs: &Path) -> Result<(String, Child), String> {

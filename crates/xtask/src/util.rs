@@ -126,3 +126,26 @@ pub fn spawn_logged(
     );
     Ok(child)
 }
+
+/// The hex sha256 of `text`, by `sha256sum` (xtask keeps no dependencies).
+pub fn sha256_hex(text: &str) -> Result<String, String> {
+    use std::io::Write as _;
+    let mut child = Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run sha256sum: {e}"))?;
+    child
+        .stdin
+        .take()
+        .ok_or("sha256sum has no stdin")?
+        .write_all(text.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .filter(|h| h.len() == 64)
+        .map(str::to_string)
+        .ok_or_else(|| "sha256sum printed no digest".into())
+}
