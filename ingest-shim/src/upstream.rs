@@ -410,8 +410,8 @@ mod tests {
             ..UpstreamConfig::default()
         };
         let call = |proxies: Matcher| {
-            let up =
-                Upstream::with_proxies(&config, Duration::from_secs(5), proxies).expect("upstream");
+            let up = Upstream::with_proxies(&config, Duration::from_secs(60), proxies)
+                .expect("upstream");
             async move {
                 let parts = parts(http::Request::get("/v1/models"));
                 up.send(Provider::Anthropic, &parts, Body::empty())

@@ -181,7 +181,7 @@ async fn read_held_stream(
     first: &str,
 ) -> String {
     let mut resp = resp;
-    let chunk = tokio::time::timeout(Duration::from_secs(20), resp.chunk())
+    let chunk = tokio::time::timeout(WAIT, resp.chunk())
         .await
         .expect("first SSE chunk arrives before upstream finishes (no buffering)")
         .expect("chunk")
@@ -1055,7 +1055,23 @@ async fn other_endpoints_pass_through_and_upstream_auth_can_be_replaced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_python_sdks_work_through_the_shim() {
-    let (_env, _upstream, shim, shim_task) = shim_with(1, |_| {}).await;
+    use sightline_shim::identity::{key_hash, KeyOwner, Unknown};
+    // The SDKs authenticate with their own API keys (x-api-key, Authorization: Bearer), as
+    // in a deployment; anyone else is refused.
+    let (_env, _upstream, shim, shim_task) = shim_with(1, |config| {
+        config.identity.unknown = Unknown::Reject;
+        for key in ["sk-ant-sdk-test", "sk-openai-sdk-test"] {
+            config.identity.api_keys.insert(
+                key_hash(key),
+                KeyOwner {
+                    user: "sdk-user".into(),
+                    team: None,
+                    tenant: None,
+                },
+            );
+        }
+    })
+    .await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/sdk/official_sdks.py");
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let out = tokio::process::Command::new(&python)
@@ -1240,7 +1256,8 @@ async fn a_large_spool_is_replayed_in_order_exactly_once() {
     }
     let started = std::time::Instant::now();
     let (shim, shim_task) = start_shim(config).await;
-    eventually("the spool replayed", WAIT, || async {
+    // Not a throughput floor: the rate is printed below. A starved machine gets three minutes.
+    eventually("the spool replayed", 3 * WAIT, || async {
         (metric(&shim, "sightline_shim_spool_bytes").await == 0
             && metric(&shim, "sightline_shim_events_delivered_total").await >= SPOOLED as u64)
             .then_some(())
@@ -1260,21 +1277,28 @@ async fn a_large_spool_is_replayed_in_order_exactly_once() {
     }
     let expected: Vec<String> = (0..SPOOLED).map(|i| format!("m-{i}")).collect();
     assert!(models == expected, "replayed out of order or with gaps");
-    let total = count_records(&env, Topic::Events, Duration::from_secs(3)).await;
+    let total = count_records(&env, Topic::Events, SPOOLED, Duration::from_secs(3)).await;
     assert_eq!(total, SPOOLED, "exactly once: no record sent twice");
     shim_task.stop().await.expect("shim");
 }
 
-/// Every record of one of the test's topics: read by a new group until none has come for
-/// `quiet`.
-async fn count_records(env: &TestEnv, topic: Topic, quiet: Duration) -> usize {
+/// How many records one of the test's topics holds: read by a new group, waiting up to
+/// [`WAIT`] for each of the first `expected` (joining a group takes a while on a busy machine),
+/// then until none has come for `quiet`, to catch any extra. A slow machine can only make an
+/// extra record arrive late, never make the count fall short.
+async fn count_records(env: &TestEnv, topic: Topic, expected: usize, quiet: Duration) -> usize {
     let consumer = reader(env, topic);
     let mut n = 0;
-    while let Ok(msg) = tokio::time::timeout(quiet, consumer.recv()).await {
-        msg.expect("recv");
-        n += 1;
+    loop {
+        let wait = if n < expected { WAIT } else { quiet };
+        match tokio::time::timeout(wait, consumer.recv()).await {
+            Ok(msg) => {
+                msg.expect("recv");
+                n += 1;
+            }
+            Err(_) => return n,
+        }
     }
-    n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1292,7 +1316,9 @@ async fn events_survive_a_broker_outage_through_the_spool_exactly_once() {
         .expect("topics on the private broker");
     let upstream = FakeUpstream::start().await.expect("upstream");
     let mut config = shim_config(&env, &upstream.url);
-    config.kafka.delivery_timeout = Duration::from_secs(3);
+    // Long enough that a produce request slowed by a busy machine is not given up on (and
+    // spooled, then sent again) after the broker stored it.
+    config.kafka.delivery_timeout = Duration::from_secs(15);
     let (shim, shim_task) = start_shim(config).await;
     let call = |i: usize| {
         let shim = shim.clone();
@@ -1370,16 +1396,18 @@ async fn events_survive_a_broker_outage_through_the_spool_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_upstreams_time_out_and_client_disconnects_cancel_upstream() {
-    let (env, upstream, shim, shim_task) = shim_with(1, |config| {
+    // A shim with a short upstream timeout for the first case only; a busy machine can only
+    // make its timer fire later, and upstream takes far longer than that to answer.
+    let (env, upstream, hasty, hasty_task) = shim_with(1, |config| {
         config.shim.upstream_timeout = Duration::from_millis(300);
     })
     .await;
     let sink = start_sink(sink_config(&env, &unique("sink")));
 
     // No response headers within shim.upstream_timeout: 504 with a clear body.
-    upstream.set_delay(Duration::from_secs(2));
+    upstream.set_delay(Duration::from_secs(5));
     let resp = client()
-        .post(format!("{shim}/v1/chat/completions"))
+        .post(format!("{hasty}/v1/chat/completions"))
         .json(&serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "slow"}]}))
         .send()
         .await
@@ -1392,6 +1420,10 @@ async fn slow_upstreams_time_out_and_client_disconnects_cancel_upstream() {
         .expect("message")
         .contains("shim.upstream_timeout"));
     upstream.set_delay(Duration::ZERO);
+    hasty_task.stop().await.expect("shim");
+
+    // The rest on a shim with the default timeout, on the same topics.
+    let (shim, shim_task) = start_shim(shim_config(&env, &upstream.url)).await;
 
     // The client reads the first event of a stream and hangs up: upstream's stream is dropped.
     let gate = upstream.hold_streams();
@@ -1410,15 +1442,20 @@ async fn slow_upstreams_time_out_and_client_disconnects_cancel_upstream() {
     .await;
     gate.add_permits(10);
 
-    // The client gives up before upstream has answered: the call is recorded as failed.
-    upstream.set_delay(Duration::from_secs(2));
-    let gave_up = client()
+    // The client gives up once upstream has the call and before it answers: the call is
+    // recorded as failed. Giving up follows an event (upstream has the request), not a timer.
+    upstream.set_delay(Duration::from_secs(10));
+    let send = client()
         .post(format!("{shim}/v1/messages"))
-        .timeout(Duration::from_millis(100))
         .json(&serde_json::json!({"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": "never mind"}]}))
-        .send()
-        .await;
-    assert!(gave_up.is_err(), "the client should have given up");
+        .send();
+    let waiting = tokio::spawn(send);
+    eventually("upstream has the call", WAIT, || async {
+        (upstream.requests().len() == 3).then_some(())
+    })
+    .await;
+    waiting.abort();
+    assert!(waiting.await.is_err(), "the client should have given up");
     upstream.set_delay(Duration::ZERO);
 
     let rows = rows_when(&env, 6).await;
