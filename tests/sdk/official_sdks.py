@@ -15,8 +15,7 @@ SECRET_PROMPT = "use aws_access_key_id = AKIAQYLPMN5HHHFPZAM2 please"
 def main() -> None:
     base = sys.argv[1]
     out = {}
-    a = anthropic.Anthropic(base_url=base, api_key="sk-ant-sdk-test", max_retries=0,
-                            default_headers={"x-sightline-user": "sdk-user"})
+    a = anthropic.Anthropic(base_url=base, api_key="sk-ant-sdk-test", max_retries=0)
     msg = a.messages.create(model="claude-sonnet-4", max_tokens=64,
                             messages=[{"role": "user", "content": "hello from the SDK"}])
     out["anthropic"] = {"text": msg.content[0].text, "input": msg.usage.input_tokens, "output": msg.usage.output_tokens}
@@ -35,8 +34,7 @@ def main() -> None:
                            messages=[{"role": "user", "content": SECRET_PROMPT}]) as stream:
         out["anthropic_blocked_stream"] = {"text": "".join(stream.text_stream)}
 
-    o = openai.OpenAI(base_url=base + "/v1", api_key="sk-openai-sdk-test", max_retries=0,
-                      default_headers={"x-sightline-user": "sdk-user"})
+    o = openai.OpenAI(base_url=base + "/v1", api_key="sk-openai-sdk-test", max_retries=0)
     chat = o.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hello"}])
     out["openai"] = {"text": chat.choices[0].message.content, "input": chat.usage.prompt_tokens,
                      "output": chat.usage.completion_tokens}
