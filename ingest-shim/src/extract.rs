@@ -71,9 +71,7 @@ pub fn parse_request(body: &[u8], key: &FingerprintKey) -> RequestInfo {
         .get("metadata")
         .and_then(|m| m.get("user_id"))
         .and_then(Value::as_str)
-        .and_then(|id| id.rsplit_once("session_"))
-        .map(|(_, s)| s.to_string())
-        .filter(|s| !s.is_empty() && s.len() <= 128);
+        .and_then(session_of_user_id);
     RequestInfo {
         valid_json: true,
         model: root
@@ -84,6 +82,31 @@ pub fn parse_request(body: &[u8], key: &FingerprintKey) -> RequestInfo {
         session,
         content: Content::of(root, key),
     }
+}
+
+/// The session in Claude Code's `metadata.user_id`: before 2.1 `user_<hash>_account_<uuid>_session_<uuid>`,
+/// since then a JSON object string with a `session_id` field. Only a clean id is taken.
+pub fn session_of_user_id(user_id: &str) -> Option<String> {
+    let id = if user_id.trim_start().starts_with('{') {
+        serde_json::from_str::<Value>(user_id)
+            .ok()?
+            .get("session_id")?
+            .as_str()?
+            .to_string()
+    } else {
+        user_id.rsplit_once("_session_")?.1.to_string()
+    };
+    clean_id(&id).map(str::to_string)
+}
+
+/// `id` if it is a clean id: 1 to 128 letters, digits, `-`, `_`, `.` or `:`.
+pub fn clean_id(id: &str) -> Option<&str> {
+    (!id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':')))
+    .then_some(id)
 }
 
 /// Parses a complete (non-streamed) JSON response.
@@ -282,6 +305,30 @@ mod tests {
             info.content.first_user_text().as_deref(),
             Some("read these")
         );
+    }
+
+    #[test]
+    fn claude_code_sessions_in_both_forms_are_clean_ids() {
+        let uuid = "7c9d2a10-5b4e-4f7a-9c1d-2e3f4a5b6c7d";
+        // Claude Code before 2.1.
+        let old =
+            format!("user_3f0c9a_account_0f1e2d3c-aaaa-bbbb-cccc-111122223333_session_{uuid}");
+        assert_eq!(session_of_user_id(&old).as_deref(), Some(uuid));
+        // Claude Code 2.1.x: a JSON object string.
+        let new = format!(
+            r#"{{"device_id":"9b1f3c0e7d","account_uuid":"0f1e2d3c-aaaa-bbbb-cccc-111122223333","session_id":"{uuid}"}}"#
+        );
+        assert_eq!(session_of_user_id(&new).as_deref(), Some(uuid));
+        for junk in [
+            r#"{"session_id": 5}"#,
+            "user_x_session_",
+            "user_x_session_id\":\"abc\"}",
+            "no session here",
+            r#"{"session_id":"a b"}"#,
+        ] {
+            assert_eq!(session_of_user_id(junk), None, "{junk}");
+        }
+        assert_eq!(clean_id(&"a".repeat(129)), None);
     }
 
     #[test]

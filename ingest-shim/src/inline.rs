@@ -16,7 +16,8 @@ pub struct Inspection {
     pub verdict: Verdict,
     /// The body to forward when the policy redacts (and does not block).
     pub redacted_body: Option<String>,
-    /// Rule ids that matched, in order of first appearance.
+    /// Ids of the detection rules whose findings decided the verdict (those at its tier), in
+    /// order of first appearance.
     pub rules: Vec<String>,
 }
 
@@ -78,9 +79,11 @@ pub fn inspect(
     } else {
         None
     };
+    // The rules that decided the verdict: those of findings at its tier. An INFO finding in a
+    // system prompt is no reason for a block.
     let mut rules: Vec<String> = vec![];
-    for f in &all {
-        if !rules.iter().any(|r| **r == *f.rule_id) {
+    for (f, tier) in all.iter().zip(&verdict.finding_tiers) {
+        if Some(*tier) == verdict.tier && !rules.iter().any(|r| **r == *f.rule_id) {
             rules.push(f.rule_id.to_string());
         }
     }
@@ -251,6 +254,27 @@ actions = ["redact"]
         .to_string();
         let (inspection, _) = inspect_with(&Policy::builtin_default(), &body);
         assert!(inspection.rules.is_empty(), "{:?}", inspection.rules);
+    }
+
+    #[test]
+    fn a_block_is_explained_by_the_findings_that_caused_it() {
+        let body = serde_json::json!({"model": "m",
+            "system": "You help ops@acme.example; escalate to +1 415 555 0100.",
+            "messages": [{"role": "user", "content": format!("deploy with {AWS_KEY_ID}")}]})
+        .to_string();
+        let (inspection, _) = inspect_with(&Policy::builtin_default(), &body);
+        assert!(inspection.verdict.blocks());
+        let all: Vec<&str> = inspection
+            .findings
+            .iter()
+            .flatten()
+            .map(|f| &*f.rule_id)
+            .collect();
+        assert!(
+            all.len() > 1,
+            "the system prompt holds INFO findings: {all:?}"
+        );
+        assert_eq!(inspection.rules, ["aws-access-key-id"]);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use sightline_policy::{Context, Policy};
 use sightline_runtime::Shutdown;
 
 use crate::block;
-use crate::extract::{parse_request, RequestInfo};
+use crate::extract::{clean_id, parse_request, RequestInfo};
 use crate::identity::{self, Identity};
 use crate::inline::{self, Inspection};
 use crate::publish::{self, Publisher};
@@ -31,6 +31,9 @@ use crate::ShimConfig;
 
 /// Conversation header.
 pub const CONVERSATION_HEADER: &str = "x-sightline-conversation";
+
+/// Claude Code's session header (2.1 and later).
+pub const CLAUDE_CODE_SESSION_HEADER: &str = "x-claude-code-session-id";
 
 /// Bodies and texts larger than this are parsed and scanned off the async reactor.
 const INLINE_PARSE_LIMIT: usize = 64 * 1024;
@@ -354,10 +357,23 @@ async fn forward(state: AppState, provider: Provider, req: http::Request<Incomin
     let call = Call {
         provider,
         endpoint: format!("{} {}", parts.method, parts.uri.path()),
-        conversation: chosen(header(&parts.headers, CONVERSATION_HEADER).as_deref(), 128),
+        conversation: header(&parts.headers, CONVERSATION_HEADER).and_then(|c| {
+            match clean_id(&c) {
+                Some(id) => chosen(Some(id), 128),
+                // Not an id: grouped all the same, under a keyed hash of what was sent.
+                None => Some(format!(
+                    "conv-{}",
+                    &caller.key.fingerprint(c.as_bytes())[..24]
+                )),
+            }
+        }),
         user_agent: chosen(header(&parts.headers, "user-agent").as_deref(), 256),
         model: chosen(info.model.as_deref(), 128),
-        session: chosen(info.session.as_deref(), 128),
+        // Claude Code's session: its header first, then what `metadata.user_id` carries.
+        session: header(&parts.headers, CLAUDE_CODE_SESSION_HEADER)
+            .and_then(|s| clean_id(&s).map(str::to_string))
+            .or_else(|| info.session.clone())
+            .and_then(|s| chosen(Some(&s), 128)),
         caller,
         info,
         started,

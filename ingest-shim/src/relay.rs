@@ -120,7 +120,7 @@ impl CallRecord {
         e.attachments = vec![];
         e.cost_usd_micros = match (&self.scanner, &observed.usage, &e.model) {
             (Some(s), Some(usage), Some(model)) => {
-                crate::pricing::cost_micros(&s.prices, model, usage)
+                crate::pricing::cost_micros(&s.prices, e.provider, model, usage)
             }
             _ => None,
         };
