@@ -55,7 +55,9 @@ impl Metrics {
     }
 
     /// The exposition text. `queue_depth` and the publish counters come from the publisher.
-    pub fn render(&self, queue_depth: usize, delivered: u64, lost: u64) -> String {
+    pub fn render(&self, queue_depth: usize, events: &crate::publish::Counters) -> String {
+        let delivered = events.delivered.load(Ordering::Relaxed);
+        let lost = events.lost.load(Ordering::Relaxed);
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -124,6 +126,13 @@ impl Metrics {
         );
         gauge(
             &mut out,
+            "sightline_shim_events_unencodable_total",
+            "counter",
+            "Times an event could not be encoded (schema registry down?); it waits in the spool.",
+            events.unencodable.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
             "sightline_shim_spool_bytes",
             "gauge",
             "Bytes waiting in the disk spool.",
@@ -172,7 +181,10 @@ mod tests {
         m.observe(&e);
         e.status = CallStatus::Blocked;
         m.observe(&e);
-        let text = m.render(3, 10, 1);
+        let events = crate::publish::Counters::default();
+        events.delivered.store(10, Ordering::Relaxed);
+        events.lost.store(1, Ordering::Relaxed);
+        let text = m.render(3, &events);
         assert!(
             text.contains("sightline_shim_calls_total{provider=\"ANTHROPIC\",status=\"OK\"} 1"),
             "{text}"

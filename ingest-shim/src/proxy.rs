@@ -205,13 +205,10 @@ fn readyz(state: &AppState) -> Response {
 
 fn metrics(state: &AppState) -> Response {
     let counters = state.publisher.counters();
-    let text = state.publisher.metrics().render(
-        state.publisher.queue_depth(),
-        counters
-            .delivered
-            .load(std::sync::atomic::Ordering::Relaxed),
-        counters.lost.load(std::sync::atomic::Ordering::Relaxed),
-    );
+    let text = state
+        .publisher
+        .metrics()
+        .render(state.publisher.queue_depth(), &counters);
     (
         [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         text,

@@ -51,6 +51,9 @@ pub struct Counters {
     pub lost: AtomicU64,
     /// Events written to the spool.
     pub spooled: AtomicU64,
+    /// Times an event could not be encoded (the schema registry down, say): it was spooled,
+    /// or kept there, until it can be.
+    pub unencodable: AtomicU64,
 }
 
 impl Publisher {
@@ -96,7 +99,10 @@ impl Publisher {
             data,
         });
         match (self.spool.as_deref(), record) {
-            (Some(spool), Ok(record)) => spill(spool, &self.counters, &event.event_id, &record),
+            (Some(spool), Ok(record)) => {
+                spill(spool, &self.counters, &event.event_id, &record);
+                sync(Some(spool));
+            }
             _ => {
                 self.counters.lost.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(event_id = %event.event_id, "publish queue full and no spool; event lost");
@@ -138,6 +144,13 @@ fn built(build: Job, counters: &Counters) -> Option<LlmEvent> {
         tracing::error!("building an event panicked; event lost");
     }
     outcome.ok()
+}
+
+/// Makes what was spilled durable; once per batch of spills.
+fn sync(spool: Option<&Spool>) {
+    if let Some(Err(e)) = spool.map(Spool::sync) {
+        tracing::error!(error = %e, "cannot sync the spool to disk; a crash may lose spooled events");
+    }
 }
 
 fn spill(spool: &Spool, counters: &Counters, event_id: &str, record: &Record) {
@@ -222,6 +235,7 @@ pub async fn run(
                         }
                         spooling = true;
                         spill(s, &counters, &event_id, &record);
+                        sync(Some(s));
                     }
                     (Err(e), None) => {
                         counters.lost.fetch_add(1, Ordering::Relaxed);
@@ -247,7 +261,7 @@ pub async fn run(
                 }
             }
             () = &mut batch, if open => {
-                let mut taken = false;
+                let (mut taken, mut spilled) = (false, false);
                 loop {
                     let build = match rx.try_recv() {
                         Ok(build) => build,
@@ -257,23 +271,45 @@ pub async fn run(
                     taken = true;
                     let Some(event) = built(build, &counters) else { continue };
                     metrics.observe(&event);
-                    let payload = match codec.encode(&topic, &event).await {
-                        Ok(p) => p,
+                    let record = match codec.encode(&topic, &event).await {
+                        Ok(data) => Record { kind: Kind::Wire, key: event.kafka_key().into_bytes(), data },
                         Err(e) => {
-                            counters.lost.fetch_add(1, Ordering::Relaxed);
-                            tracing::error!(event_id = %event.event_id, error = %e, "cannot encode event; lost");
-                            continue;
+                            // The schema registry is down, say: keep the event as JSON in
+                            // the spool, and let later events queue behind it (in order).
+                            if !spooling {
+                                tracing::error!(event_id = %event.event_id, error = %e, "cannot encode events; spooling them until they can be");
+                            }
+                            counters.unencodable.fetch_add(1, Ordering::Relaxed);
+                            match serde_json::to_vec(&event) {
+                                Ok(data) => {
+                                    spooling = true;
+                                    Record { kind: Kind::Json, key: event.kafka_key().into_bytes(), data }
+                                }
+                                Err(e) => {
+                                    counters.lost.fetch_add(1, Ordering::Relaxed);
+                                    tracing::error!(event_id = %event.event_id, error = %e, "cannot serialise event; lost");
+                                    continue;
+                                }
+                            }
                         }
                     };
-                    let record = Record { kind: Kind::Wire, key: event.kafka_key().into_bytes(), data: payload };
-                    if let (true, Some(s)) = (spooling, spool.as_deref()) {
+                    if let (true, Some(s)) = (spooling || record.kind == Kind::Json, spool.as_deref()) {
                         spill(s, &counters, &event.event_id, &record);
+                        spilled = true;
+                        continue;
+                    }
+                    if record.kind == Kind::Json {
+                        counters.lost.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(event_id = %event.event_id, "event cannot be encoded and there is no spool; lost");
                         continue;
                     }
                     enqueue(&producer, &topic, event.event_id, record, &mut in_flight, &counters).await;
                 }
                 if taken {
                     pauses.reset();
+                }
+                if spilled {
+                    sync(spool.as_deref());
                 }
                 batch.as_mut().reset(tokio::time::Instant::now() + pauses.next_wait());
             }
@@ -369,9 +405,24 @@ async fn replay(
                 }
                 let data = match wire(record, codec, topic).await {
                     Ok(data) => data,
-                    Err(e) => {
-                        counters.lost.fetch_add(1, Ordering::Relaxed);
-                        tracing::error!(error = %e, "unreadable spooled event; skipped");
+                    Err(Unsendable::NotYet(e)) => {
+                        // Kept, in order: the replay stops here and tries again later.
+                        counters.unencodable.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(error = %e, waiting = spool.bytes(), "a spooled event cannot be encoded yet; spool kept");
+                        failed = true;
+                        break;
+                    }
+                    Err(Unsendable::Corrupt(e)) => {
+                        // It can never be sent: set aside, whole, for an operator.
+                        match spool.quarantine(record) {
+                            Ok(path) => {
+                                tracing::error!(error = %e, file = %path.display(), "a spooled event is corrupt; kept aside, not sent")
+                            }
+                            Err(io) => {
+                                counters.lost.fetch_add(1, Ordering::Relaxed);
+                                tracing::error!(error = %e, io = %io, "a spooled event is corrupt and cannot be kept aside; lost");
+                            }
+                        }
                         state.delivered.insert((seq, index));
                         continue;
                     }
@@ -426,14 +477,25 @@ async fn replay(
     }
 }
 
+/// Why a spooled record cannot be sent now.
+enum Unsendable {
+    /// Encoding failed (the schema registry is down, say): retry later.
+    NotYet(String),
+    /// The record is not an event at all: it never will be sent.
+    Corrupt(String),
+}
+
 /// A spooled record in wire format.
-async fn wire(record: &Record, codec: &Codec, topic: &str) -> Result<Vec<u8>, String> {
+async fn wire(record: &Record, codec: &Codec, topic: &str) -> Result<Vec<u8>, Unsendable> {
     match record.kind {
         Kind::Wire => Ok(record.data.clone()),
         Kind::Json => {
-            let event =
-                serde_json::from_slice::<LlmEvent>(&record.data).map_err(|e| e.to_string())?;
-            codec.encode(topic, &event).await.map_err(|e| e.to_string())
+            let event = serde_json::from_slice::<LlmEvent>(&record.data)
+                .map_err(|e| Unsendable::Corrupt(e.to_string()))?;
+            codec
+                .encode(topic, &event)
+                .await
+                .map_err(|e| Unsendable::NotYet(e.to_string()))
         }
     }
 }
@@ -454,6 +516,38 @@ mod tests {
         let event = built(fine, &counters).expect("the next event is built");
         assert_eq!(event.tenant_id, "t");
         assert_eq!(counters.lost.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn a_record_that_cannot_be_encoded_yet_is_kept_and_a_corrupt_one_set_aside() {
+        let unreachable = sightline_events::RegistryResolver::new("http://127.0.0.1:9");
+        let codec = Codec::new(Arc::new(unreachable)).expect("codec");
+        let event = LlmEvent::request("t", "u", Provider::Anthropic, "e");
+        let json = Record {
+            kind: Kind::Json,
+            key: b"k".to_vec(),
+            data: serde_json::to_vec(&event).expect("json"),
+        };
+        assert!(matches!(
+            wire(&json, &codec, "t").await,
+            Err(Unsendable::NotYet(_))
+        ));
+        let corrupt = Record {
+            data: b"{not an event".to_vec(),
+            ..json
+        };
+        assert!(matches!(
+            wire(&corrupt, &codec, "t").await,
+            Err(Unsendable::Corrupt(_))
+        ));
+        let dir = std::env::temp_dir().join(format!("sightline-publish-{}", uuid::Uuid::new_v4()));
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let spool = Spool::open(&dir, 1 << 20, metrics.spool_bytes.clone()).expect("spool");
+        let kept = spool.quarantine(&corrupt).expect("kept aside");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&kept).expect("file").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -82,6 +83,8 @@ impl Spool {
     /// Opens (creating) the spool in `dir`; `bytes` reports its size (a metric).
     pub fn open(dir: &Path, max_bytes: u64, bytes: Arc<AtomicU64>) -> io::Result<Self> {
         fs::create_dir_all(dir)?;
+        // Events are redacted, but still say who asked what: owner only.
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
         let mut segments: Vec<(u64, u64)> = vec![];
         for entry in fs::read_dir(dir)? {
             let path = entry?.path();
@@ -127,7 +130,22 @@ impl Spool {
             .unwrap_or(true)
     }
 
-    /// Appends a record and flushes it to the OS.
+    /// Forces what was appended to disk: callers sync once per batch of appends.
+    pub fn sync(&self) -> io::Result<()> {
+        let mut inner = self
+            .inner
+            .lock()
+            .map_err(|_| io::Error::other("spool lock poisoned"))?;
+        match inner.writer.as_mut() {
+            Some((_, writer)) => {
+                writer.flush()?;
+                writer.get_ref().sync_data()
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Appends a record and flushes it to the OS; [`Self::sync`] makes a batch durable.
     pub fn append(&self, record: &Record) -> Result<(), SpoolError> {
         let size = 9 + record.key.len() as u64 + record.data.len() as u64;
         if self.bytes() + size > self.max_bytes {
@@ -147,6 +165,7 @@ impl Spool {
             let file = OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(0o600)
                 .open(seg_path(&self.dir, seq))?;
             inner.writer = Some((seq, BufWriter::new(file)));
             inner.segments.push_back((seq, 0));
@@ -154,11 +173,7 @@ impl Spool {
         let Some((_, writer)) = inner.writer.as_mut() else {
             return Err(io::Error::other("no spool writer").into());
         };
-        writer.write_all(&[record.kind as u8])?;
-        writer.write_all(&(record.key.len() as u32).to_le_bytes())?;
-        writer.write_all(&record.key)?;
-        writer.write_all(&(record.data.len() as u32).to_le_bytes())?;
-        writer.write_all(&record.data)?;
+        writer.write_all(&frame(record))?;
         writer.flush()?;
         if let Some(last) = inner.segments.back_mut() {
             last.1 += size;
@@ -202,7 +217,27 @@ impl Spool {
 
     /// Records that `count` records of segment `seq` (from its start) are acknowledged.
     pub fn mark_acked(&self, seq: u64, count: usize) -> io::Result<()> {
-        fs::write(acked_path(&self.dir, seq), count.to_string())
+        OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(acked_path(&self.dir, seq))?
+            .write_all(count.to_string().as_bytes())
+    }
+
+    /// Sets a record that can never be sent aside in `<dir>/quarantine` (owner only), whole,
+    /// for an operator to look at; returns the file.
+    pub fn quarantine(&self, record: &Record) -> io::Result<PathBuf> {
+        let path = self.dir.join("quarantine");
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)?;
+        file.write_all(&frame(record))?;
+        file.sync_data()?;
+        Ok(path)
     }
 
     /// Deletes a fully replayed segment.
@@ -220,6 +255,17 @@ impl Spool {
         let _ = fs::remove_file(acked_path(&self.dir, seq));
         fs::remove_file(seg_path(&self.dir, seq))
     }
+}
+
+/// A record as stored: `[kind u8][key len u32][key][data len u32][data]`, little endian.
+fn frame(record: &Record) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(9 + record.key.len() + record.data.len());
+    bytes.push(record.kind as u8);
+    bytes.extend((record.key.len() as u32).to_le_bytes());
+    bytes.extend(&record.key);
+    bytes.extend((record.data.len() as u32).to_le_bytes());
+    bytes.extend(&record.data);
+    bytes
 }
 
 /// Records of a segment; a torn record at the end (crash mid-write) is ignored.
@@ -281,10 +327,19 @@ mod tests {
             spool.append(&rec(i)).expect("append");
         }
         assert_eq!(gauge.load(Ordering::Relaxed), 3 * (9 + 2 + 10));
+        spool.sync().expect("sync");
+        let mode = |p: &Path| fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(
+            mode(&seg_path(&d, 0)),
+            0o600,
+            "segments are the owner's only"
+        );
+        assert_eq!(mode(&d), 0o700);
         let (seq, records) = spool.oldest().expect("read").expect("segment");
         assert_eq!(records, vec![rec(0), rec(1), rec(2)]);
         spool.append(&rec(3)).expect("appends go to a new segment");
         spool.mark_acked(seq, 2).expect("ack");
+        assert_eq!(mode(&acked_path(&d, seq)), 0o600);
         drop(spool);
 
         let reopened = Spool::open(&d, 1 << 20, Arc::new(AtomicU64::new(0))).expect("reopen");

@@ -1,77 +1,10 @@
 //! The registry resolver against an in-test fixture that speaks the Confluent Schema Registry
 //! REST API (`POST /subjects/{s}/versions`, `GET /schemas/ids/{id}`).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde_json::{json, Value};
 use sightline_events::{Codec, LlmEvent, Provider, RegistryResolver};
-
-#[derive(Default)]
-struct Registry {
-    /// (subject, schema text); the id is 100 + index.
-    schemas: Vec<(String, String)>,
-    posts: usize,
-}
-
-type Shared = Arc<Mutex<Registry>>;
-
-async fn register(
-    State(reg): State<Shared>,
-    Path(subject): Path<String>,
-    Json(body): Json<Value>,
-) -> (StatusCode, Json<Value>) {
-    let Some(schema) = body.get("schema").and_then(Value::as_str) else {
-        return (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Json(json!({"error_code": 42201, "message": "no schema"})),
-        );
-    };
-    if body.get("schemaType").and_then(Value::as_str) != Some("AVRO") {
-        return (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Json(json!({"error_code": 42201, "message": "not avro"})),
-        );
-    }
-    let mut reg = reg.lock().expect("lock");
-    reg.posts += 1;
-    let idx = match reg.schemas.iter().position(|(_, s)| s == schema) {
-        Some(i) => i,
-        None => {
-            reg.schemas.push((subject, schema.to_string()));
-            reg.schemas.len() - 1
-        }
-    };
-    (StatusCode::OK, Json(json!({"id": 100 + idx})))
-}
-
-async fn by_id(State(reg): State<Shared>, Path(id): Path<usize>) -> (StatusCode, Json<Value>) {
-    let reg = reg.lock().expect("lock");
-    match id.checked_sub(100).and_then(|i| reg.schemas.get(i)) {
-        Some((_, schema)) => (StatusCode::OK, Json(json!({"schema": schema}))),
-        None => (
-            StatusCode::NOT_FOUND,
-            Json(json!({"error_code": 40403, "message": "Schema not found"})),
-        ),
-    }
-}
-
-async fn start_registry() -> (String, Shared) {
-    let reg: Shared = Arc::default();
-    let app = Router::new()
-        .route("/subjects/{subject}/versions", post(register))
-        .route("/schemas/ids/{id}", get(by_id))
-        .with_state(reg.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), reg)
-}
+use sightline_testkit::registry::FakeRegistry;
 
 fn event() -> LlmEvent {
     LlmEvent {
@@ -83,7 +16,8 @@ fn event() -> LlmEvent {
 
 #[tokio::test]
 async fn registry_ids_are_registered_once_and_round_trip() {
-    let (url, reg) = start_registry().await;
+    let registry = FakeRegistry::start().await.expect("registry");
+    let url = registry.url.clone();
     let codec = Codec::new(Arc::new(RegistryResolver::new(&url))).expect("codec");
     let e = event();
     let first = codec
@@ -101,12 +35,12 @@ async fn registry_ids_are_registered_once_and_round_trip() {
     );
     assert_eq!(first, second);
     assert_eq!(
-        reg.lock().expect("lock").posts,
+        registry.registered().posts,
         1,
         "the id is cached after the first call"
     );
     assert_eq!(
-        reg.lock().expect("lock").schemas[0].0,
+        registry.registered().schemas[0].0,
         "sightline.events.v1-value"
     );
 
@@ -118,8 +52,8 @@ async fn registry_ids_are_registered_once_and_round_trip() {
 
 #[tokio::test]
 async fn an_id_unknown_to_the_registry_is_bad_input() {
-    let (url, _reg) = start_registry().await;
-    let codec = Codec::new(Arc::new(RegistryResolver::new(&url))).expect("codec");
+    let registry = FakeRegistry::start().await.expect("registry");
+    let codec = Codec::new(Arc::new(RegistryResolver::new(&registry.url))).expect("codec");
     let mut bytes = codec.encode("t", &event()).await.expect("encode");
     bytes[1..5].copy_from_slice(&999u32.to_be_bytes());
     let err = codec

@@ -7,9 +7,11 @@
 //! - [`fake_upstream::FakeUpstream`]: a local HTTP server speaking the Anthropic Messages and
 //!   OpenAI Chat Completions formats, streaming included.
 //! - [`evasions`]: request bodies that hide a secret from a scanner reading raw JSON.
+//! - [`registry::FakeRegistry`]: a schema registry fixture that can go down and come back.
 
 pub mod evasions;
 pub mod fake_upstream;
+pub mod registry;
 
 use sightline_clickhouse::ClickHouseConfig;
 use sightline_kafka::{KafkaConfig, TopicsConfig};

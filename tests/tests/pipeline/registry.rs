@@ -1,0 +1,74 @@
+//! Events survive a schema registry that cannot be reached: they wait in the spool, in
+//! order, and reach the topic exactly once when it answers again.
+
+use std::sync::Arc;
+
+use sightline_events::{Codec, RegistryConfig, RegistryResolver};
+use sightline_testkit::registry::FakeRegistry;
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_wait_in_the_spool_while_the_registry_is_down() {
+    let mut registry = FakeRegistry::down().await.expect("registry address");
+    let url = registry.url.clone();
+    let (env, _upstream, shim, shim_task) = shim_with(1, |config| {
+        config.schema_registry = RegistryConfig {
+            url: Some(url.clone()),
+        };
+    })
+    .await;
+    let http = client();
+    let call = |i: usize| {
+        http.post(format!("{shim}/v1/messages"))
+            .json(&serde_json::json!({"model": "m", "max_tokens": 8,
+                "messages": [{"role": "user", "content": format!("question {i}")}]}))
+            .send()
+    };
+    // The registry is down: calls are served, their events cannot be encoded.
+    for i in 0..5 {
+        assert_eq!(call(i).await.expect("call").status(), 200);
+    }
+    eventually("events kept in the spool", WAIT, || async {
+        (metric(&shim, "sightline_shim_events_unencodable_total").await >= 1
+            && metric(&shim, "sightline_shim_spool_bytes").await > 0)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(metric(&shim, "sightline_shim_events_lost_total").await, 0);
+    assert_eq!(
+        metric(&shim, "sightline_shim_events_delivered_total").await,
+        0
+    );
+
+    // It comes back mid-traffic.
+    registry.up().await.expect("registry up");
+    for i in 5..10 {
+        assert_eq!(call(i).await.expect("call").status(), 200);
+    }
+    eventually("the spool replayed", 3 * WAIT, || async {
+        (metric(&shim, "sightline_shim_spool_bytes").await == 0
+            && metric(&shim, "sightline_shim_events_delivered_total").await >= 20)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(metric(&shim, "sightline_shim_events_lost_total").await, 0);
+
+    let codec = Codec::new(Arc::new(RegistryResolver::new(&registry.url))).expect("codec");
+    let mut ids = std::collections::BTreeMap::new();
+    let mut questions = vec![];
+    for raw in raw_events(&env, 20).await {
+        let event: LlmEvent = codec.decode(&raw).await.expect("event");
+        *ids.entry(event.event_id.clone()).or_insert(0) += 1;
+        if event.kind == sightline_events::EventKind::Request {
+            questions.extend(event.messages.into_iter().map(|m| m.text));
+        }
+    }
+    assert_eq!(ids.len(), 20, "every event arrived");
+    assert!(ids.values().all(|n| *n == 1), "exactly once: {ids:?}");
+    let expected: Vec<String> = (0..10).map(|i| format!("question {i}")).collect();
+    assert_eq!(questions, expected, "in order");
+    let total = count_records(&env, Topic::Events, 20, Duration::from_secs(3)).await;
+    assert_eq!(total, 20, "no record sent twice");
+    shim_task.stop().await.expect("shim");
+}
