@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -82,9 +82,14 @@ fn acked_path(dir: &Path, seq: u64) -> PathBuf {
 impl Spool {
     /// Opens (creating) the spool in `dir`; `bytes` reports its size (a metric).
     pub fn open(dir: &Path, max_bytes: u64, bytes: Arc<AtomicU64>) -> io::Result<Self> {
-        fs::create_dir_all(dir)?;
-        // Events are redacted, but still say who asked what: owner only.
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        // Events are redacted, but still say who asked what: a directory the spool creates is
+        // the owner's only (an existing one keeps its mode; the files are 0600 either way).
+        if !dir.exists() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
+        }
         let mut segments: Vec<(u64, u64)> = vec![];
         for entry in fs::read_dir(dir)? {
             let path = entry?.path();
@@ -320,6 +325,7 @@ mod tests {
 
     #[test]
     fn append_replay_ack_and_survive_reopening() {
+        use std::os::unix::fs::PermissionsExt;
         let d = dir();
         let gauge = Arc::new(AtomicU64::new(0));
         let spool = Spool::open(&d, 1 << 20, gauge.clone()).expect("open");
