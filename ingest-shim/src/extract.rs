@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use sightline_detect::FingerprintKey;
-use sightline_events::{Provider, TokenUsage};
+use sightline_events::TokenUsage;
 
 use crate::content::Content;
 
@@ -49,14 +49,6 @@ impl ResponseInfo {
         }
         self.texts[index].push_str(text);
     }
-}
-
-/// A choice's `index`, or `position` in its array when absent.
-pub fn choice_index(choice: &Value, position: usize) -> usize {
-    choice
-        .get("index")
-        .and_then(Value::as_u64)
-        .map_or(position, |i| usize::try_from(i).unwrap_or(usize::MAX))
 }
 
 /// Parses a request body; `key` (the caller's tenant key) keys attachment digests.
@@ -109,70 +101,6 @@ pub fn clean_id(id: &str) -> Option<&str> {
     .then_some(id)
 }
 
-/// Parses a complete (non-streamed) JSON response.
-pub fn parse_response(provider: Provider, body: &[u8]) -> ResponseInfo {
-    let Ok(root) = serde_json::from_slice::<Value>(body) else {
-        return ResponseInfo::default();
-    };
-    let mut info = ResponseInfo {
-        model: root
-            .get("model")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        usage: root.get("usage").and_then(|u| usage_of(provider, u)),
-        texts: vec![],
-    };
-    match provider {
-        Provider::Anthropic => {
-            for block in root
-                .get("content")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(t) = block.get("text").and_then(Value::as_str) {
-                    info.push_text(0, t);
-                }
-            }
-        }
-        Provider::Openai | Provider::Other => {
-            for (position, choice) in root
-                .get("choices")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
-                if let Some(t) = choice.pointer("/message/content").and_then(Value::as_str) {
-                    info.push_text(choice_index(choice, position), t);
-                }
-            }
-        }
-    }
-    info
-}
-
-/// Reads a `usage` object in either API's shape.
-pub fn usage_of(provider: Provider, u: &Value) -> Option<TokenUsage> {
-    let get = |k: &str| u.get(k).and_then(Value::as_i64);
-    match provider {
-        Provider::Anthropic => Some(TokenUsage {
-            input_tokens: get("input_tokens")?,
-            output_tokens: get("output_tokens").unwrap_or(0),
-            cache_read_tokens: get("cache_read_input_tokens"),
-            cache_write_tokens: get("cache_creation_input_tokens"),
-        }),
-        Provider::Openai | Provider::Other => Some(TokenUsage {
-            input_tokens: get("prompt_tokens")?,
-            output_tokens: get("completion_tokens").unwrap_or(0),
-            cache_read_tokens: u
-                .pointer("/prompt_tokens_details/cached_tokens")
-                .and_then(Value::as_i64),
-            cache_write_tokens: None,
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use base64::Engine as _;
@@ -195,8 +123,6 @@ mod tests {
         #[test]
         fn request_parsing_never_panics(body in prop::collection::vec(any::<u8>(), 0..512)) {
             let _ = parse_request(&body, &key());
-            let _ = parse_response(Provider::Anthropic, &body);
-            let _ = parse_response(Provider::Openai, &body);
         }
 
         #[test]
@@ -346,34 +272,7 @@ mod tests {
     }
 
     #[test]
-    fn usage_in_both_shapes() {
-        let a = parse_response(Provider::Anthropic, json!({"model": "m", "content": [{"type": "text", "text": "ok"}], "usage": {"input_tokens": 3, "output_tokens": 4}}).to_string().as_bytes());
-        assert_eq!(
-            a.usage.map(|u| (u.input_tokens, u.output_tokens)),
-            Some((3, 4))
-        );
-        assert_eq!(a.texts, ["ok"]);
-        let o = parse_response(Provider::Openai, json!({"model": "g", "choices": [{"message": {"content": "yo"}}], "usage": {"prompt_tokens": 5, "completion_tokens": 6}}).to_string().as_bytes());
-        assert_eq!(
-            o.usage.map(|u| (u.input_tokens, u.output_tokens)),
-            Some((5, 6))
-        );
-        assert_eq!(o.texts, ["yo"]);
-    }
-
-    #[test]
-    fn every_choice_keeps_its_own_text() {
-        let o = parse_response(
-            Provider::Openai,
-            json!({"choices": [
-                {"index": 1, "message": {"content": "second"}},
-                {"index": 0, "message": {"content": "first"}},
-                {"index": 2, "message": {"content": null, "tool_calls": []}}
-            ]})
-            .to_string()
-            .as_bytes(),
-        );
-        assert_eq!(o.texts, ["first", "second"]);
+    fn text_of_a_far_choice_is_kept_with_the_last() {
         let mut far = ResponseInfo::default();
         far.push_text(usize::MAX, "kept");
         assert_eq!(far.texts.len(), MAX_CHOICES);

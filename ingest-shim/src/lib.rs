@@ -1,13 +1,14 @@
-//! The ingest shim: a transparent proxy in front of the Anthropic Messages and OpenAI Chat
-//! Completions APIs.
+//! The ingest shim: a transparent proxy in front of the Anthropic and OpenAI APIs.
 //!
 //! Each call is attributed to a caller ([`identity`]), inspected by the policy before it is
-//! forwarded ([`inline`]: detect, redact, block with an API-shaped reply from [`block`]), and
+//! forwarded ([`inline`] over what the model reads, [`content`]: detect, redact, block with a
+//! reply in the API's own shape), and
 //! produces a REQUEST event when it arrives and a RESPONSE event when it completes, fails, is
 //! blocked or the client goes away, published to `sightline.events.v1` keyed by tenant/user.
 //! Calls reach the providers through one pooled client ([`upstream`]), and go there before
 //! their REQUEST event is built. Responses, streamed ones included, are relayed chunk by chunk
-//! as upstream sends them ([`relay`], observed by [`sse`]); pure parsing lives in [`extract`],
+//! as upstream sends them ([`relay`], observed by [`sse`]); each API's formats live in one
+//! module of [`provider`]; pure parsing lives in [`extract`],
 //! [`media`] and [`pricing`].
 //!
 //! Connections are served by [`server`], hyper's HTTP/1.1 server with a `match` for routes
@@ -20,7 +21,6 @@
 //! the spool is full (counted and logged). Calls are served throughout unless
 //! `shim.fail_closed` is set.
 
-pub mod block;
 pub mod config;
 pub mod content;
 pub mod extract;
@@ -29,6 +29,7 @@ pub mod inline;
 pub mod media;
 pub mod metrics;
 pub mod pricing;
+pub mod provider;
 pub mod proxy;
 pub mod publish;
 pub mod relay;

@@ -110,7 +110,7 @@ mod tests {
     /// The providers' documented usage examples, read as the shim reads them.
     #[test]
     fn documented_usage_examples_are_charged_once() {
-        use crate::extract::usage_of;
+        use crate::provider::usage_of;
         let mut t = PriceTable::new();
         t.insert(
             "claude-sonnet-4*".into(),

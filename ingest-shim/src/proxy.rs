@@ -17,10 +17,10 @@ use sightline_kafka::{Producer, Topic, TopicNames};
 use sightline_policy::{Context, Policy};
 use sightline_runtime::Shutdown;
 
-use crate::block;
 use crate::extract::{clean_id, parse_request, RequestInfo};
 use crate::identity::{self, Identity};
 use crate::inline::{self, Inspection};
+use crate::provider::{self, Api};
 use crate::publish::{self, Publisher};
 use crate::relay::{CallRecord, Relay, ResponseScanner};
 use crate::server::Peer;
@@ -104,11 +104,12 @@ impl AppState {
 /// Answers one call: the shim's routes. The inspected endpoints are forwarded with events;
 /// any other path goes upstream untouched.
 pub async fn handle(state: AppState, request: http::Request<Incoming>) -> Response {
-    match (request.method(), request.uri().path()) {
-        (&Method::POST, "/v1/messages" | "/v1/messages/count_tokens") => {
-            forward(state, Provider::Anthropic, request).await
+    if request.method() == Method::POST {
+        if let Some(api) = provider::route(request.uri().path()) {
+            return forward(state, api, request).await;
         }
-        (&Method::POST, "/v1/chat/completions") => forward(state, Provider::Openai, request).await,
+    }
+    match (request.method(), request.uri().path()) {
         (&Method::GET, "/healthz") => "ok".into_response(),
         (&Method::GET, "/readyz") => readyz(&state),
         (&Method::GET, "/metrics") => metrics(&state),
@@ -247,7 +248,8 @@ impl Caller {
     }
 }
 
-async fn forward(state: AppState, provider: Provider, req: http::Request<Incoming>) -> Response {
+async fn forward(state: AppState, api: &'static dyn Api, req: http::Request<Incoming>) -> Response {
+    let provider = api.provider();
     let started = Instant::now();
     let received_ms = sightline_events::now_ms();
     let (parts, body) = req.into_parts();
@@ -378,7 +380,7 @@ async fn forward(state: AppState, provider: Provider, req: http::Request<Incomin
     };
     if inspection.verdict.blocks() {
         let record = call.record(&state, &inspection);
-        return blocked(&state, provider, &call.info, record, &inspection);
+        return blocked(&state, api, &call.info, record, &inspection);
     }
     let forwarded = inspection.redacted_body.take().map_or(body, Bytes::from);
 
@@ -414,7 +416,7 @@ async fn forward(state: AppState, provider: Provider, req: http::Request<Incomin
     let (head, incoming) = response.into_parts();
     let relay = Relay::new(
         incoming,
-        Observer::new(provider, streaming),
+        Observer::new(api, streaming),
         record,
         state.publisher.clone(),
     );
@@ -580,7 +582,7 @@ impl Call {
 /// Answers a blocked call without contacting upstream, in the API's own format.
 fn blocked(
     state: &AppState,
-    provider: Provider,
+    api: &'static dyn Api,
     info: &RequestInfo,
     mut record: CallRecord,
     inspection: &Inspection,
@@ -600,39 +602,47 @@ fn blocked(
         tier = ?inspection.verdict.tier,
         "request blocked by policy"
     );
-    // count_tokens has no message to reply with: refuse it the way the API refuses a bad
-    // request. Every other endpoint gets an assistant reply that explains the block.
-    let response = if record.request.endpoint.ends_with("/count_tokens") {
-        record.http_status = 400;
-        error_response(
-            provider,
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            &reason,
-        )
-    } else {
-        record.http_status = 200;
-        let (content_type, body) = block::blocked_body(
-            provider,
-            info.stream,
-            info.model.as_deref(),
-            &call_id,
-            &reason,
-        );
-        (
-            StatusCode::OK,
-            [
-                (http::header::CONTENT_TYPE, content_type),
-                (HeaderName::from_static("x-sightline-blocked"), "true"),
-            ],
-            body,
-        )
-            .into_response()
+    // The model as the REQUEST event has it: capped, cleaned and redacted.
+    let model = record.request.model.clone();
+    let reply = api.blocked_reply(
+        info.stream,
+        model.as_deref().unwrap_or("sightline-policy"),
+        &call_id,
+        &reason,
+    );
+    let response = match reply {
+        Some((content_type, body)) => {
+            record.http_status = 200;
+            (
+                StatusCode::OK,
+                [
+                    (http::header::CONTENT_TYPE, content_type),
+                    (HeaderName::from_static("x-sightline-blocked"), "true"),
+                ],
+                body,
+            )
+                .into_response()
+        }
+        // No reply to give (token counts, embeddings, batches): refused as a bad request.
+        None => {
+            record.http_status = 400;
+            let mut response = error_response(
+                api.provider(),
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                &reason,
+            );
+            response.headers_mut().insert(
+                HeaderName::from_static("x-sightline-blocked"),
+                http::HeaderValue::from_static("true"),
+            );
+            response
+        }
     };
     // The explanation is ours, not the model's: publish it without re-scanning.
     record.scanner = None;
     let observed = crate::extract::ResponseInfo {
-        model: info.model.clone(),
+        model,
         usage: None,
         texts: vec![reason],
     };
@@ -665,18 +675,10 @@ pub fn error_response(
     kind: &str,
     message: &str,
 ) -> Response {
-    let body = match provider {
-        Provider::Anthropic => {
-            serde_json::json!({"type": "error", "error": {"type": kind, "message": message}})
-        }
-        Provider::Openai | Provider::Other => {
-            serde_json::json!({"error": {"type": kind, "message": message, "code": kind}})
-        }
-    };
     (
         status,
         [(http::header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
+        provider::error_body(provider, kind, message).to_string(),
     )
         .into_response()
 }

@@ -2,9 +2,9 @@
 //! buffer for JSON bodies. It never alters what is relayed.
 
 use serde_json::Value;
-use sightline_events::Provider;
 
-use crate::extract::{choice_index, parse_response, usage_of, ResponseInfo};
+use crate::extract::ResponseInfo;
+use crate::provider::Api;
 
 /// Longest SSE line or JSON body kept for parsing; longer ones are relayed but not parsed.
 pub const MAX_OBSERVED: usize = 4 * 1024 * 1024;
@@ -12,7 +12,7 @@ pub const MAX_OBSERVED: usize = 4 * 1024 * 1024;
 /// Watches a response as it is relayed.
 #[derive(Debug)]
 pub struct Observer {
-    provider: Provider,
+    api: &'static dyn Api,
     streaming: bool,
     buf: Vec<u8>,
     overflow: bool,
@@ -21,9 +21,9 @@ pub struct Observer {
 
 impl Observer {
     /// An observer for a streamed (`text/event-stream`) or whole response.
-    pub fn new(provider: Provider, streaming: bool) -> Self {
+    pub fn new(api: &'static dyn Api, streaming: bool) -> Self {
         Self {
-            provider,
+            api,
             streaming,
             buf: Vec::new(),
             overflow: false,
@@ -69,59 +69,7 @@ impl Observer {
         let Ok(v) = serde_json::from_slice::<Value>(data) else {
             return;
         };
-        match self.provider {
-            Provider::Anthropic => self.anthropic_event(&v),
-            Provider::Openai | Provider::Other => self.openai_chunk(&v),
-        }
-    }
-
-    fn anthropic_event(&mut self, v: &Value) {
-        match v.get("type").and_then(Value::as_str) {
-            Some("message_start") => {
-                if let Some(m) = v.pointer("/message/model").and_then(Value::as_str) {
-                    self.info.model = Some(m.to_string());
-                }
-                if let Some(u) = v.pointer("/message/usage") {
-                    self.info.usage = usage_of(Provider::Anthropic, u);
-                }
-            }
-            Some("content_block_delta") => {
-                if let Some(t) = v.pointer("/delta/text").and_then(Value::as_str) {
-                    self.info.push_text(0, t);
-                }
-            }
-            Some("message_delta") => {
-                if let Some(out) = v.pointer("/usage/output_tokens").and_then(Value::as_i64) {
-                    let usage = self.info.usage.get_or_insert_with(Default::default);
-                    usage.output_tokens = out;
-                    if let Some(inp) = v.pointer("/usage/input_tokens").and_then(Value::as_i64) {
-                        usage.input_tokens = inp;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn openai_chunk(&mut self, v: &Value) {
-        if let Some(m) = v.get("model").and_then(Value::as_str) {
-            self.info.model = Some(m.to_string());
-        }
-        // With `n` > 1 the choices' chunks interleave; each carries its index.
-        for (position, choice) in v
-            .get("choices")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            if let Some(t) = choice.pointer("/delta/content").and_then(Value::as_str) {
-                self.info.push_text(choice_index(choice, position), t);
-            }
-        }
-        if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
-            self.info.usage = usage_of(Provider::Openai, u);
-        }
+        self.api.stream_event(&v, &mut self.info);
     }
 
     /// What was learned, once the response has ended.
@@ -135,7 +83,9 @@ impl Observer {
         } else if self.overflow {
             ResponseInfo::default()
         } else {
-            parse_response(self.provider, &self.buf)
+            serde_json::from_slice::<Value>(&self.buf)
+                .map(|root| self.api.parse_response(&root))
+                .unwrap_or_default()
         }
     }
 }
@@ -143,6 +93,7 @@ impl Observer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::{anthropic::MESSAGES, openai_chat::CHAT};
 
     const ANTHROPIC: &str = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"claude\",\"usage\":{\"input_tokens\":11,\"output_tokens\":1}}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hel\"}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"lo\"}}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":7}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
 
@@ -150,7 +101,7 @@ mod tests {
     fn anthropic_stream_in_any_chunking() {
         let bytes = ANTHROPIC.as_bytes();
         for size in [1, 2, 7, 64, bytes.len()] {
-            let mut o = Observer::new(Provider::Anthropic, true);
+            let mut o = Observer::new(&MESSAGES, true);
             for c in bytes.chunks(size) {
                 o.feed(c);
             }
@@ -176,7 +127,7 @@ mod tests {
             chunk(0, "lo"),
         ]
         .concat();
-        let mut o = Observer::new(Provider::Openai, true);
+        let mut o = Observer::new(&CHAT, true);
         o.feed(s.as_bytes());
         assert_eq!(o.finish().texts, ["Hello", "World"]);
     }
@@ -184,7 +135,7 @@ mod tests {
     #[test]
     fn openai_stream_with_usage_chunk_and_crlf() {
         let s = "data: {\"model\":\"gpt\",\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\r\n\r\ndata: {\"choices\":[{\"delta\":{\"content\":\"b\"}}],\"usage\":null}\r\n\r\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":3}}\r\n\r\ndata: [DONE]\r\n\r\n";
-        let mut o = Observer::new(Provider::Openai, true);
+        let mut o = Observer::new(&CHAT, true);
         o.feed(s.as_bytes());
         let info = o.finish();
         assert_eq!(info.texts, ["ab"]);
@@ -200,8 +151,9 @@ mod tests {
             bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048),
             cut in 1usize..64,
         ) {
-            for provider in [Provider::Anthropic, Provider::Openai] {
-                let mut o = Observer::new(provider, true);
+            for api in [crate::provider::route("/v1/messages"), crate::provider::route("/v1/responses"),
+                crate::provider::route("/v1/chat/completions"), crate::provider::route("/v1/completions")].into_iter().flatten() {
+                let mut o = Observer::new(api, true);
                 for c in bytes.chunks(cut) {
                     o.feed(c);
                 }
@@ -212,7 +164,7 @@ mod tests {
 
     #[test]
     fn giant_lines_and_invalid_utf8_are_survived() {
-        let mut o = Observer::new(Provider::Openai, true);
+        let mut o = Observer::new(&CHAT, true);
         o.feed(b"data: ");
         for _ in 0..(MAX_OBSERVED / 65536 + 2) {
             o.feed(&[b'x'; 65536]);

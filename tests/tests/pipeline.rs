@@ -18,6 +18,8 @@ use tokio::task::JoinHandle;
 
 const WAIT: Duration = Duration::from_secs(60);
 
+#[path = "pipeline/endpoints.rs"]
+mod endpoints;
 #[path = "pipeline/registry.rs"]
 mod registry;
 #[path = "pipeline/trust.rs"]

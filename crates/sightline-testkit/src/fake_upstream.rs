@@ -1,4 +1,6 @@
-//! A fake upstream LLM API that answers in the providers' exact wire formats.
+//! A fake upstream LLM API that answers in the providers' exact wire formats: Anthropic
+//! Messages (and token counts, message batches), OpenAI Chat Completions, Responses,
+//! Completions and Embeddings.
 //!
 //! Token usage is deterministic so tests can assert it: Anthropic answers report
 //! [`ANTHROPIC_USAGE`], OpenAI answers [`OPENAI_USAGE`]. A request header `x-fake-status: NNN`
@@ -86,6 +88,10 @@ impl FakeUpstream {
             .route("/v1/messages", post(anthropic))
             .route("/v1/chat/completions", post(openai))
             .route("/v1/messages/count_tokens", post(count_tokens))
+            .route("/v1/messages/batches", post(batches))
+            .route("/v1/responses", post(responses))
+            .route("/v1/completions", post(completions))
+            .route("/v1/embeddings", post(embeddings))
             .route("/v1/models", axum::routing::get(models))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -356,5 +362,149 @@ async fn openai(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
         "choices": answers.iter().enumerate().map(|(i, a)| json!({"index": i, "message": {"role": "assistant", "content": a, "refusal": null}, "logprobs": null, "finish_reason": "stop"})).collect::<Vec<_>>(),
         "usage": usage
     }))
+    .into_response()
+}
+
+/// OpenAI's rate-limit error, when the test asked for a status.
+async fn openai_refusal(
+    inner: &Inner,
+    path: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Option<Response> {
+    let status = record(inner, path, headers, body).await?;
+    Some(error(
+        status,
+        json!({"error": {"message": "slow down", "type": "requests", "param": null, "code": "rate_limit_exceeded"}}),
+    ))
+}
+
+/// The Responses API: a response object, or its `response.*` events with the usage in
+/// `response.completed`. Usage is [`OPENAI_USAGE`] as input and output tokens.
+async fn responses(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(refusal) = openai_refusal(&inner, "/v1/responses", &headers, &body).await {
+        return refusal;
+    }
+    let (req, model) = parse(&body, "gpt-fake");
+    let (input, output) = OPENAI_USAGE;
+    let text = answer(&headers);
+    let usage = json!({"input_tokens": input, "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": output, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": input + output});
+    let part = |text: &str| json!({"type": "output_text", "text": text, "annotations": []});
+    let item = |status: &str, content: Value| json!({"type": "message", "id": "msg_fake", "status": status, "role": "assistant", "content": content});
+    let response = |status: &str, output: Value, usage: Value| {
+        json!({"id": "resp_fake", "object": "response", "created_at": 1_763_000_000, "status": status,
+            "error": null, "incomplete_details": null, "model": model, "output": output,
+            "parallel_tool_calls": true, "tool_choice": "auto", "tools": [], "usage": usage})
+    };
+    if req.get("stream").and_then(Value::as_bool) != Some(true) {
+        return axum::Json(response(
+            "completed",
+            json!([item("completed", json!([part(&text)]))]),
+            usage,
+        ))
+        .into_response();
+    }
+    let mut seq = 0;
+    let mut next = |mut data: Value| {
+        data["sequence_number"] = json!(seq);
+        seq += 1;
+        let name = data["type"].as_str().unwrap_or("").to_string();
+        event(&name, data)
+    };
+    let at = json!({"item_id": "msg_fake", "output_index": 0, "content_index": 0});
+    let with = |extra: Value| {
+        let mut v = at.clone();
+        if let (Some(v), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
+            v.extend(extra.clone());
+        }
+        v
+    };
+    let mut events = vec![
+        next(
+            json!({"type": "response.created", "response": response("in_progress", json!([]), Value::Null)}),
+        ),
+        next(
+            json!({"type": "response.in_progress", "response": response("in_progress", json!([]), Value::Null)}),
+        ),
+        next(
+            json!({"type": "response.output_item.added", "output_index": 0, "item": item("in_progress", json!([]))}),
+        ),
+        next(with(
+            json!({"type": "response.content_part.added", "part": part("")}),
+        )),
+    ];
+    for word in text.split_inclusive(' ') {
+        events.push(next(with(
+            json!({"type": "response.output_text.delta", "delta": word}),
+        )));
+    }
+    events.push(next(with(
+        json!({"type": "response.output_text.done", "text": text}),
+    )));
+    events.push(next(with(
+        json!({"type": "response.content_part.done", "part": part(&text)}),
+    )));
+    events.push(next(json!({"type": "response.output_item.done", "output_index": 0, "item": item("completed", json!([part(&text)]))})));
+    events.push(next(json!({"type": "response.completed", "response": response("completed", json!([item("completed", json!([part(&text)]))]), usage)})));
+    sse(&inner, events)
+}
+
+/// The legacy Completions API, whole or streamed.
+async fn completions(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(refusal) = openai_refusal(&inner, "/v1/completions", &headers, &body).await {
+        return refusal;
+    }
+    let (req, model) = parse(&body, "gpt-fake-instruct");
+    let (prompt, completion) = OPENAI_USAGE;
+    let text = answer(&headers);
+    let chunk = |text: &str, finish: Value| {
+        json!({"id": "cmpl-fake", "object": "text_completion", "created": 1_763_000_000, "model": model,
+            "choices": [{"text": text, "index": 0, "logprobs": null, "finish_reason": finish}]})
+    };
+    if req.get("stream").and_then(Value::as_bool) == Some(true) {
+        let mut events: Vec<String> = text
+            .split_inclusive(' ')
+            .map(|w| format!("data: {}\n\n", chunk(w, Value::Null)))
+            .collect();
+        events.push(format!("data: {}\n\n", chunk("", json!("stop"))));
+        events.push("data: [DONE]\n\n".into());
+        return sse(&inner, events);
+    }
+    let mut whole = chunk(&text, json!("stop"));
+    whole["usage"] = json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion});
+    axum::Json(whole).into_response()
+}
+
+/// The Embeddings API: one small vector per input.
+async fn embeddings(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(refusal) = openai_refusal(&inner, "/v1/embeddings", &headers, &body).await {
+        return refusal;
+    }
+    let (req, model) = parse(&body, "text-embedding-fake");
+    let inputs = req
+        .get("input")
+        .and_then(Value::as_array)
+        .map_or(1, Vec::len);
+    let data: Vec<Value> = (0..inputs)
+        .map(|i| json!({"object": "embedding", "index": i, "embedding": [0.25, -0.5, 0.125]}))
+        .collect();
+    axum::Json(json!({"object": "list", "data": data, "model": model,
+        "usage": {"prompt_tokens": OPENAI_USAGE.0, "total_tokens": OPENAI_USAGE.0}}))
+    .into_response()
+}
+
+/// Anthropic's Message Batches API: the batch, in progress.
+async fn batches(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
+    record(&inner, "/v1/messages/batches", &headers, &body).await;
+    let (req, _) = parse(&body, "");
+    let n = req
+        .get("requests")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    axum::Json(json!({"id": "msgbatch_fake", "type": "message_batch", "processing_status": "in_progress",
+        "request_counts": {"processing": n, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0},
+        "ended_at": null, "created_at": "2026-11-30T00:00:00Z", "expires_at": "2026-12-01T00:00:00Z",
+        "cancel_initiated_at": null, "results_url": null}))
     .into_response()
 }

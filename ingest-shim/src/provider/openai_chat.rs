@@ -1,0 +1,86 @@
+//! OpenAI's Chat Completions API (`/v1/chat/completions`, streamed or not; `n` choices).
+
+use serde_json::{json, Value};
+use sightline_events::Provider;
+
+use super::{choice_index, model_of, sse, usage_of, Api};
+use crate::extract::ResponseInfo;
+
+/// `POST /v1/chat/completions`.
+#[derive(Debug)]
+pub struct Chat;
+
+/// The one instance.
+pub static CHAT: Chat = Chat;
+
+impl Api for Chat {
+    fn provider(&self) -> Provider {
+        Provider::Openai
+    }
+
+    fn blocked_reply(
+        &self,
+        stream: bool,
+        model: &str,
+        call_id: &str,
+        text: &str,
+    ) -> Option<(&'static str, String)> {
+        let id = format!("chatcmpl-sightline-{call_id}");
+        let created = sightline_events::now_ms() / 1000;
+        if !stream {
+            let body = json!({"id": id, "object": "chat.completion", "created": created, "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": null},
+                    "logprobs": null, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}});
+            return Some(("application/json", body.to_string()));
+        }
+        let chunk = |delta: Value, finish: Value| {
+            sse(
+                None,
+                &json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]}),
+            )
+        };
+        let body = [
+            chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+            chunk(json!({"content": text}), Value::Null),
+            chunk(json!({}), json!("stop")),
+            "data: [DONE]\n\n".to_string(),
+        ]
+        .concat();
+        Some(("text/event-stream", body))
+    }
+
+    fn parse_response(&self, root: &Value) -> ResponseInfo {
+        let mut info = ResponseInfo {
+            model: model_of(root),
+            usage: root
+                .get("usage")
+                .and_then(|u| usage_of(Provider::Openai, u)),
+            texts: vec![],
+        };
+        let choices = root.get("choices").and_then(Value::as_array);
+        for (position, choice) in choices.into_iter().flatten().enumerate() {
+            if let Some(t) = choice.pointer("/message/content").and_then(Value::as_str) {
+                info.push_text(choice_index(choice, position), t);
+            }
+        }
+        info
+    }
+
+    fn stream_event(&self, v: &Value, info: &mut ResponseInfo) {
+        if let Some(m) = model_of(v) {
+            info.model = Some(m);
+        }
+        // With `n` > 1 the choices' chunks interleave; each carries its index.
+        let choices = v.get("choices").and_then(Value::as_array);
+        for (position, choice) in choices.into_iter().flatten().enumerate() {
+            if let Some(t) = choice.pointer("/delta/content").and_then(Value::as_str) {
+                info.push_text(choice_index(choice, position), t);
+            }
+        }
+        if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
+            info.usage = usage_of(Provider::Openai, u);
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! OpenAI's Embeddings API (`/v1/embeddings`): `input` is scanned; the answer holds vectors,
+//! no text, so a blocked call is refused as an invalid request.
+
+use serde_json::Value;
+use sightline_events::Provider;
+
+use super::{model_of, usage_of, Api};
+use crate::extract::ResponseInfo;
+
+/// `POST /v1/embeddings`.
+#[derive(Debug)]
+pub struct Embeddings;
+
+/// The one instance.
+pub static EMBEDDINGS: Embeddings = Embeddings;
+
+impl Api for Embeddings {
+    fn provider(&self) -> Provider {
+        Provider::Openai
+    }
+
+    fn blocked_reply(&self, _: bool, _: &str, _: &str, _: &str) -> Option<(&'static str, String)> {
+        None
+    }
+
+    fn parse_response(&self, root: &Value) -> ResponseInfo {
+        ResponseInfo {
+            model: model_of(root),
+            usage: root
+                .get("usage")
+                .and_then(|u| usage_of(Provider::Openai, u)),
+            texts: vec![],
+        }
+    }
+
+    fn stream_event(&self, _: &Value, _: &mut ResponseInfo) {}
+}

@@ -1,0 +1,132 @@
+//! Every model endpoint is inspected and recorded: the Responses API (whole and streamed),
+//! legacy completions, embeddings and Anthropic message batches.
+
+use sightline_testkit::evasions::AWS_KEY_ID;
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_completions_embeddings_and_batches_are_recorded() {
+    let (env, upstream, shim, shim_task) = shim_with(1, |_| {}).await;
+    let sink = start_sink(sink_config(&env, &unique("sink")));
+    let http = client();
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(format!("{shim}{path}"))
+            .header("authorization", "Bearer sk-openai-caller")
+            .json(&body)
+            .send()
+    };
+
+    let whole = post(
+        "/v1/responses",
+        serde_json::json!({"model": "gpt-4o",
+        "instructions": "be brief", "input": "first question"}),
+    )
+    .await
+    .expect("responses");
+    assert_eq!(whole.status(), 200);
+    let v: serde_json::Value = whole.json().await.expect("json");
+    assert_eq!(v["output"][0]["content"][0]["text"], ANSWER);
+
+    let streamed = post("/v1/responses", serde_json::json!({"model": "gpt-4o", "stream": true,
+        "input": [{"role": "user", "content": [{"type": "input_text", "text": "second question"}]}]}))
+    .await
+    .expect("responses stream")
+    .text()
+    .await
+    .expect("text");
+    assert!(streamed.contains("event: response.completed"), "{streamed}");
+
+    let completion = post(
+        "/v1/completions",
+        serde_json::json!({"model": "gpt-3.5-turbo-instruct",
+        "prompt": "third question", "stream": true}),
+    )
+    .await
+    .expect("completions")
+    .text()
+    .await
+    .expect("text");
+    assert!(completion.ends_with("data: [DONE]\n\n"), "{completion}");
+
+    let embedded = post(
+        "/v1/embeddings",
+        serde_json::json!({"model": "text-embedding-3-small",
+        "input": ["fourth question"]}),
+    )
+    .await
+    .expect("embeddings");
+    assert_eq!(embedded.status(), 200);
+
+    let batch = serde_json::json!({"requests": [
+        {"custom_id": "a", "params": {"model": "claude-sonnet-4", "max_tokens": 8, "messages": [{"role": "user", "content": "fifth question"}]}}]});
+    let batched = post("/v1/messages/batches", batch).await.expect("batches");
+    assert_eq!(batched.status(), 200);
+
+    // A secret in any request of a batch, or in an embedding's input, refuses the call: these
+    // endpoints have no reply to carry an explanation.
+    for (path, body) in [
+        (
+            "/v1/messages/batches",
+            serde_json::json!({"requests": [
+            {"custom_id": "ok", "params": {"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": "fine"}]}},
+            {"custom_id": "leak", "params": {"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": format!("key {AWS_KEY_ID}")}]}}]}),
+        ),
+        (
+            "/v1/embeddings",
+            serde_json::json!({"model": "e", "input": format!("key {AWS_KEY_ID}")}),
+        ),
+    ] {
+        let resp = post(path, body).await.expect("call");
+        assert_eq!(resp.status(), 400, "{path}");
+        assert_eq!(resp.headers()["x-sightline-blocked"], "true");
+        let text = resp.text().await.expect("text");
+        assert!(
+            text.contains("Sightline blocked") && !text.contains(AWS_KEY_ID),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        upstream.requests().len(),
+        5,
+        "blocked calls never reach upstream"
+    );
+
+    let rows = rows_when(&env, 14).await;
+    let by_endpoint = |endpoint: &str, kind: &str| -> Vec<&CallRow> {
+        rows.iter()
+            .filter(|r| r.endpoint == endpoint && r.kind == kind)
+            .collect()
+    };
+    let requests = by_endpoint("POST /v1/responses", "REQUEST");
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].message_roles, ["system", "user"]);
+    assert_eq!(requests[0].message_texts, ["be brief", "first question"]);
+    assert_eq!(requests[1].message_texts, ["second question"]);
+    for r in by_endpoint("POST /v1/responses", "RESPONSE") {
+        assert_eq!(r.message_texts, [ANSWER], "{r:?}");
+        assert_eq!(
+            (r.input_tokens, r.output_tokens),
+            (Some(OPENAI_USAGE.0), Some(OPENAI_USAGE.1)),
+            "usage from the response, or from response.completed"
+        );
+    }
+    let completion = by_endpoint("POST /v1/completions", "RESPONSE");
+    assert_eq!(completion[0].message_texts, [ANSWER]);
+    assert_eq!(
+        by_endpoint("POST /v1/completions", "REQUEST")[0].message_texts,
+        ["third question"]
+    );
+    assert_eq!(
+        by_endpoint("POST /v1/embeddings", "RESPONSE")[0].input_tokens,
+        Some(OPENAI_USAGE.0)
+    );
+    let batches = by_endpoint("POST /v1/messages/batches", "RESPONSE");
+    assert_eq!(batches.len(), 2);
+    assert_eq!(batches[1].status, "BLOCKED");
+    assert!(rows
+        .iter()
+        .all(|r| r.message_texts.iter().all(|t| !t.contains(AWS_KEY_ID))));
+    shim_task.stop().await.expect("shim");
+    sink.stop().await.expect("sink");
+}
