@@ -32,9 +32,29 @@ const NOT_FOR_THE_MODEL: &[&str] = &[
     "previous_response_id",
     "conversation",
     "service_tier",
+    // Anthropic's MCP connector: credentials for the provider to call a server with.
+    "mcp_servers",
 ];
 
-/// Keys inside blocks and items whose values are ids, signatures or settings, not text.
+/// Keys whose values go to the provider as credentials, never to the model (an MCP tool's
+/// `authorization` and `headers`): not scanned, never redacted, wherever they are outside
+/// free-form JSON.
+const CREDENTIALS_FOR_THE_PROVIDER: &[&str] = &["authorization_token", "authorization", "headers"];
+
+/// Keys whose values are JSON the caller writes freely (tool inputs, schemas): every string
+/// and key in them is read, with none of the skips below.
+const FREE_FORM: &[&str] = &[
+    "input",
+    "arguments",
+    "parameters",
+    "input_schema",
+    "schema",
+    "format",
+    "properties",
+];
+
+/// Keys inside blocks and items whose string values are ids, signatures or settings, not
+/// text (outside free-form JSON; an object or array under them is still read).
 const NOT_TEXT: &[&str] = &[
     "type",
     "id",
@@ -106,8 +126,8 @@ pub struct Part {
 /// Everything in a request body the model reads.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Content {
-    /// The parsed body, when it was a JSON object; redactions are written into a copy.
-    pub root: Option<Value>,
+    /// The parsed body; redactions are written into a copy.
+    pub root: Value,
     /// The roles of the conversation's turns (system first, when there is one).
     pub turns: Vec<String>,
     /// The text, in body order.
@@ -117,35 +137,20 @@ pub struct Content {
 }
 
 impl Content {
-    /// Reads a body that is not a JSON object as one text (lossily, when it is not UTF-8).
-    pub fn opaque(body: &[u8]) -> Self {
-        let text = String::from_utf8_lossy(body).into_owned();
-        Self {
-            root: None,
-            turns: vec![],
-            parts: vec![Part {
-                turn: None,
-                kind: Kind::Scanned,
-                text,
-                pieces: vec![],
-            }],
-            attachments: vec![],
-        }
-    }
-
     /// Reads the content of a parsed body. `key` keys the attachment digests.
     pub fn of(root: Value, key: &FingerprintKey) -> Self {
         let mut walk = Walk {
             key,
             out: Content::default(),
             pointer: String::new(),
+            free: 0,
         };
         if let Value::Object(fields) = &root {
             for (name, value) in fields {
                 walk.enter(name, |w| w.top_level(name, value));
             }
         }
-        walk.out.root = Some(root);
+        walk.out.root = root;
         walk.out
     }
 
@@ -172,10 +177,9 @@ impl Content {
             .collect()
     }
 
-    /// The body with `findings` (one list per part) redacted in place, serialised again; `None`
-    /// when it was not a JSON object (it cannot be redacted as JSON).
-    pub fn redacted_body(&self, findings: &[Vec<Finding>]) -> Option<String> {
-        let mut root = self.root.clone()?;
+    /// The body with `findings` (one list per part) redacted in place, serialised again.
+    pub fn redacted_body(&self, findings: &[Vec<Finding>]) -> String {
+        let mut root = self.root.clone();
         for (part, found) in self.parts.iter().zip(findings) {
             for piece in &part.pieces {
                 let local: Vec<Finding> = found
@@ -203,7 +207,7 @@ impl Content {
                 };
             }
         }
-        Some(root.to_string())
+        root.to_string()
     }
 
     /// The first user turn's text (unredacted), for deriving a conversation id.
@@ -231,7 +235,9 @@ pub fn scan(content: &Content, scan_text: impl Fn(&str) -> Vec<Finding>) -> Vec<
             let mut found = scan_text(&part.text);
             if part.pieces.len() > 1 {
                 found.extend(across_seams(part, &scan_text));
-                found.sort_by_key(|f| (f.start, f.end));
+                found.sort_by(|a, b| {
+                    (a.start, a.end, &a.rule_id).cmp(&(b.start, b.end, &b.rule_id))
+                });
                 found.dedup_by(|a, b| {
                     a.start == b.start && a.end == b.end && a.rule_id == b.rule_id
                 });
@@ -308,6 +314,13 @@ fn base64_engine() -> base64::engine::GeneralPurpose {
 /// Media types whose bytes are text the model reads.
 pub fn is_text_like(media_type: Option<&str>) -> bool {
     media_type.is_some_and(|m| {
+        let m = m
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let m = m.as_str();
         m.starts_with("text/")
             || matches!(
                 m,
@@ -325,6 +338,8 @@ struct Walk<'k> {
     key: &'k FingerprintKey,
     out: Content,
     pointer: String,
+    /// Inside free-form JSON (depth), where nothing is skipped.
+    free: usize,
 }
 
 /// A run of adjacent text blocks being collected.
@@ -403,10 +418,27 @@ impl Walk<'_> {
         for (name, value) in fields {
             match name.as_str() {
                 "content" => self.enter(name, |w| w.content(turn, value)),
-                _ if NOT_TEXT.contains(&name.as_str()) => {}
-                _ => self.enter(name, |w| w.value(turn, value)),
+                _ => self.field(turn, name, value),
             }
         }
+    }
+
+    /// `name: value` of an object: skipped when it is an id or setting (outside free-form
+    /// JSON), read in free-form mode when it is a tool input or schema, else read.
+    fn field(&mut self, turn: Option<usize>, name: &str, value: &Value) {
+        if self.free == 0
+            && (CREDENTIALS_FOR_THE_PROVIDER.contains(&name)
+                || (NOT_TEXT.contains(&name) && value.is_string()))
+        {
+            return;
+        }
+        let free = FREE_FORM.contains(&name);
+        self.free += usize::from(free);
+        self.enter(name, |w| match value {
+            Value::String(s) => w.string(turn, Some(name), s),
+            other => w.value(turn, other),
+        });
+        self.free -= usize::from(free);
     }
 
     /// A `content` value: a string, or blocks whose adjacent text blocks form one run.
@@ -439,8 +471,8 @@ impl Walk<'_> {
                     // Citations, annotations… of a text block.
                     if let Value::Object(fields) = block {
                         for (name, value) in fields {
-                            if name != "text" && !NOT_TEXT.contains(&name.as_str()) {
-                                w.enter(name, |w| w.value(turn, value));
+                            if name != "text" {
+                                w.field(turn, name, value);
                             }
                         }
                     }
@@ -471,11 +503,12 @@ impl Walk<'_> {
     /// binary attachments, whose metadata is recorded instead.
     fn value(&mut self, turn: Option<usize>, value: &Value) {
         match value {
-            Value::String(s) => self.string(turn, s),
+            Value::String(s) => self.string(turn, None, s),
             Value::Array(items) => {
-                if items
-                    .iter()
-                    .any(|v| v.get("type").and_then(Value::as_str).is_some())
+                if self.free == 0
+                    && items
+                        .iter()
+                        .any(|v| v.get("type").and_then(Value::as_str).is_some())
                 {
                     return self.content(turn, value);
                 }
@@ -485,38 +518,44 @@ impl Walk<'_> {
             }
             Value::Object(fields) => {
                 let kind = fields.get("type").and_then(Value::as_str);
-                if self.attachment(turn, kind, fields) {
+                if self.free == 0 && self.attachment(turn, kind, fields) {
                     return;
                 }
                 for (name, v) in fields {
-                    if !NOT_TEXT.contains(&name.as_str()) {
-                        self.enter(name, |w| w.value(turn, v));
-                    }
+                    self.field(turn, name, v);
                 }
             }
             Value::Null | Value::Bool(_) | Value::Number(_) => {}
         }
     }
 
-    /// A string the model reads: text, or a `data:` URL (whose text, when it has some, is
-    /// decoded).
-    fn string(&mut self, turn: Option<usize>, s: &str) {
+    /// A string the model reads, as `key: value` when it is an object's field (so that a rule
+    /// that needs the name, `client_secret: …`, sees it; only the value is a piece, and only
+    /// it is ever redacted), or a `data:` URL whose bytes decode (metadata, and its text when
+    /// it has some). Anything else that looks like a data URL is read as text.
+    fn string(&mut self, turn: Option<usize>, key: Option<&str>, s: &str) {
         if s.starts_with("data:") {
-            let found = self.data_url(turn, "file", s);
-            self.out.attachments.push(found);
+            if let Some(found) = self.data_url(turn, "file", s) {
+                self.out.attachments.push(found);
+                return;
+            }
+        }
+        if s.is_empty() && key.is_none_or(str::is_empty) {
             return;
         }
-        if s.is_empty() {
-            return;
-        }
+        let text = match key {
+            Some(key) => format!("{key}: {s}"),
+            None => s.to_string(),
+        };
+        let start = text.len() - s.len();
         self.out.parts.push(Part {
             turn,
             kind: kind_of(turn),
-            text: s.to_string(),
+            text,
             pieces: vec![Piece {
                 pointer: self.pointer.clone(),
                 encoding: Encoding::Plain,
-                range: 0..s.len(),
+                range: start..start + s.len(),
             }],
         });
     }
@@ -537,7 +576,12 @@ impl Walk<'_> {
                 self.enter("source", |w| match str_at(source, "type").unwrap_or("") {
                     "base64" => w.enter("data", |w| {
                         let data = str_at(source, "data").unwrap_or("");
-                        let found = w.inline(turn, kind, media_type, "", data);
+                        let found = w.inline(turn, kind, media_type.clone(), "", data);
+                        let found = found.unwrap_or_else(|| {
+                            // Not base64: read as the text it is.
+                            w.document(turn, data, Encoding::Plain);
+                            meta_only(kind, media_type, "base64")
+                        });
                         w.out.attachments.push(found);
                     }),
                     "text" => w.enter("data", |w| {
@@ -576,8 +620,14 @@ impl Walk<'_> {
                     .get("image_url")
                     .and_then(|u| u.as_str().or_else(|| u.get("url").and_then(Value::as_str)));
                 let found = match url {
-                    Some(url) if url.starts_with("data:") => self.data_url(turn, "image", url),
-                    _ => meta_only("image", None, "url"),
+                    Some(url) => {
+                        let nested = fields.get("image_url").is_some_and(Value::is_object);
+                        self.enter("image_url", |w| match nested {
+                            true => w.enter("url", |w| w.url_field(turn, "image", url)),
+                            false => w.url_field(turn, "image", url),
+                        })
+                    }
+                    None => meta_only("image", None, "url"),
                 };
                 self.out.attachments.push(found);
                 &["image_url"]
@@ -585,8 +635,7 @@ impl Walk<'_> {
             // Responses: {"type": "input_image", "image_url": "…" | "file_id": "…"}
             Some("input_image") => {
                 let found = match fields.get("image_url").and_then(Value::as_str) {
-                    Some(url) if url.starts_with("data:") => self.data_url(turn, "image", url),
-                    Some(_) => meta_only("image", None, "url"),
+                    Some(url) => self.enter("image_url", |w| w.url_field(turn, "image", url)),
                     None => meta_only("image", None, "file_id"),
                 };
                 self.out.attachments.push(found);
@@ -598,13 +647,13 @@ impl Walk<'_> {
                 self.enter("file", |w| {
                     match file.get("file_data").and_then(Value::as_str) {
                         Some(data) => w.enter("file_data", |w| {
-                            let found = w.data_url(turn, "file", data);
+                            let found = w.url_field(turn, "file", data);
                             w.out.attachments.push(found);
                         }),
                         None => w.out.attachments.push(meta_only("file", None, "file_id")),
                     }
                     if let Some(name) = file.get("filename") {
-                        w.enter("filename", |w| w.value(turn, name));
+                        w.field(turn, "filename", name);
                     }
                 });
                 &["file"]
@@ -612,7 +661,7 @@ impl Walk<'_> {
             // Responses: {"type": "input_file", "file_data": …, "file_url": …, "filename": …}
             Some("input_file") => {
                 let found = match fields.get("file_data").and_then(Value::as_str) {
-                    Some(data) => self.enter("file_data", |w| w.data_url(turn, "file", data)),
+                    Some(data) => self.enter("file_data", |w| w.url_field(turn, "file", data)),
                     None if fields.contains_key("file_url") => meta_only("file", None, "url"),
                     None => meta_only("file", None, "file_id"),
                 };
@@ -633,8 +682,8 @@ impl Walk<'_> {
             _ => return false,
         };
         for (name, v) in fields {
-            if !handled.contains(&name.as_str()) && !NOT_TEXT.contains(&name.as_str()) {
-                self.enter(name, |w| w.value(turn, v));
+            if !handled.contains(&name.as_str()) {
+                self.field(turn, name, v);
             }
         }
         true
@@ -657,14 +706,10 @@ impl Walk<'_> {
         });
     }
 
-    /// A `data:` URL at the current pointer: inline bytes, decoded as a document when text.
-    fn data_url(&mut self, turn: Option<usize>, kind: &str, url: &str) -> Attachment {
-        let Some((meta, data)) = url
-            .strip_prefix("data:")
-            .and_then(|rest| rest.split_once(','))
-        else {
-            return meta_only(kind, None, "url");
-        };
+    /// A `data:` URL at the current pointer, when it is one whose bytes decode: its metadata
+    /// (with a keyed digest), its text scanned when it has some. `None` otherwise.
+    fn data_url(&mut self, turn: Option<usize>, kind: &str, url: &str) -> Option<Attachment> {
+        let (meta, data) = url.strip_prefix("data:")?.split_once(',')?;
         let media_type = meta
             .split(';')
             .next()
@@ -676,7 +721,8 @@ impl Walk<'_> {
         }
         // Text after the comma as it stands (percent-encoding is not decoded): the whole
         // string is scanned, and redacted, as text.
-        let attachment = Attachment {
+        self.document(turn, url, Encoding::Plain);
+        Some(Attachment {
             kind: kind.into(),
             media_type,
             source: "base64".into(),
@@ -684,13 +730,24 @@ impl Walk<'_> {
             sha256: Some(self.key.fingerprint(data.as_bytes())),
             width: None,
             height: None,
-        };
-        self.document(turn, url, Encoding::Plain);
-        attachment
+        })
+    }
+
+    /// [`Self::data_url`] for a field that holds a URL: one that is no data URL, or whose bytes
+    /// do not decode, is scanned as text (the provider may read it all the same).
+    fn url_field(&mut self, turn: Option<usize>, kind: &str, url: &str) -> Attachment {
+        if url.starts_with("data:") {
+            if let Some(found) = self.data_url(turn, kind, url) {
+                return found;
+            }
+            self.document(turn, url, Encoding::Plain);
+        }
+        meta_only(kind, None, "url")
     }
 
     /// Base64 bytes at the current pointer (after `prefix`): metadata with a keyed digest,
-    /// image dimensions, and the decoded text of a text document.
+    /// image dimensions, and the decoded text of a text document. `None` when they do not
+    /// decode.
     fn inline(
         &mut self,
         turn: Option<usize>,
@@ -698,10 +755,8 @@ impl Walk<'_> {
         media_type: Option<String>,
         prefix: &str,
         data: &str,
-    ) -> Attachment {
-        let Ok(bytes) = base64_engine().decode(data.trim()) else {
-            return meta_only(kind, media_type, "base64");
-        };
+    ) -> Option<Attachment> {
+        let bytes = decode_base64(data)?;
         let dims = crate::media::image_dimensions(&bytes);
         let attachment = Attachment {
             kind: kind.into(),
@@ -713,15 +768,23 @@ impl Walk<'_> {
             height: dims.and_then(|(_, h)| i32::try_from(h).ok()),
         };
         if is_text_like(media_type.as_deref()) {
-            if let Ok(text) = String::from_utf8(bytes) {
-                let encoding = Encoding::Base64 {
-                    prefix: prefix.to_string(),
-                };
-                self.document(turn, &text, encoding);
-            }
+            let text = String::from_utf8_lossy(&bytes);
+            let encoding = Encoding::Base64 {
+                prefix: prefix.to_string(),
+            };
+            self.document(turn, &text, encoding);
         }
-        attachment
+        Some(attachment)
     }
+}
+
+/// Base64 as clients write it: standard or URL-safe, padded or not, wrapped over lines.
+fn decode_base64(data: &str) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let compact: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|engine| engine.decode(&compact).ok())
 }
 
 /// The string at `v[k]`, if there is one.

@@ -11,8 +11,6 @@ use crate::content::Content;
 /// What the shim learns from a request body.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RequestInfo {
-    /// Whether the body parsed as a JSON object.
-    pub valid_json: bool,
     /// `model`.
     pub model: Option<String>,
     /// `stream: true`.
@@ -51,21 +49,20 @@ impl ResponseInfo {
     }
 }
 
-/// Parses a request body; `key` (the caller's tenant key) keys attachment digests.
-pub fn parse_request(body: &[u8], key: &FingerprintKey) -> RequestInfo {
-    let Ok(root @ Value::Object(_)) = serde_json::from_slice::<Value>(body) else {
-        return RequestInfo {
-            content: Content::opaque(body),
-            ..RequestInfo::default()
-        };
-    };
+/// Parses a request body; `key` (the caller's tenant key) keys attachment digests. A body that
+/// is not a JSON object is an error that says why.
+pub fn parse_request(body: &[u8], key: &FingerprintKey) -> Result<RequestInfo, String> {
+    let root = serde_json::from_slice::<Value>(body)
+        .map_err(|e| format!("the request body is not valid JSON: {e}"))?;
+    if !root.is_object() {
+        return Err("the request body must be a JSON object".into());
+    }
     let session = root
         .get("metadata")
         .and_then(|m| m.get("user_id"))
         .and_then(Value::as_str)
         .and_then(session_of_user_id);
-    RequestInfo {
-        valid_json: true,
+    Ok(RequestInfo {
         model: root
             .get("model")
             .and_then(Value::as_str)
@@ -73,7 +70,7 @@ pub fn parse_request(body: &[u8], key: &FingerprintKey) -> RequestInfo {
         stream: root.get("stream").and_then(Value::as_bool).unwrap_or(false),
         session,
         content: Content::of(root, key),
-    }
+    })
 }
 
 /// The session in Claude Code's `metadata.user_id`: before 2.1 `user_<hash>_account_<uuid>_session_<uuid>`,
@@ -136,8 +133,7 @@ mod tests {
         ) {
             let body = json!({"model": 1, "stream": "yes", "system": content.clone(), "metadata": {"user_id": "session_"},
                 "input": content.clone(), "messages": [{"role": 5, "content": content}]});
-            let info = parse_request(body.to_string().as_bytes(), &key());
-            prop_assert!(info.valid_json);
+            prop_assert!(parse_request(body.to_string().as_bytes(), &key()).is_ok());
         }
     }
 
@@ -151,8 +147,8 @@ mod tests {
                 {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "aGVsbG8="}}
             ]}]
         });
-        let info = parse_request(body.to_string().as_bytes(), &key());
-        assert!(info.valid_json && info.stream);
+        let info = parse_request(body.to_string().as_bytes(), &key()).expect("parsed");
+        assert!(info.stream);
         assert_eq!(info.model.as_deref(), Some("claude-sonnet-4"));
         assert_eq!(
             turns(&info),
@@ -183,7 +179,7 @@ mod tests {
               {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,aGVsbG8="}},
               {"type": "image_url", "image_url": {"url": "https://example.test/a.png"}}]}
         ]});
-        let info = parse_request(body.to_string().as_bytes(), &key());
+        let info = parse_request(body.to_string().as_bytes(), &key()).expect("parsed");
         assert!(!info.stream);
         assert_eq!(turns(&info).len(), 2);
         let a = &info.content.attachments;
@@ -212,7 +208,7 @@ mod tests {
                 {"type": "text", "text": "read these"}
             ]}]
         });
-        let info = parse_request(body.to_string().as_bytes(), &key());
+        let info = parse_request(body.to_string().as_bytes(), &key()).expect("parsed");
         assert_eq!(
             info.session.as_deref(),
             Some("7c9d2a10-5b4e-4f7a-9c1d-2e3f4a5b6c7d")
@@ -258,16 +254,17 @@ mod tests {
     }
 
     #[test]
-    fn malformed_bodies_yield_defaults() {
+    fn bodies_that_are_not_json_objects_are_refused() {
         for body in [
             &b"not json"[..],
             b"[1,2]",
             b"",
-            b"{\"messages\": 3}",
+            // A lone surrogate escape: Python's parser takes it, serde refuses it. Refused
+            // here, it cannot make the policy fall back to reading escaped bytes.
+            br#"{"messages":[{"role":"user","content":"\ud800 AKIA\u0051YLPMN5HHHFPZAM2"}]}"#,
             &[0xff, 0xfe],
         ] {
-            let info = parse_request(body, &key());
-            assert!(info.content.turns.is_empty());
+            assert!(parse_request(body, &key()).is_err());
         }
     }
 

@@ -366,16 +366,31 @@ impl Authenticator {
                 }
             }
         });
-        if !config
-            .headers
-            .shared_secret_header
-            .starts_with("x-sightline-")
-        {
-            p.push(Problem::new(
+        // The shim removes `x-sightline-*` headers before forwarding: identities, tokens and the
+        // proxy's secret never reach the provider.
+        let h = &config.headers;
+        let mut names = vec![
+            ("identity.headers.user", &h.user),
+            ("identity.headers.team", &h.team),
+            ("identity.headers.tenant", &h.tenant),
+            (
                 "identity.headers.shared_secret_header",
-                "must start with `x-sightline-`: the shim removes those headers before forwarding, \
-                 so the proxy's secret never reaches the provider",
-            ));
+                &h.shared_secret_header,
+            ),
+        ];
+        if let Some(jwt) = &config.jwt {
+            names.push(("identity.jwt.header", &jwt.header));
+        }
+        for (key, name) in names {
+            if !name.to_ascii_lowercase().starts_with("x-sightline-") {
+                p.push(Problem::new(
+                    key,
+                    format!(
+                        "'{name}' must start with `x-sightline-`: the shim removes those headers \
+                         before forwarding, so identities and secrets never reach the provider"
+                    ),
+                ));
+            }
         }
         if config.order.contains(&Source::Header)
             && config.headers.trusted_proxies.is_empty()
@@ -513,6 +528,15 @@ impl JwtVerifier {
             v
         };
         let before = p.len();
+        if config.leeway > MAX_LEEWAY {
+            p.push(Problem::new(
+                "identity.jwt.leeway",
+                format!(
+                    "{:?} is more clock skew than any clock has; at most {MAX_LEEWAY:?}",
+                    config.leeway
+                ),
+            ));
+        }
         let hs256 = config.hs256_secret_env.as_ref().and_then(|env| {
             let secret = std::env::var(env).unwrap_or_default();
             if secret.len() < 32 {
@@ -592,7 +616,12 @@ impl JwtVerifier {
             },
             _ => None,
         }
-        .ok_or(Rejected::Token("algorithm not accepted"))?;
+        .ok_or(
+            match (head.alg, head.kid.is_some() && !self.jwks.is_empty()) {
+                (Algorithm::RS256, true) => Rejected::Token("unknown key id (kid)"),
+                _ => Rejected::Token("algorithm not accepted"),
+            },
+        )?;
         let claims = decode(token, key, validation)?;
         let claim = |name: &str| {
             claims
@@ -611,6 +640,9 @@ impl JwtVerifier {
 }
 
 type Claims = serde_json::Map<String, serde_json::Value>;
+
+/// The most clock skew `identity.jwt.leeway` may allow: more would accept expired tokens.
+const MAX_LEEWAY: Duration = Duration::from_secs(300);
 
 /// Verifies `token` with `key` as `validation` says (signature, algorithm, `exp`/`nbf` with
 /// leeway against the system clock, `iss`/`aud` when required).
@@ -645,12 +677,13 @@ fn load_jwks(file: &std::path::Path) -> Result<HashMap<String, DecodingKey>, Str
             .key_id
             .clone()
             .ok_or_else(|| format!("{}: key #{} has no kid", file.display(), i + 1))?;
-        if !matches!(
-            jwk.algorithm,
-            jsonwebtoken::jwk::AlgorithmParameters::RSA(_)
-        ) {
+        use jsonwebtoken::jwk::{AlgorithmParameters, KeyAlgorithm, PublicKeyUse};
+        let rs256 = matches!(jwk.algorithm, AlgorithmParameters::RSA(_))
+            && matches!(jwk.common.key_algorithm, None | Some(KeyAlgorithm::RS256))
+            && !matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption));
+        if !rs256 {
             return Err(format!(
-                "{}: key '{kid}' is not an RSA key (only RS256 is accepted from a JWKS)",
+                "{}: key '{kid}' is not an RS256 signing key (only those are accepted from a JWKS)",
                 file.display()
             ));
         }
@@ -666,7 +699,8 @@ pub fn key_hash(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
-fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// A header's value, trimmed; `None` when absent, empty or not text.
+pub fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)

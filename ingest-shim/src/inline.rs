@@ -57,28 +57,18 @@ pub fn to_event(f: &Finding) -> InlineFinding {
 
 /// Scans what the model would read of a request (`content`: decoded strings, documents,
 /// text blocks joined) with the tenant's policy: what decides whether and how the call goes
-/// upstream. `body` is the raw body, redacted as text when it is not JSON.
+/// upstream.
 pub fn inspect(
     policy: &Policy,
     key: &FingerprintKey,
     ctx: &Context<'_>,
     content: &Content,
-    body: &[u8],
 ) -> Inspection {
     let findings = content::scan(content, |text| policy.scan_keyed(text, ctx.tenant, key));
     let all: Vec<Finding> = findings.iter().flatten().cloned().collect();
     let verdict = policy.evaluate(&all, ctx);
-    let redacted_body = if !all.is_empty() && verdict.redacts() && !verdict.blocks() {
-        match &content.root {
-            Some(_) => content.redacted_body(&findings),
-            // Not JSON: redacted as text, when it is text.
-            None => std::str::from_utf8(body)
-                .ok()
-                .map(|text| redact(text, &findings[0])),
-        }
-    } else {
-        None
-    };
+    let redacted_body = (!all.is_empty() && verdict.redacts() && !verdict.blocks())
+        .then(|| content.redacted_body(&findings));
     // The rules that decided the verdict: those of findings at its tier. An INFO finding in a
     // system prompt is no reason for a block.
     let mut rules: Vec<String> = vec![];
@@ -171,13 +161,13 @@ actions = ["redact"]
 
     fn inspect_with(policy: &Policy, body: &str) -> (Inspection, Content) {
         let key = FingerprintKey::new(b"test key");
-        let info = parse_request(body.as_bytes(), &key);
+        let info = parse_request(body.as_bytes(), &key).expect("parsed");
         let ctx = Context {
             tenant: "acme",
             user: "ada",
             team: None,
         };
-        let inspection = inspect(policy, &key, &ctx, &info.content, body.as_bytes());
+        let inspection = inspect(policy, &key, &ctx, &info.content);
         (inspection, info.content)
     }
 
@@ -206,7 +196,7 @@ actions = ["redact"]
             let forwarded: serde_json::Value = serde_json::from_str(&body)
                 .unwrap_or_else(|err| panic!("{}: redacted body is not JSON: {err}", e.name));
             // Decode every string, base64 documents included, as the model would.
-            let seen = parse_request(body.as_bytes(), &FingerprintKey::new(b"k"));
+            let seen = parse_request(body.as_bytes(), &FingerprintKey::new(b"k")).expect("JSON");
             let decoded: String = seen.content.parts.iter().map(|p| p.text.as_str()).collect();
             let published = content.published_turns(&inspection.findings);
             for value in &e.values {
@@ -287,15 +277,5 @@ actions = ["redact"]
         assert!(!clean.chars().any(char::is_control), "{clean:?}");
         let long = "m".repeat(10_000);
         assert_eq!(caller_chosen(&policy, &key, "acme", &long, 128).len(), 128);
-    }
-
-    #[test]
-    fn a_body_that_is_not_json_is_scanned_and_redacted_as_text() {
-        let policy = Policy::parse(REDACTING, "test").expect("policy");
-        let body = format!("key={AWS_KEY_ID} not json");
-        let (inspection, content) = inspect_with(&policy, &body);
-        assert!(content.root.is_none());
-        let redacted = inspection.redacted_body.expect("redacted");
-        assert!(!redacted.contains(AWS_KEY_ID) && redacted.ends_with(" not json"));
     }
 }

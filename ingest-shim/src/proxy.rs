@@ -218,12 +218,7 @@ fn metrics(state: &AppState) -> Response {
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
+    identity::header(headers, name).map(str::to_string)
 }
 
 /// Who is calling, as the policy and the events see it.
@@ -328,23 +323,42 @@ async fn forward(state: AppState, api: &'static dyn Api, req: http::Request<Inco
     // The policy reads what the model would read: the body is parsed and its decoded text
     // scanned before the call may go upstream (off the reactor when the body is large).
     let caller = Arc::new(Caller::new(&state, identity));
-    let (info, mut inspection) = {
+    let inspected = {
         let (raw, caller, policy) = (body.clone(), caller.clone(), state.scanner.policy.clone());
         cpu_bound(body.len(), move || {
-            let info = request_info(&raw, &caller.key);
+            let info = parse_request(&raw, &caller.key)?;
             let ctx = Context {
                 tenant: &caller.tenant,
                 user: &caller.user,
                 team: caller.team.as_deref(),
             };
-            let inspection = inline::inspect(&policy, &caller.key, &ctx, &info.content, &raw);
-            (Arc::new(info), inspection)
+            let inspection = inline::inspect(&policy, &caller.key, &ctx, &info.content);
+            Ok::<_, String>((Arc::new(info), inspection))
         })
         .await
-        .unwrap_or_else(|| {
-            tracing::error!("request inspection panicked; the call is forwarded uninspected");
-            (Arc::new(RequestInfo::default()), Inspection::clean())
-        })
+    };
+    let (info, mut inspection) = match inspected {
+        Some(Ok(inspected)) => inspected,
+        // What the policy cannot read must not reach the model: a body that is not a JSON
+        // object (or that the parser refuses, like a lone surrogate escape) is refused.
+        Some(Err(reason)) => {
+            tracing::warn!(path = %parts.uri.path(), %reason, "request refused");
+            return error_response(
+                provider,
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                &reason,
+            );
+        }
+        None => {
+            tracing::error!(path = %parts.uri.path(), "request inspection failed; the call is refused");
+            return error_response(
+                provider,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "api_error",
+                "the gateway could not inspect this request; it was not sent",
+            );
+        }
     };
     // What the caller chose and the events carry: capped, cleaned, redacted like a prompt.
     let chosen = |value: Option<&str>, max_chars: usize| {
@@ -356,15 +370,17 @@ async fn forward(state: AppState, api: &'static dyn Api, req: http::Request<Inco
     let call = Call {
         provider,
         endpoint: format!("{} {}", parts.method, parts.uri.path()),
-        conversation: header(&parts.headers, CONVERSATION_HEADER).and_then(|c| {
-            match clean_id(&c) {
-                Some(id) => chosen(Some(id), 128),
-                // Not an id: grouped all the same, under a keyed hash of what was sent.
-                None => Some(format!(
-                    "conv-{}",
-                    &caller.key.fingerprint(c.as_bytes())[..24]
-                )),
-            }
+        conversation: header(&parts.headers, CONVERSATION_HEADER).map(|c| {
+            // A clean id as sent; anything else (or an id that held a secret) grouped all the
+            // same, under a keyed hash of what was sent.
+            chosen(Some(&c), 128)
+                .filter(|id| *id == c && clean_id(id).is_some())
+                .unwrap_or_else(|| {
+                    let digest = caller
+                        .key
+                        .fingerprint(format!("conversation-header\0{c}").as_bytes());
+                    format!("conv-{}", &digest[..24])
+                })
         }),
         user_agent: chosen(header(&parts.headers, "user-agent").as_deref(), 256),
         model: chosen(info.model.as_deref(), 128),
@@ -372,7 +388,8 @@ async fn forward(state: AppState, api: &'static dyn Api, req: http::Request<Inco
         session: header(&parts.headers, CLAUDE_CODE_SESSION_HEADER)
             .and_then(|s| clean_id(&s).map(str::to_string))
             .or_else(|| info.session.clone())
-            .and_then(|s| chosen(Some(&s), 128)),
+            // A session id that held a secret is no id.
+            .filter(|s| chosen(Some(s), 128).as_ref() == Some(s)),
         caller,
         info,
         started,
@@ -493,18 +510,6 @@ fn relayed(mut head: http::response::Parts, body: Body) -> Response {
         head.headers.remove(name);
     }
     Response::from_parts(head, body)
-}
-
-/// Parses a request body, and says so when it is not JSON (it is forwarded all the same).
-fn request_info(body: &[u8], key: &FingerprintKey) -> RequestInfo {
-    let info = parse_request(body, key);
-    if !info.valid_json {
-        tracing::warn!(
-            bytes = body.len(),
-            "request body is not a JSON object; forwarded untouched"
-        );
-    }
-    info
 }
 
 /// A call to an inspected endpoint, once read and attributed.

@@ -1552,16 +1552,30 @@ async fn limits_malformed_bodies_and_fail_closed() {
         .expect("message")
         .contains("shim.max_body_bytes"));
 
-    // Not JSON at all: forwarded untouched; upstream decides.
-    let raw = "{this is not json";
-    let resp = client()
-        .post(format!("{shim}/v1/messages"))
-        .body(raw)
-        .send()
-        .await
-        .expect("call");
-    assert_eq!(resp.status(), 200, "the fake upstream answers anything");
-    assert_eq!(upstream.requests()[0].body, raw.as_bytes());
+    // What the policy cannot read never reaches the model: a body that is not JSON, or that
+    // hides text behind an escape the parser refuses, is refused with the reason.
+    for raw in [
+        "{this is not json",
+        r#"{"model":"m","messages":[{"role":"user","content":"\ud800 AKIA\u0051YLPMN5HHHFPZAM2"}]}"#,
+        "[1, 2]",
+    ] {
+        let resp = client()
+            .post(format!("{shim}/v1/messages"))
+            .body(raw)
+            .send()
+            .await
+            .expect("call");
+        assert_eq!(resp.status(), 400, "{raw}");
+        let err: serde_json::Value = resp.json().await.expect("json");
+        assert_eq!(err["error"]["type"], "invalid_request_error");
+        assert!(
+            err["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("request body")),
+            "{err}"
+        );
+    }
+    assert!(upstream.requests().is_empty());
     shim_task.stop().await.expect("shim");
 
     // Fail closed: once events cannot reach Kafka, calls are refused.

@@ -222,7 +222,11 @@ pub fn literal_value(text: &str, start: usize, end: usize) -> bool {
     let before = text[..start].chars().next_back();
     let after = text[end..].chars().next();
     let quoted = before.is_some_and(|c| matches!(c, '"' | '\'' | '`'));
-    if value.starts_with('$') || (value.starts_with('%') && value.ends_with('%')) {
+    // `$TOKEN`, `${X}`, `$(cmd)`, `%X%` refer to a value; `$2b$12$…` (a bcrypt hash) is one.
+    let reference = value.strip_prefix('$').is_some_and(|rest| {
+        rest.starts_with(|c: char| c.is_ascii_alphabetic() || matches!(c, '_' | '{' | '('))
+    });
+    if reference || (value.len() > 2 && value.starts_with('%') && value.ends_with('%')) {
         return false;
     }
     if is_env_name(value) {
@@ -241,9 +245,10 @@ pub fn literal_value(text: &str, start: usize, end: usize) -> bool {
     if quoted {
         return true;
     }
-    // Bare: code, unless it is a token. A token starts with a letter or digit (`&x`, `*p`,
-    // `!flag`, `@attr` are expressions) and holds no escapes (`hell\0o\r\n` is string content).
-    if !value.starts_with(|c: char| c.is_ascii_alphanumeric())
+    // Bare: code, unless it is a token. A token starts with a letter, a digit or a base64
+    // character (`&x`, `*p`, `!flag`, `@attr` are expressions) and holds no escapes
+    // (`hell\0o\r\n` is string content).
+    if !value.starts_with(|c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '_'))
         || value.contains('\\')
         || after == Some('(')
         || value.contains("::")
@@ -267,15 +272,14 @@ fn is_env_name(value: &str) -> bool {
         && value.bytes().filter(u8::is_ascii_digit).count() <= 2
 }
 
-/// `self.token`, `config.api_key.value`, `input.parse`: identifiers joined by dots.
+/// `self.token`, `config.api_key.value`, `input.parse`, `res?.access_token`, `cfg.key!`:
+/// identifier names joined by dots (a JWT's or a password's dotted parts are no names).
 fn is_dotted_path(value: &str) -> bool {
-    value.contains('.')
-        && value.split('.').all(|part| {
-            let mut b = part.bytes();
-            b.next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_' || c == b'$')
-                && b.all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'$')
-        })
+    let path = value.trim_end_matches(['!', '?']).replace("?.", ".");
+    path.contains('.')
+        && path
+            .split('.')
+            .all(|part| is_identifier_name(part.trim_start_matches('$')))
 }
 
 /// `user_password_hash`, `SecretString`, `oauth2_token`: an identifier made of words.
@@ -305,8 +309,21 @@ fn is_identifier_name(value: &str) -> bool {
             from = i;
         }
     }
+    // Digits between letters (`JBSWY3DPEHPK3PXP`) are no suffix: a token, unless words are
+    // joined by `_`.
+    let digit_inside = words.windows(3).any(|w| {
+        !w[0][0].is_ascii_digit() && w[1][0].is_ascii_digit() && !w[2][0].is_ascii_digit()
+    });
+    if digit_inside && !value.contains('_') {
+        return false;
+    }
     let mut digits = 0;
     for w in &words {
+        // Long words without a vowel (`qwhzkrtplmvbxnfd`) are random letters.
+        if w.len() >= 6 && !w.iter().any(|c| b"aeiouyAEIOUY".contains(c)) && !w[0].is_ascii_digit()
+        {
+            return false;
+        }
         if w[0].is_ascii_digit() {
             // Version and size suffixes: `oauth2`, `sha256`, `v1`.
             if w.len() > 3 {
@@ -339,6 +356,83 @@ fn is_identifier_name(value: &str) -> bool {
         }
     }
     digits <= 2
+}
+
+#[cfg(test)]
+mod literal_tests {
+    use super::literal_value;
+
+    /// Whether the value after the first `=` or `: ` of `line` counts as a literal.
+    fn literal(line: &str) -> bool {
+        let at = line
+            .find(": ")
+            .map(|i| i + 2)
+            .or_else(|| line.find('=').map(|i| i + 1))
+            .expect("an assignment");
+        let at = at + (line[at..].len() - line[at..].trim_start().len());
+        let rest = &line[at..];
+        let quote = rest.starts_with(['"', '\'', '`']);
+        let start = at + usize::from(quote);
+        let end = line[start..]
+            .find(|c: char| {
+                c.is_whitespace()
+                    || matches!(
+                        c,
+                        '"' | '\''
+                            | '`'
+                            | ','
+                            | ';'
+                            | '('
+                            | ')'
+                            | '['
+                            | ']'
+                            | '{'
+                            | '}'
+                            | '<'
+                            | '>'
+                    )
+            })
+            .map_or(line.len(), |i| start + i);
+        literal_value(line, start, end)
+    }
+
+    #[test]
+    fn literals_are_quoted_values_and_bare_tokens() {
+        for line in [
+            "password = \"hgJEvAxiU67%Znt4\"",
+            "API_TOKEN=OViYxPeraZqKICbEWmOzlieNEsnyi4A1",
+            "password_hash = '$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW'",
+            "otp_secret=JBSWY3DPEHPK3PXP",
+            "token=qwhzkrtplmvbxnfd",
+            "token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N",
+            "password=Kq9x.Tr0ub4d0r",
+            "secret=+Zk3m9Qx/2LpVn8r",
+            "db_url=postgres://app:s3cr3t@db:5432/app",
+        ] {
+            assert!(literal(line), "{line}");
+        }
+    }
+
+    #[test]
+    fn code_and_references_are_not_literals() {
+        for line in [
+            "token = auth_client.get_token(scope)",
+            "semi_token: input.parse()?",
+            "let private_key = PrivateKey::generate(alg)",
+            "password = user_password_hash",
+            "access_key: AWS_ACCESS_KEY_ID",
+            "token = $GITHUB_TOKEN",
+            "pwd=%USERPROFILE%",
+            "api_key: SecretString",
+            "token = tokenResponse?.access_token",
+            "api_key = config.apiKey!",
+            "token = &borrowed_token",
+            "callback=https://example.com/oauth2/callback",
+            "token = oauth2_token",
+        ] {
+            assert!(!literal(line), "{line}");
+        }
+    }
 }
 
 /// Values people write instead of a real secret: templates, placeholders, masks.

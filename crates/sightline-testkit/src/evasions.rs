@@ -192,6 +192,39 @@ pub fn evasions() -> Vec<Evasion> {
                 {"type": "input_file", "filename": "creds.txt", "file_data": format!("data:text/plain;base64,{doc}")}]}]}),
         ),
         one(
+            "text that starts like a data URL",
+            messages,
+            json!({"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": format!("data: my key is {key}")}]}),
+        ),
+        one(
+            "a tool input field named id",
+            messages,
+            json!({"model": "m", "max_tokens": 8, "messages": [
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "store",
+                    "input": {"id": key, "type": "aws"}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "stored"}]}]}),
+        ),
+        one(
+            "a schema property named id",
+            messages,
+            json!({"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": "go"}],
+                "tools": [{"name": "login", "input_schema": {"type": "object", "properties": {
+                    "id": {"type": "string", "description": format!("always {key}")}}}}]}),
+        ),
+        one(
+            "a Responses JSON schema format",
+            responses,
+            json!({"model": "m", "input": "go", "text": {"format": {"type": "json_schema", "name": "creds",
+                "schema": {"type": "object", "description": format!("the key {key}")}}}}),
+        ),
+        one(
+            "a base64 document wrapped over lines",
+            messages,
+            json!({"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": [
+                {"type": "document", "source": {"type": "base64", "media_type": "text/plain; charset=utf-8",
+                    "data": doc.as_bytes().chunks(16).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join("\n")}}]}]}),
+        ),
+        one(
             "completions prompt",
             "/v1/completions",
             json!({"model": "gpt-3.5-turbo-instruct", "prompt": format!("key = {key}\n")}),

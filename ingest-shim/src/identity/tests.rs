@@ -201,9 +201,12 @@ fn every_forged_or_invalid_token_is_rejected() {
     }
     assert!(rejection(&auth, &without("sub")).contains("user claim"));
     assert!(rejection(&auth, "not-a-token").contains("malformed"));
-    // A kid the JWKS does not hold falls back to the PEM key (here the same key pair).
+    // A kid the JWKS does not hold falls back to the PEM key (here the same key pair)…
     let other_kid = rs256(good_claims(), Some("unknown"));
     assert!(resolve(&auth, &token_call(&other_kid)).is_ok());
+    // …and without one it is refused as what it is.
+    let jwks_only = Authenticator::new(&jwt_config(false, false)).expect("config");
+    assert!(rejection(&jwks_only, &other_kid).contains("unknown key id"));
 }
 
 fn proxy_config(proxies: &[&str], secret: bool, untrusted: Untrusted) -> IdentityConfig {
@@ -380,10 +383,13 @@ fn bad_identity_config_names_every_key() {
             hs256_secret_env: Some("SIGHTLINE_TEST_SHORT_SECRET".into()),
             rs256_public_key_file: Some(not_pem),
             jwks_file: Some(dir.join("missing.json")),
+            header: "authorization".into(),
+            leeway: std::time::Duration::from_secs(365 * 24 * 3600),
             ..JwtConfig::default()
         }),
         headers: HeaderSource {
             trusted_proxies: vec!["10.0.0.0/33".into()],
+            user: "x-forwarded-user".into(),
             ..HeaderSource::default()
         },
         ..IdentityConfig::default()
@@ -404,6 +410,9 @@ fn bad_identity_config_names_every_key() {
         "identity.jwt.rs256_public_key_file",
         "identity.jwt.jwks_file",
         "identity.headers.trusted_proxies[0]",
+        "identity.headers.user",
+        "identity.jwt.header",
+        "identity.jwt.leeway",
     ] {
         assert!(keys.contains(&key), "{key} missing from {keys:?}");
     }
