@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use sightline_detect::FingerprintKey;
-use sightline_events::TokenUsage;
+use sightline_events::{Sampling, TokenUsage};
 
 use crate::content::Content;
 
@@ -20,6 +20,10 @@ pub struct RequestInfo {
     /// The client's own session id (Claude Code sends `metadata.user_id` ending in
     /// `_session_<uuid>`).
     pub session: Option<String>,
+    /// Keyed hash of the canonical content ([`content_hash`]).
+    pub content_hash: String,
+    /// Sampling parameters asked for.
+    pub sampling: Sampling,
 }
 
 /// What the shim learns from a response body or stream.
@@ -32,6 +36,10 @@ pub struct ResponseInfo {
     /// Assistant text, one entry per choice in index order: OpenAI answers `n` of them,
     /// Anthropic one (its text blocks joined).
     pub texts: Vec<String>,
+    /// Why the model stopped (`end_turn`, `stop`, `length`, `tool_use`…; the first choice's).
+    pub stop_reason: Option<String>,
+    /// Bytes of the response body relayed.
+    pub bytes: i64,
 }
 
 /// Most choices a response is read as having: OpenAI's largest `n`. Text of a higher index
@@ -62,7 +70,20 @@ pub fn parse_request(body: &[u8], key: &FingerprintKey) -> Result<RequestInfo, S
         .and_then(|m| m.get("user_id"))
         .and_then(Value::as_str)
         .and_then(session_of_user_id);
+    let number = |k: &str| root.get(k).and_then(Value::as_f64);
+    let integer = |k: &str| root.get(k).and_then(Value::as_i64);
+    let sampling = Sampling {
+        temperature: number("temperature"),
+        top_p: number("top_p"),
+        n: integer("n"),
+        max_tokens: integer("max_tokens")
+            .or_else(|| integer("max_completion_tokens"))
+            .or_else(|| integer("max_output_tokens")),
+        seed: integer("seed"),
+    };
     Ok(RequestInfo {
+        content_hash: content_hash(&root, key),
+        sampling,
         model: root
             .get("model")
             .and_then(Value::as_str)
@@ -71,6 +92,69 @@ pub fn parse_request(body: &[u8], key: &FingerprintKey) -> Result<RequestInfo, S
         session,
         content: Content::of(root, key),
     })
+}
+
+/// Fields of a request that make up what is asked: two calls that agree on them ask the same
+/// thing, whatever their sampling parameters, ids, metadata or streaming.
+const CONTENT_FIELDS: &[&str] = &[
+    "model",
+    "system",
+    "instructions",
+    "messages",
+    "input",
+    "prompt",
+    "tools",
+    "functions",
+    "tool_choice",
+    "response_format",
+    "text",
+];
+
+/// A keyed (per-tenant) hash of a request's canonical content ([`CONTENT_FIELDS`], object keys
+/// sorted), taken before any redaction: resamples of one prompt share it, and without the key
+/// nobody can test a guess of a prompt against it.
+pub fn content_hash(root: &Value, key: &FingerprintKey) -> String {
+    let mut canonical = String::from("content\0");
+    for field in CONTENT_FIELDS {
+        if let Some(v) = root.get(field) {
+            canonical.push_str(field);
+            canonical.push('=');
+            write_canonical(v, &mut canonical);
+            canonical.push('\n');
+        }
+    }
+    key.fingerprint(canonical.as_bytes())
+}
+
+/// `v` as JSON with object keys sorted, so that key order does not change the hash.
+fn write_canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
 }
 
 /// The session in Claude Code's `metadata.user_id`: before 2.1 `user_<hash>_account_<uuid>_session_<uuid>`,
@@ -251,6 +335,45 @@ mod tests {
             assert_eq!(session_of_user_id(junk), None, "{junk}");
         }
         assert_eq!(clean_id(&"a".repeat(129)), None);
+    }
+
+    #[test]
+    fn resamples_share_a_content_hash_and_other_prompts_do_not() {
+        let hash = |body: serde_json::Value, key: &FingerprintKey| {
+            parse_request(body.to_string().as_bytes(), key)
+                .expect("parsed")
+                .content_hash
+        };
+        let base = json!({"model": "m", "messages": [{"role": "user", "content": "same prompt"}],
+            "temperature": 1.0, "max_tokens": 64, "metadata": {"user_id": "a"}});
+        let resample = json!({"max_tokens": 64, "temperature": 0.7, "stream": true, "seed": 9,
+            "metadata": {"user_id": "b"}, "messages": [{"content": "same prompt", "role": "user"}], "model": "m"});
+        assert_eq!(hash(base.clone(), &key()), hash(resample, &key()));
+        let other =
+            json!({"model": "m", "messages": [{"role": "user", "content": "another prompt"}]});
+        assert_ne!(hash(base.clone(), &key()), hash(other, &key()));
+        assert_ne!(
+            hash(base.clone(), &key()),
+            hash(base, &FingerprintKey::new(b"another tenant")),
+            "keyed per tenant"
+        );
+    }
+
+    #[test]
+    fn sampling_parameters_are_read() {
+        let info = parse_request(
+            json!({"model": "m", "input": "x", "temperature": 0.2, "top_p": 0.9, "n": 2,
+                "max_output_tokens": 100, "seed": 7})
+            .to_string()
+            .as_bytes(),
+            &key(),
+        )
+        .expect("parsed");
+        let s = info.sampling;
+        assert_eq!(
+            (s.temperature, s.top_p, s.n, s.max_tokens, s.seed),
+            (Some(0.2), Some(0.9), Some(2), Some(100), Some(7))
+        );
     }
 
     #[test]

@@ -64,7 +64,7 @@ pub enum Untrusted {
 }
 
 /// One entry of the API key map.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyOwner {
     /// User.
@@ -75,6 +75,12 @@ pub struct KeyOwner {
     /// Tenant.
     #[serde(default)]
     pub tenant: Option<String>,
+    /// What kind of use calls with this key are (descriptive only; never chooses a policy).
+    #[serde(default)]
+    pub capability: Option<String>,
+    /// The workspace calls with this key belong to (descriptive only).
+    #[serde(default)]
+    pub workspace: Option<String>,
 }
 
 /// `[identity.jwt]`
@@ -483,13 +489,16 @@ impl Authenticator {
         by_address && by_secret
     }
 
-    fn by_api_key(&self, headers: &HeaderMap) -> Option<Identity> {
+    /// The API key map's entry for the call's credential, if it has one.
+    pub fn key_owner(&self, headers: &HeaderMap) -> Option<&KeyOwner> {
         if self.api_keys.is_empty() {
             return None;
         }
-        let key = header(headers, "x-api-key")
-            .or_else(|| header(headers, "authorization").and_then(|a| a.strip_prefix("Bearer ")))?;
-        let owner = self.api_keys.get(&key_hash(key))?;
+        self.api_keys.get(&key_hash(credential(headers)?))
+    }
+
+    fn by_api_key(&self, headers: &HeaderMap) -> Option<Identity> {
+        let owner = self.key_owner(headers)?;
         Some(Identity {
             tenant: owner.tenant.clone(),
             user: owner.user.clone(),
@@ -692,6 +701,12 @@ fn load_jwks(file: &std::path::Path) -> Result<HashMap<String, DecodingKey>, Str
         keys.insert(kid, key);
     }
     Ok(keys)
+}
+
+/// The caller's API credential: `x-api-key`, else a bearer token in `Authorization`.
+pub fn credential(headers: &HeaderMap) -> Option<&str> {
+    header(headers, "x-api-key")
+        .or_else(|| header(headers, "authorization").and_then(|a| a.strip_prefix("Bearer ")))
 }
 
 /// The hex sha256 of an API key, as stored in `identity.api_keys`.

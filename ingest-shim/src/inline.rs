@@ -2,7 +2,7 @@
 
 use sightline_detect::{redact, Finding, FingerprintKey};
 use sightline_events::InlineFinding;
-use sightline_policy::{Context, Policy, Verdict};
+use sightline_policy::{Context, Policy, Tier, Verdict};
 
 use crate::content::{self, Content};
 
@@ -37,14 +37,28 @@ impl Inspection {
         }
     }
 
-    /// The findings in event form, in content order.
-    pub fn events(&self) -> Vec<InlineFinding> {
-        self.findings.iter().flatten().map(to_event).collect()
+    /// The findings in event form, in content order, each with where it was found in the body
+    /// (`content`'s part) and its tier.
+    pub fn events(&self, content: &Content) -> Vec<InlineFinding> {
+        let mut tiers = self.verdict.finding_tiers.iter();
+        let mut out = vec![];
+        for (part, found) in content.parts.iter().zip(&self.findings) {
+            for f in found {
+                let piece = part
+                    .pieces
+                    .iter()
+                    .find(|p| f.start < p.range.end)
+                    .or(part.pieces.last());
+                let location = piece.map(|p| p.pointer.clone());
+                out.push(to_event(f, location, tiers.next().copied()));
+            }
+        }
+        out
     }
 }
 
-/// The event form of a finding.
-pub fn to_event(f: &Finding) -> InlineFinding {
+/// The event form of a finding, found at `location`, at `tier`.
+pub fn to_event(f: &Finding, location: Option<String>, tier: Option<Tier>) -> InlineFinding {
     InlineFinding {
         rule_id: f.rule_id.to_string(),
         category: f.category.as_str().into(),
@@ -52,6 +66,9 @@ pub fn to_event(f: &Finding) -> InlineFinding {
         end: i64::try_from(f.end).unwrap_or(i64::MAX),
         confidence: f.confidence,
         fingerprint: f.fingerprint.clone(),
+        location,
+        example: f.example,
+        tier: tier.map(|t| t.as_str().to_string()),
     }
 }
 

@@ -32,6 +32,35 @@ use crate::ShimConfig;
 /// Conversation header.
 pub const CONVERSATION_HEADER: &str = "x-sightline-conversation";
 
+/// What kind of use a call is (descriptive only; never chooses a policy).
+pub const CAPABILITY_HEADER: &str = "x-sightline-capability";
+
+/// The workspace a call belongs to (descriptive only).
+pub const WORKSPACE_HEADER: &str = "x-sightline-workspace";
+
+/// The client family, read from its user agent.
+pub fn client_family(user_agent: Option<&str>) -> &'static str {
+    let ua = user_agent.unwrap_or("").to_ascii_lowercase();
+    match ua {
+        _ if ua.starts_with("claude-cli") || ua.contains("claude-code") => "claude-code",
+        _ if ua.starts_with("codex") => "codex",
+        _ if ua.starts_with("anthropic/")
+            || ua.contains("anthropic-sdk")
+            || ua.starts_with("anthropic-") =>
+        {
+            "anthropic-sdk"
+        }
+        _ if ua.starts_with("openai/")
+            || ua.contains("openai-sdk")
+            || ua.starts_with("openai-") =>
+        {
+            "openai-sdk"
+        }
+        _ if ua.starts_with("curl/") => "curl",
+        _ => "other",
+    }
+}
+
 /// Claude Code's session header (2.1 and later).
 pub const CLAUDE_CODE_SESSION_HEADER: &str = "x-claude-code-session-id";
 
@@ -360,6 +389,11 @@ async fn forward(state: AppState, api: &'static dyn Api, req: http::Request<Inco
             );
         }
     };
+    let described = state
+        .auth
+        .key_owner(&parts.headers)
+        .cloned()
+        .unwrap_or_default();
     // What the caller chose and the events carry: capped, cleaned, redacted like a prompt.
     let chosen = |value: Option<&str>, max_chars: usize| {
         value.map(|v| {
@@ -390,6 +424,20 @@ async fn forward(state: AppState, api: &'static dyn Api, req: http::Request<Inco
             .or_else(|| info.session.clone())
             // A session id that held a secret is no id.
             .filter(|s| chosen(Some(s), 128).as_ref() == Some(s)),
+        capability: chosen(header(&parts.headers, CAPABILITY_HEADER).as_deref(), 64)
+            .or_else(|| described.capability.clone())
+            .or_else(|| {
+                Some(client_family(header(&parts.headers, "user-agent").as_deref()).into())
+            }),
+        workspace: chosen(header(&parts.headers, WORKSPACE_HEADER).as_deref(), 128)
+            .or_else(|| described.workspace.clone()),
+        api_key_id: identity::credential(&parts.headers).map(|credential| {
+            let digest = caller
+                .key
+                .fingerprint(format!("api-key\0{credential}").as_bytes());
+            format!("key-{}", &digest[..16])
+        }),
+        request_bytes: i64::try_from(body.len()).unwrap_or(i64::MAX),
         caller,
         info,
         started,
@@ -525,6 +573,13 @@ struct Call {
     model: Option<String>,
     /// The client's own session id.
     session: Option<String>,
+    /// What kind of use, and which workspace (descriptive only).
+    capability: Option<String>,
+    workspace: Option<String>,
+    /// Short keyed id of the caller's credential.
+    api_key_id: Option<String>,
+    /// Size of the request body.
+    request_bytes: i64,
     info: Arc<RequestInfo>,
     caller: Arc<Caller>,
     started: Instant,
@@ -539,7 +594,7 @@ impl Call {
         let head = self.head();
         let (request, info) = (head.clone(), self.info.clone());
         let found = inspection.findings.clone();
-        let findings = inspection.events();
+        let findings = inspection.events(&self.info.content);
         state.publisher.record(move || LlmEvent {
             messages: info
                 .content
@@ -578,6 +633,12 @@ impl Call {
             model: self.model.clone(),
             streaming: info.stream,
             user_agent: self.user_agent.clone(),
+            content_hash: Some(info.content_hash.clone()),
+            capability: self.capability.clone(),
+            workspace_id: self.workspace.clone(),
+            api_key_id: self.api_key_id.clone(),
+            sampling: Some(info.sampling),
+            request_bytes: Some(self.request_bytes),
             occurred_at_ms: self.received_ms,
             ..LlmEvent::request(&caller.tenant, &caller.user, self.provider, &self.endpoint)
         }
@@ -648,8 +709,8 @@ fn blocked(
     record.scanner = None;
     let observed = crate::extract::ResponseInfo {
         model,
-        usage: None,
         texts: vec![reason],
+        ..Default::default()
     };
     let ending = record.ended(CallStatus::Blocked, None);
     state

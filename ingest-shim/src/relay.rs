@@ -96,8 +96,9 @@ impl CallRecord {
         e.messages = observed
             .texts
             .into_iter()
-            .filter(|text| !text.is_empty())
-            .map(|text| {
+            .enumerate()
+            .filter(|(_, text)| !text.is_empty())
+            .map(|(choice, text)| {
                 let text = match (&self.scanner, &key) {
                     (Some(scanner), Some(key)) => {
                         let (published, found) = crate::inline::scan_and_redact(
@@ -106,7 +107,14 @@ impl CallRecord {
                             &e.tenant_id,
                             text,
                         );
-                        findings.extend(found.iter().map(crate::inline::to_event));
+                        findings.extend(found.iter().map(|f| {
+                            let (tier, _) = scanner.policy.tier_of(f, &e.tenant_id);
+                            crate::inline::to_event(
+                                f,
+                                Some(format!("response/{choice}")),
+                                Some(tier),
+                            )
+                        }));
                         published
                     }
                     _ => text,
@@ -131,6 +139,8 @@ impl CallRecord {
         e.http_status = Some(i32::from(self.http_status));
         e.error = error;
         e.findings = findings;
+        e.stop_reason = observed.stop_reason;
+        e.response_bytes = Some(observed.bytes);
         e
     }
 }

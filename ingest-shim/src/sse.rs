@@ -33,6 +33,7 @@ impl Observer {
 
     /// Feeds the next relayed chunk.
     pub fn feed(&mut self, chunk: &[u8]) {
+        self.info.bytes += i64::try_from(chunk.len()).unwrap_or(i64::MAX);
         if !self.streaming {
             if self.buf.len() + chunk.len() <= MAX_OBSERVED {
                 self.buf.extend_from_slice(chunk);
@@ -81,11 +82,16 @@ impl Observer {
             }
             self.info
         } else if self.overflow {
-            ResponseInfo::default()
+            ResponseInfo {
+                bytes: self.info.bytes,
+                ..ResponseInfo::default()
+            }
         } else {
-            serde_json::from_slice::<Value>(&self.buf)
+            let bytes = self.info.bytes;
+            let info = serde_json::from_slice::<Value>(&self.buf)
                 .map(|root| self.api.parse_response(&root))
-                .unwrap_or_default()
+                .unwrap_or_default();
+            ResponseInfo { bytes, ..info }
         }
     }
 }

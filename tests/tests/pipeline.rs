@@ -926,6 +926,7 @@ async fn callers_are_identified_by_api_key_and_unknown_callers_rejected() {
                 user: "ada".into(),
                 team: Some("platform".into()),
                 tenant: Some("acme".into()),
+                ..KeyOwner::default()
             },
         );
     })
@@ -1071,6 +1072,7 @@ async fn the_official_python_sdks_work_through_the_shim() {
                     user: "sdk-user".into(),
                     team: None,
                     tenant: None,
+                    ..KeyOwner::default()
                 },
             );
         }

@@ -208,8 +208,23 @@ mod tests {
                 end: 23,
                 confidence: 0.9,
                 fingerprint: "f".repeat(16),
+                location: Some("/messages/0/content".into()),
+                example: false,
+                tier: Some("CRITICAL".into()),
             }],
             user_agent: Some("test/1".into()),
+            content_hash: Some("c".repeat(64)),
+            capability: Some("claude-code".into()),
+            workspace_id: Some("ws-1".into()),
+            api_key_id: Some("key-0123456789abcdef".into()),
+            sampling: Some(Sampling {
+                temperature: Some(0.5),
+                max_tokens: Some(64),
+                ..Sampling::default()
+            }),
+            stop_reason: Some("end_turn".into()),
+            request_bytes: Some(321),
+            response_bytes: Some(654),
         }
     }
 
@@ -224,7 +239,8 @@ mod tests {
         assert_eq!(bytes[0], WIRE_MAGIC);
         assert_eq!(
             u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]),
-            1
+            3,
+            "this build's schema is pinned to id 3"
         );
         let back: LlmEvent = codec.decode(&bytes).await.expect("decode");
         assert_eq!(back, event);

@@ -92,7 +92,8 @@ pub struct Attachment {
     pub source: String,
     /// Decoded size, when the bytes were inline.
     pub size_bytes: Option<i64>,
-    /// Hex sha256 of the decoded bytes, when inline.
+    /// Hex HMAC-SHA256 of the decoded bytes under the tenant's fingerprint key, when inline
+    /// (keyed, so a short document cannot be confirmed offline; the field keeps its name).
     pub sha256: Option<String>,
     /// Pixel width read from the image header.
     pub width: Option<i32>,
@@ -128,6 +129,31 @@ pub struct InlineFinding {
     pub confidence: f32,
     /// Hex HMAC of the value under the tenant's key.
     pub fingerprint: String,
+    /// Where it was found: a JSON pointer into the request body (`/messages/2/content/0/text`,
+    /// `/system`, `/tools/0/description`), or `response/<choice>`.
+    #[serde(default)]
+    pub location: Option<String>,
+    /// The value is a documented example.
+    #[serde(default)]
+    pub example: bool,
+    /// Its tier under the tenant's policy.
+    #[serde(default)]
+    pub tier: Option<String>,
+}
+
+/// The sampling parameters a request asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Sampling {
+    /// `temperature`.
+    pub temperature: Option<f64>,
+    /// `top_p`.
+    pub top_p: Option<f64>,
+    /// `n` (OpenAI's number of choices).
+    pub n: Option<i64>,
+    /// `max_tokens`, `max_completion_tokens` or `max_output_tokens`.
+    pub max_tokens: Option<i64>,
+    /// `seed`.
+    pub seed: Option<i64>,
 }
 
 /// One fact about one LLM call: see `schemas/llm_event.v1.avsc`.
@@ -179,6 +205,30 @@ pub struct LlmEvent {
     pub findings: Vec<InlineFinding>,
     /// Client user agent.
     pub user_agent: Option<String>,
+    /// Keyed hash of the canonical request content: resamples of one prompt share it.
+    #[serde(default)]
+    pub content_hash: Option<String>,
+    /// What kind of use (header, API key entry, or client family). Descriptive only.
+    #[serde(default)]
+    pub capability: Option<String>,
+    /// Workspace (header or API key entry). Descriptive only.
+    #[serde(default)]
+    pub workspace_id: Option<String>,
+    /// Short keyed id of the caller's credential.
+    #[serde(default)]
+    pub api_key_id: Option<String>,
+    /// Sampling parameters of the request.
+    #[serde(default)]
+    pub sampling: Option<Sampling>,
+    /// Why the model stopped.
+    #[serde(default)]
+    pub stop_reason: Option<String>,
+    /// Size of the request body.
+    #[serde(default)]
+    pub request_bytes: Option<i64>,
+    /// Size of the response body.
+    #[serde(default)]
+    pub response_bytes: Option<i64>,
 }
 
 impl LlmEvent {
@@ -213,6 +263,14 @@ impl LlmEvent {
             error: None,
             findings: vec![],
             user_agent: None,
+            content_hash: None,
+            capability: None,
+            workspace_id: None,
+            api_key_id: None,
+            sampling: None,
+            stop_reason: None,
+            request_bytes: None,
+            response_bytes: None,
         }
     }
 

@@ -25,7 +25,8 @@ pub use config::RegistryConfig;
 pub use dlq::DlqRecord;
 pub use error::{Error, Result};
 pub use event::{
-    Attachment, CallStatus, EventKind, InlineFinding, LlmEvent, Message, Provider, TokenUsage,
+    Attachment, CallStatus, EventKind, InlineFinding, LlmEvent, Message, Provider, Sampling,
+    TokenUsage,
 };
 pub use resolver::{PinnedResolver, RegistryResolver, SchemaResolver};
 
@@ -52,6 +53,17 @@ pub const DLQ_RECORD_SCHEMA: SchemaSource = SchemaSource {
 
 /// Every schema this crate knows, for resolvers that pin ids.
 pub const ALL_SCHEMAS: &[SchemaSource] = &[LLM_EVENT_SCHEMA, DLQ_RECORD_SCHEMA];
+
+/// Every schema file `schemas/pinned.json` may name, by its path under `schemas/`: this build's
+/// schemas and the earlier versions records may still be written with.
+pub const SCHEMA_FILES: &[(&str, &str)] = &[
+    ("llm_event.v1.avsc", LLM_EVENT_SCHEMA.text),
+    ("dlq_record.v1.avsc", DLQ_RECORD_SCHEMA.text),
+    (
+        "history/llm_event.v1.id1.avsc",
+        include_str!("../../../schemas/history/llm_event.v1.id1.avsc"),
+    ),
+];
 
 /// `schemas/pinned.json`: the ids pinned for each schema.
 pub const PINNED_IDS_JSON: &str = include_str!("../../../schemas/pinned.json");

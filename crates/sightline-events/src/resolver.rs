@@ -9,7 +9,7 @@ use schema_registry_converter::async_impl::schema_registry::{
 use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
 use serde::Deserialize;
 
-use crate::{Error, Result, SchemaSource, ALL_SCHEMAS, PINNED_IDS_JSON};
+use crate::{Error, Result, SchemaSource, ALL_SCHEMAS, PINNED_IDS_JSON, SCHEMA_FILES};
 
 /// Maps schemas to wire ids and back.
 #[async_trait]
@@ -38,7 +38,6 @@ struct PinnedFile {
 struct PinnedEntry {
     id: u32,
     name: String,
-    #[allow(dead_code)]
     file: String,
 }
 
@@ -61,23 +60,38 @@ impl PinnedResolver {
         let mut ids_by_name = HashMap::new();
         let mut schemas_by_id = HashMap::new();
         for entry in file.schemas {
-            let source = sources
-                .iter()
-                .find(|s| s.full_name == entry.name)
-                .ok_or_else(|| {
-                    Error::Schema(format!(
-                        "schemas/pinned.json: id {} names '{}', which is not a compiled-in schema",
-                        entry.id, entry.name
-                    ))
-                })?;
-            let schema = parse_schema(source.text)?;
+            let Some((_, text)) = SCHEMA_FILES.iter().find(|(f, _)| *f == entry.file) else {
+                return Err(Error::Schema(format!(
+                    "schemas/pinned.json: id {} names the file '{}', which is not compiled in",
+                    entry.id, entry.file
+                )));
+            };
+            let schema = parse_schema(text)?;
             if schemas_by_id.insert(entry.id, Arc::new(schema)).is_some() {
                 return Err(Error::Schema(format!(
                     "schemas/pinned.json: id {} is used twice",
                     entry.id
                 )));
             }
-            ids_by_name.insert(entry.name, entry.id);
+            // The id records are written with: this build's version of the schema.
+            let current = sources
+                .iter()
+                .any(|s| s.full_name == entry.name && s.text == *text);
+            if current && ids_by_name.insert(entry.name.clone(), entry.id).is_some() {
+                return Err(Error::Schema(format!(
+                    "schemas/pinned.json: '{}' is pinned twice to the same file",
+                    entry.name
+                )));
+            }
+        }
+        if let Some(missing) = sources
+            .iter()
+            .find(|s| !ids_by_name.contains_key(s.full_name))
+        {
+            return Err(Error::Schema(format!(
+                "schemas/pinned.json: no id for this build's {}",
+                missing.full_name
+            )));
         }
         Ok(Self {
             ids_by_name,

@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use sightline_events::{
-    Attachment, CallStatus, Codec, EventKind, InlineFinding, LlmEvent, Message, Provider,
+    Attachment, CallStatus, Codec, EventKind, InlineFinding, LlmEvent, Message, Provider, Sampling,
     TokenUsage,
 };
 
@@ -55,8 +55,23 @@ async fn fastavro_reads_rust_encoded_events() {
             end: 4,
             confidence: 0.5,
             fingerprint: "ab".into(),
+            location: Some("/system".into()),
+            example: true,
+            tier: Some("INFO".into()),
         }],
         user_agent: None,
+        content_hash: Some("c".repeat(64)),
+        capability: Some("openai-sdk".into()),
+        workspace_id: None,
+        api_key_id: Some("key-0123456789abcdef".into()),
+        sampling: Some(Sampling {
+            temperature: Some(0.25),
+            n: Some(2),
+            ..Sampling::default()
+        }),
+        stop_reason: Some("stop".into()),
+        request_bytes: Some(100),
+        response_bytes: None,
     };
     let bytes = Codec::pinned()
         .expect("codec")
@@ -85,7 +100,7 @@ async fn fastavro_reads_rust_encoded_events() {
         String::from_utf8_lossy(&out.stderr)
     );
     let decoded: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json from python");
-    assert_eq!(decoded["schema_id"], 1);
+    assert_eq!(decoded["schema_id"], 3);
     let r = &decoded["record"];
     assert_eq!(r["event_id"], event.event_id);
     assert_eq!(r["kind"], "RESPONSE");
@@ -99,4 +114,39 @@ async fn fastavro_reads_rust_encoded_events() {
     assert_eq!(r["latency_ms"], 123);
     assert_eq!(r["occurred_at_ms"], 1_763_000_000_999i64);
     assert_eq!(r["findings"][0]["end"], 4);
+    assert_eq!(r["findings"][0]["location"], "/system");
+    assert_eq!(r["findings"][0]["example"], true);
+    assert_eq!(r["content_hash"], "c".repeat(64));
+    assert_eq!(r["sampling"]["n"], 2);
+    assert_eq!(r["sampling"]["temperature"], 0.25);
+    assert_eq!(r["stop_reason"], "stop");
+}
+
+/// A record written before the schema grew (id 1, made with fastavro from
+/// `schemas/history/llm_event.v1.id1.avsc`) decodes with this build's reader; the new fields
+/// take their defaults.
+#[tokio::test]
+async fn records_written_with_the_first_schema_still_decode() {
+    let old = include_bytes!("data/llm_event.id1.bin");
+    assert_eq!(&old[..5], &[0, 0, 0, 0, 1], "written with schema id 1");
+    let event: LlmEvent = Codec::pinned()
+        .expect("codec")
+        .decode(old)
+        .await
+        .expect("an old record decodes");
+    assert_eq!(event.user_id, "ada");
+    assert_eq!(event.messages[0].text, "written before the schema grew");
+    assert_eq!(event.user_agent.as_deref(), Some("curl/8"));
+    assert_eq!(event.findings[0].rule_id, "email-address");
+    assert_eq!(event.findings[0].location, None);
+    assert!(!event.findings[0].example);
+    assert_eq!(
+        (
+            event.content_hash,
+            event.capability,
+            event.sampling,
+            event.stop_reason
+        ),
+        (None, None, None, None)
+    );
 }

@@ -230,6 +230,7 @@ fn proxy_config(proxies: &[&str], secret: bool, untrusted: Untrusted) -> Identit
             user: "ada".into(),
             team: Some("platform".into()),
             tenant: None,
+            ..KeyOwner::default()
         },
     );
     c
@@ -400,6 +401,7 @@ fn bad_identity_config_names_every_key() {
             user: "x".into(),
             team: None,
             tenant: None,
+            ..KeyOwner::default()
         },
     );
     let problems = config.validate();

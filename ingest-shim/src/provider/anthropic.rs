@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 use sightline_events::Provider;
 
-use super::{model_of, sse, usage_of, Api};
+use super::{model_of, sse, str_of, usage_of, Api};
 use crate::extract::ResponseInfo;
 
 /// What kind of Messages endpoint.
@@ -87,6 +87,8 @@ impl Api for Messages {
                 .get("usage")
                 .and_then(|u| usage_of(Provider::Anthropic, u)),
             texts: vec![],
+            stop_reason: str_of(root, "/stop_reason"),
+            ..ResponseInfo::default()
         };
         for block in root
             .get("content")
@@ -117,6 +119,9 @@ impl Api for Messages {
                 }
             }
             Some("message_delta") => {
+                if let Some(stop) = str_of(v, "/delta/stop_reason") {
+                    info.stop_reason = Some(stop);
+                }
                 if let Some(out) = v.pointer("/usage/output_tokens").and_then(Value::as_i64) {
                     let usage = info.usage.get_or_insert_with(Default::default);
                     usage.output_tokens = out;

@@ -105,6 +105,11 @@ fn model_of(root: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The string at JSON pointer `at` in `v`.
+fn str_of(v: &Value, at: &str) -> Option<String> {
+    v.pointer(at).and_then(Value::as_str).map(str::to_string)
+}
+
 /// One server-sent event: `event: <name>` (when named) and its JSON `data`.
 fn sse(name: Option<&str>, data: &Value) -> String {
     match name {

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 use sightline_events::Provider;
 
-use super::{choice_index, model_of, sse, usage_of, Api};
+use super::{choice_index, model_of, sse, str_of, usage_of, Api};
 use crate::extract::ResponseInfo;
 
 /// `POST /v1/completions`.
@@ -51,6 +51,7 @@ impl Api for Completions {
                 .get("usage")
                 .and_then(|u| usage_of(Provider::Openai, u)),
             texts: vec![],
+            ..ResponseInfo::default()
         };
         self.stream_event(root, &mut info);
         info
@@ -62,6 +63,9 @@ impl Api for Completions {
         }
         let choices = v.get("choices").and_then(Value::as_array);
         for (position, choice) in choices.into_iter().flatten().enumerate() {
+            if info.stop_reason.is_none() {
+                info.stop_reason = str_of(choice, "/finish_reason");
+            }
             if let Some(t) = choice.get("text").and_then(Value::as_str) {
                 info.push_text(choice_index(choice, position), t);
             }

@@ -30,6 +30,7 @@ impl Api for Embeddings {
                 .get("usage")
                 .and_then(|u| usage_of(Provider::Openai, u)),
             texts: vec![],
+            ..ResponseInfo::default()
         }
     }
 

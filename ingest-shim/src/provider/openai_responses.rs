@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 use sightline_events::Provider;
 
-use super::{model_of, sse, usage_of, Api};
+use super::{model_of, sse, str_of, usage_of, Api};
 use crate::extract::ResponseInfo;
 
 /// `POST /v1/responses`.
@@ -88,6 +88,8 @@ impl Api for Responses {
                 .get("usage")
                 .and_then(|u| usage_of(Provider::Openai, u)),
             texts: vec![],
+            stop_reason: stop_of(root),
+            ..ResponseInfo::default()
         };
         for item in root
             .get("output")
@@ -123,6 +125,7 @@ impl Api for Responses {
                 let Some(response) = v.get("response") else {
                     return;
                 };
+                info.stop_reason = stop_of(response);
                 if let Some(m) = model_of(response) {
                     info.model = Some(m);
                 }
@@ -133,4 +136,9 @@ impl Api for Responses {
             _ => {}
         }
     }
+}
+
+/// Why a response stopped: its `incomplete_details.reason`, else its `status`.
+fn stop_of(response: &Value) -> Option<String> {
+    str_of(response, "/incomplete_details/reason").or_else(|| str_of(response, "/status"))
 }

@@ -130,3 +130,86 @@ async fn responses_completions_embeddings_and_batches_are_recorded() {
     shim_task.stop().await.expect("shim");
     sink.stop().await.expect("sink");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_carry_what_the_processors_need() {
+    use sightline_shim::identity::{key_hash, KeyOwner};
+    let (env, _upstream, shim, shim_task) = shim_with(1, |config| {
+        config.identity.api_keys.insert(
+            key_hash("sk-ant-ci-key"),
+            KeyOwner {
+                user: "ci-bot".into(),
+                capability: Some("ci-review".into()),
+                workspace: Some("repo-42".into()),
+                ..KeyOwner::default()
+            },
+        );
+    })
+    .await;
+    let http = client();
+    let ask = |temperature: f64, key: &'static str, agent: &'static str| {
+        http.post(format!("{shim}/v1/messages"))
+            .header("x-api-key", key)
+            .header("user-agent", agent)
+            .header("x-claude-code-session-id", "5f0c8e52-1f5a-4c2e-9a53-0d1c2b3a4f5e")
+            .json(&serde_json::json!({"model": "claude-sonnet-4", "max_tokens": 64, "temperature": temperature,
+                "system": "You help ops@acme.example.",
+                "messages": [{"role": "user", "content": "the same prompt"}]}))
+            .send()
+    };
+    // Two resamples of one prompt, and a call from a registered key.
+    for (t, key, agent) in [
+        (1.0, "sk-ant-someone", "claude-cli/2.1.3 (external, cli)"),
+        (0.5, "sk-ant-someone", "claude-cli/2.1.3 (external, cli)"),
+        (1.0, "sk-ant-ci-key", "curl/8.5.0"),
+    ] {
+        assert_eq!(ask(t, key, agent).await.expect("call").status(), 200);
+    }
+    let codec = Codec::pinned().expect("codec");
+    let mut events = vec![];
+    for raw in raw_events(&env, 6).await {
+        events.push(codec.decode::<LlmEvent>(&raw).await.expect("event"));
+    }
+    let requests: Vec<&LlmEvent> = events
+        .iter()
+        .filter(|e| e.kind == sightline_events::EventKind::Request)
+        .collect();
+    let hashes: Vec<_> = requests.iter().map(|e| e.content_hash.clone()).collect();
+    assert!(
+        hashes[0].is_some() && hashes[0] == hashes[1],
+        "resamples share a content hash"
+    );
+    assert_eq!(requests[0].capability.as_deref(), Some("claude-code"));
+    assert_eq!(requests[2].capability.as_deref(), Some("ci-review"));
+    assert_eq!(requests[2].workspace_id.as_deref(), Some("repo-42"));
+    let (someone, ci) = (
+        requests[0].api_key_id.clone(),
+        requests[2].api_key_id.clone(),
+    );
+    assert!(someone.is_some() && someone == requests[1].api_key_id && someone != ci);
+    assert!(
+        !someone.unwrap_or_default().contains("someone"),
+        "a keyed id, never the key"
+    );
+    assert_eq!(requests[1].sampling.and_then(|s| s.temperature), Some(0.5));
+    assert_eq!(
+        requests[0].conversation_id.as_deref(),
+        Some("session-5f0c8e52-1f5a-4c2e-9a53-0d1c2b3a4f5e"),
+        "Claude Code's session header"
+    );
+    let email = requests[0]
+        .findings
+        .iter()
+        .find(|f| f.rule_id == "email-address")
+        .expect("the system prompt's address is found");
+    assert_eq!(email.location.as_deref(), Some("/system"));
+    assert_eq!(email.tier.as_deref(), Some("INFO"));
+    let response = events
+        .iter()
+        .find(|e| e.kind == sightline_events::EventKind::Response)
+        .expect("response");
+    assert_eq!(response.stop_reason.as_deref(), Some("end_turn"));
+    assert!(response.response_bytes.is_some_and(|b| b > 0));
+    assert!(requests[0].request_bytes.is_some_and(|b| b > 0));
+    shim_task.stop().await.expect("shim");
+}
