@@ -94,11 +94,31 @@ pub struct ShimSection {
     /// Refuse calls (503) while events cannot reach Kafka, instead of serving them (fail-open).
     #[serde(default)]
     pub fail_closed: bool,
+    /// A `POST` to an endpoint the shim does not inspect.
+    #[serde(default = "default_unknown_endpoints")]
+    pub unknown_endpoints: UnknownEndpoints,
     /// Threads serving connections. One keeps each call on one thread, which adds the least
     /// latency (a thread serves a few thousand calls a second); raise it only when that is not
     /// enough. Scans of large bodies run on a separate blocking pool either way.
     #[serde(default = "default_worker_threads")]
     pub worker_threads: usize,
+}
+
+/// What happens to a `POST` to an endpoint the shim does not inspect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownEndpoints {
+    /// Relayed untouched, without an event.
+    Relay,
+    /// Relayed untouched, and recorded: REQUEST and RESPONSE events with the caller, the
+    /// endpoint, the sizes and the outcome, no text.
+    Record,
+    /// Refused with 404: only the endpoints the shim inspects reach a model.
+    Reject,
+}
+
+fn default_unknown_endpoints() -> UnknownEndpoints {
+    UnknownEndpoints::Record
 }
 
 fn default_worker_threads() -> usize {
@@ -149,6 +169,7 @@ impl Default for ShimSection {
             spool_dir: default_spool_dir(),
             spool_max_bytes: default_spool_max(),
             fail_closed: false,
+            unknown_endpoints: default_unknown_endpoints(),
             worker_threads: default_worker_threads(),
         }
     }

@@ -17,6 +17,7 @@ use sightline_kafka::{Producer, Topic, TopicNames};
 use sightline_policy::{Context, Policy};
 use sightline_runtime::Shutdown;
 
+use crate::config::UnknownEndpoints;
 use crate::extract::{clean_id, parse_request, RequestInfo};
 use crate::identity::{self, Identity};
 use crate::inline::{self, Inspection};
@@ -136,6 +137,29 @@ pub async fn handle(state: AppState, request: http::Request<Incoming>) -> Respon
     if request.method() == Method::POST {
         if let Some(api) = provider::route(request.uri().path()) {
             return forward(state, api, request).await;
+        }
+        let provider = client_provider(request.headers());
+        match state.config.shim.unknown_endpoints {
+            UnknownEndpoints::Relay => {}
+            UnknownEndpoints::Record => {
+                let api: &'static dyn Api = match provider {
+                    Provider::Anthropic => &provider::opaque::ANTHROPIC,
+                    Provider::Openai | Provider::Other => &provider::opaque::OPENAI,
+                };
+                return forward(state, api, request).await;
+            }
+            UnknownEndpoints::Reject => {
+                let message = format!(
+                    "this gateway does not forward POST {} (shim.unknown_endpoints = \"reject\")",
+                    request.uri().path()
+                );
+                return error_response(
+                    provider,
+                    StatusCode::NOT_FOUND,
+                    "not_found_error",
+                    &message,
+                );
+            }
         }
     }
     match (request.method(), request.uri().path()) {
@@ -355,6 +379,10 @@ async fn forward(state: AppState, api: &'static dyn Api, req: http::Request<Inco
     let inspected = {
         let (raw, caller, policy) = (body.clone(), caller.clone(), state.scanner.policy.clone());
         cpu_bound(body.len(), move || {
+            // An endpoint the shim does not know is recorded without reading it.
+            if !api.reads_content() {
+                return Ok((Arc::new(RequestInfo::default()), Inspection::clean()));
+            }
             let info = parse_request(&raw, &caller.key)?;
             let ctx = Context {
                 tenant: &caller.tenant,
@@ -527,11 +555,7 @@ async fn cpu_bound<T: Send + 'static>(
 /// Any other endpoint (`GET /v1/models`, files, batches…) is relayed untouched, without
 /// inspection or events. Anthropic clients are recognised by their `anthropic-version` header.
 async fn passthrough(state: AppState, req: http::Request<Incoming>) -> Response {
-    let provider = if req.headers().contains_key("anthropic-version") {
-        Provider::Anthropic
-    } else {
-        Provider::Openai
-    };
+    let provider = client_provider(req.headers());
     let (parts, body) = req.into_parts();
     match state.upstream.send(provider, &parts, Body::new(body)).await {
         Ok(response) => {
@@ -542,6 +566,16 @@ async fn passthrough(state: AppState, req: http::Request<Incoming>) -> Response 
             let (status, kind) = e.status();
             error_response(provider, status, kind, &e.to_string())
         }
+    }
+}
+
+/// Whose API a call to an endpoint the shim does not know is for: Anthropic clients send
+/// `anthropic-version`.
+fn client_provider(headers: &HeaderMap) -> Provider {
+    if headers.contains_key("anthropic-version") {
+        Provider::Anthropic
+    } else {
+        Provider::Openai
     }
 }
 
@@ -633,11 +667,11 @@ impl Call {
             model: self.model.clone(),
             streaming: info.stream,
             user_agent: self.user_agent.clone(),
-            content_hash: Some(info.content_hash.clone()),
+            content_hash: Some(info.content_hash.clone()).filter(|h| !h.is_empty()),
             capability: self.capability.clone(),
             workspace_id: self.workspace.clone(),
             api_key_id: self.api_key_id.clone(),
-            sampling: Some(info.sampling),
+            sampling: Some(info.sampling).filter(|_| !info.content_hash.is_empty()),
             request_bytes: Some(self.request_bytes),
             occurred_at_ms: self.received_ms,
             ..LlmEvent::request(&caller.tenant, &caller.user, self.provider, &self.endpoint)

@@ -62,6 +62,20 @@ def main() -> None:
     blocked = o.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": SECRET_PROMPT}])
     out["openai_blocked"] = {"text": blocked.choices[0].message.content}
 
+    # The Responses API, whole and streamed, and a blocked call in both forms.
+    resp = o.responses.create(model="gpt-4o", instructions="be brief", input="hello responses")
+    out["responses"] = {"text": resp.output_text, "input": resp.usage.input_tokens,
+                        "output": resp.usage.output_tokens}
+    with o.responses.stream(model="gpt-4o", input=[{"role": "user", "content": "stream responses"}]) as stream:
+        streamed = "".join(e.delta for e in stream if e.type == "response.output_text.delta")
+        final = stream.get_final_response()
+    out["responses_stream"] = {"text": streamed, "final": final.output_text, "output": final.usage.output_tokens}
+    blocked = o.responses.create(model="gpt-4o", input=SECRET_PROMPT)
+    out["responses_blocked"] = {"text": blocked.output_text}
+    with o.responses.stream(model="gpt-4o", input=SECRET_PROMPT) as stream:
+        out["responses_blocked_stream"] = {
+            "text": "".join(e.delta for e in stream if e.type == "response.output_text.delta")}
+
     try:
         a.messages.create(model="claude-sonnet-4", max_tokens=64, extra_headers={"x-fake-status": "429"},
                           messages=[{"role": "user", "content": "rate me"}])

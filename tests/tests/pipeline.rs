@@ -1115,6 +1115,28 @@ async fn the_official_python_sdks_work_through_the_shim() {
     assert_eq!(r["openai_n2"]["texts"], two);
     assert_eq!(r["openai_n2_stream"]["texts"], two);
     assert_eq!(r["openai_models"]["ids"][1], "gpt-4o");
+    assert_eq!(r["responses"]["text"], ANSWER);
+    assert_eq!(
+        (
+            r["responses"]["input"].as_i64(),
+            r["responses"]["output"].as_i64()
+        ),
+        (Some(OPENAI_USAGE.0), Some(OPENAI_USAGE.1))
+    );
+    assert_eq!(r["responses_stream"]["text"], ANSWER);
+    assert_eq!(r["responses_stream"]["final"], ANSWER);
+    assert_eq!(
+        r["responses_stream"]["output"].as_i64(),
+        Some(OPENAI_USAGE.1)
+    );
+    for blocked in ["responses_blocked", "responses_blocked_stream"] {
+        let text = r[blocked]["text"].as_str().unwrap_or_default();
+        assert!(
+            text.starts_with("Sightline blocked this request")
+                && !text.contains("AKIAQYLPMN5HHHFPZAM2"),
+            "{blocked}: {text}"
+        );
+    }
     for key in [
         "anthropic_blocked",
         "anthropic_blocked_stream",

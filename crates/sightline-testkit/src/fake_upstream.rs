@@ -93,6 +93,7 @@ impl FakeUpstream {
             .route("/v1/completions", post(completions))
             .route("/v1/embeddings", post(embeddings))
             .route("/v1/models", axum::routing::get(models))
+            .fallback(unknown)
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let url = format!("http://{}", listener.local_addr()?);
@@ -507,4 +508,18 @@ async fn batches(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byte
         "ended_at": null, "created_at": "2026-11-30T00:00:00Z", "expires_at": "2026-12-01T00:00:00Z",
         "cancel_initiated_at": null, "results_url": null}))
     .into_response()
+}
+
+/// Any other path: recorded, and answered 404 as the providers do.
+async fn unknown(
+    State(inner): State<Arc<Inner>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record(&inner, uri.path(), &headers, &body).await;
+    error(
+        404,
+        json!({"type": "error", "error": {"type": "not_found_error", "message": "Not Found"}}),
+    )
 }

@@ -4,6 +4,7 @@
 //! Adding an API is one module and one line in [`route`].
 
 pub mod anthropic;
+pub mod opaque;
 pub mod openai_chat;
 pub mod openai_completions;
 pub mod openai_embeddings;
@@ -18,6 +19,12 @@ use crate::extract::ResponseInfo;
 pub trait Api: Sync + std::fmt::Debug {
     /// Whose API it is: the upstream it goes to, the event's provider, the error shape.
     fn provider(&self) -> Provider;
+
+    /// Whether the shim reads the request's content (scans it, publishes its text). Only
+    /// endpoints it does not know are recorded without.
+    fn reads_content(&self) -> bool {
+        true
+    }
 
     /// A blocked call's answer, `(content type, body)` with `text` as the assistant's reply;
     /// `None` where the endpoint has no reply to give (token counts, embeddings, batches),

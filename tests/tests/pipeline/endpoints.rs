@@ -213,3 +213,51 @@ async fn events_carry_what_the_processors_need() {
     assert!(requests[0].request_bytes.is_some_and(|b| b > 0));
     shim_task.stop().await.expect("shim");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_posts_are_recorded_without_text_relayed_or_refused_as_configured() {
+    use sightline_shim::config::UnknownEndpoints;
+    let (env, upstream, shim, shim_task) = shim_with(1, |_| {}).await;
+    let body = format!("{{\"file\": \"secret plan {}\"}}", "x".repeat(100));
+    let resp = client()
+        .post(format!("{shim}/v1/files"))
+        .header("anthropic-version", "2023-06-01")
+        .body(body.clone())
+        .send()
+        .await
+        .expect("call");
+    let status = resp.status().as_u16();
+    assert_eq!(upstream.requests().len(), 1, "relayed");
+    assert_eq!(upstream.requests()[0].body, body.as_bytes(), "untouched");
+    let codec = Codec::pinned().expect("codec");
+    let mut events = vec![];
+    for raw in raw_events(&env, 2).await {
+        events.push(codec.decode::<LlmEvent>(&raw).await.expect("event"));
+    }
+    assert!(events.iter().all(|e| e.endpoint == "POST /v1/files"
+        && e.provider == Provider::Anthropic
+        && e.messages.is_empty()
+        && e.content_hash.is_none()));
+    assert_eq!(events[0].request_bytes, Some(body.len() as i64));
+    assert_eq!(events[1].http_status, Some(i32::from(status)));
+    assert!(events[1].response_bytes.is_some());
+    shim_task.stop().await.expect("shim");
+
+    let (_env, upstream, shim, shim_task) = shim_with(1, |config| {
+        config.shim.unknown_endpoints = UnknownEndpoints::Reject;
+    })
+    .await;
+    let resp = client()
+        .post(format!("{shim}/v1/files"))
+        .body("{}")
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(resp.status(), 404);
+    let err: serde_json::Value = resp.json().await.expect("json");
+    assert!(err["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("shim.unknown_endpoints")));
+    assert!(upstream.requests().is_empty());
+    shim_task.stop().await.expect("shim");
+}
