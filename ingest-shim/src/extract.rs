@@ -20,6 +20,10 @@ pub struct RequestInfo {
     /// The client's own session id (Claude Code sends `metadata.user_id` ending in
     /// `_session_<uuid>`).
     pub session: Option<String>,
+    /// The conversation a Responses API call names (`conversation`, an id or `{id}`).
+    pub conversation: Option<String>,
+    /// The response a Responses API call continues (`previous_response_id`).
+    pub previous_response: Option<String>,
     /// Keyed hash of the canonical content ([`content_hash`]).
     pub content_hash: String,
     /// Sampling parameters asked for.
@@ -40,6 +44,8 @@ pub struct ResponseInfo {
     pub stop_reason: Option<String>,
     /// Bytes of the response body relayed.
     pub bytes: i64,
+    /// The response's own id (Responses API), for the calls that continue from it.
+    pub response_id: Option<String>,
 }
 
 /// Most choices a response is read as having: OpenAI's largest `n`. Text of a higher index
@@ -81,7 +87,14 @@ pub fn parse_request(body: &[u8], key: &FingerprintKey) -> Result<RequestInfo, S
             .or_else(|| integer("max_output_tokens")),
         seed: integer("seed"),
     };
+    let id_at = |v: Option<&Value>| {
+        v.and_then(|v| v.as_str().or_else(|| v.get("id").and_then(Value::as_str)))
+            .and_then(clean_id)
+            .map(str::to_string)
+    };
     Ok(RequestInfo {
+        conversation: id_at(root.get("conversation")),
+        previous_response: id_at(root.get("previous_response_id")),
         content_hash: content_hash(&root, key),
         sampling,
         model: root

@@ -21,6 +21,7 @@
 //! the spool is full (counted and logged). Calls are served throughout unless
 //! `shim.fail_closed` is set.
 
+pub mod chains;
 pub mod config;
 pub mod content;
 pub mod extract;

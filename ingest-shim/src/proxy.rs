@@ -115,6 +115,7 @@ impl AppState {
             policy: Arc::new(policy),
             keys: Arc::new(KeyRing::new(key)),
             prices: Arc::new(config.prices.clone()),
+            chains: Arc::default(),
         };
         let upstream = Upstream::new(&config.upstream, config.shim.upstream_timeout)?;
         let auth = identity::Authenticator::new(&config.identity).map_err(|problems| {
@@ -452,6 +453,23 @@ async fn forward(state: AppState, api: &'static dyn Api, req: http::Request<Inco
             .or_else(|| info.session.clone())
             // A session id that held a secret is no id.
             .filter(|s| chosen(Some(s), 128).as_ref() == Some(s)),
+        // An id that held a secret is no id.
+        named: info
+            .conversation
+            .clone()
+            .filter(|c| chosen(Some(c), 128).as_ref() == Some(c)),
+        continues: info.previous_response.as_ref().map(|previous| {
+            state
+                .scanner
+                .chains
+                .conversation_of(previous)
+                .unwrap_or_else(|| {
+                    let digest = caller
+                        .key
+                        .fingerprint(format!("response\0{previous}").as_bytes());
+                    format!("conv-{}", &digest[..24])
+                })
+        }),
         capability: chosen(header(&parts.headers, CAPABILITY_HEADER).as_deref(), 64)
             .or_else(|| described.capability.clone())
             .or_else(|| {
@@ -607,6 +625,10 @@ struct Call {
     model: Option<String>,
     /// The client's own session id.
     session: Option<String>,
+    /// The conversation a Responses API call names.
+    named: Option<String>,
+    /// The conversation of the Responses API response this call continues.
+    continues: Option<String>,
     /// What kind of use, and which workspace (descriptive only).
     capability: Option<String>,
     workspace: Option<String>,
@@ -648,10 +670,15 @@ impl Call {
         let Call { info, caller, .. } = self;
         // A conversation id from the header, else the client's own session, else a keyed hash
         // of the user and the first user turn (stable across the turns of one conversation).
+        // Ids the caller chose are clean ids.
         let conversation = self
             .conversation
             .clone()
             .or_else(|| self.session.as_ref().map(|s| format!("session-{s}")))
+            // The Responses API: the conversation it names, or that of the response it
+            // continues.
+            .or_else(|| self.named.clone())
+            .or_else(|| self.continues.clone())
             .or_else(|| {
                 info.content.first_user_text().map(|first| {
                     let user = &caller.user;

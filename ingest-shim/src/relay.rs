@@ -22,6 +22,8 @@ pub struct ResponseScanner {
     pub keys: std::sync::Arc<sightline_detect::KeyRing>,
     /// Prices for the cost of each call.
     pub prices: std::sync::Arc<crate::pricing::PriceTable>,
+    /// Responses API response ids and their conversations.
+    pub chains: std::sync::Arc<crate::chains::ResponseChains>,
 }
 
 impl std::fmt::Debug for ResponseScanner {
@@ -140,6 +142,11 @@ impl CallRecord {
         e.error = error;
         e.findings = findings;
         e.stop_reason = observed.stop_reason;
+        if let (Some(scanner), Some(response), Some(conversation)) =
+            (&self.scanner, &observed.response_id, &e.conversation_id)
+        {
+            scanner.chains.remember(response, conversation);
+        }
         e.response_bytes = Some(observed.bytes);
         e
     }
@@ -280,6 +287,7 @@ mod tests {
             policy: std::sync::Arc::new(sightline_policy::Policy::builtin_default()),
             keys: std::sync::Arc::new(sightline_detect::KeyRing::new(b"k".to_vec())),
             prices: std::sync::Arc::default(),
+            chains: std::sync::Arc::default(),
         };
         let request = LlmEvent::request("t", "u", Provider::Openai, "POST /v1/chat/completions");
         let record = CallRecord::new(request, Instant::now(), scanner);

@@ -89,6 +89,7 @@ impl Api for Responses {
                 .and_then(|u| usage_of(Provider::Openai, u)),
             texts: vec![],
             stop_reason: stop_of(root),
+            response_id: str_of(root, "/id"),
             ..ResponseInfo::default()
         };
         for item in root
@@ -126,6 +127,9 @@ impl Api for Responses {
                     return;
                 };
                 info.stop_reason = stop_of(response);
+                if let Some(id) = str_of(response, "/id") {
+                    info.response_id = Some(id);
+                }
                 if let Some(m) = model_of(response) {
                     info.model = Some(m);
                 }

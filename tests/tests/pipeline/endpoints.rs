@@ -261,3 +261,43 @@ async fn other_posts_are_recorded_without_text_relayed_or_refused_as_configured(
     assert!(upstream.requests().is_empty());
     shim_task.stop().await.expect("shim");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_api_calls_join_their_conversation() {
+    let (env, _upstream, shim, shim_task) = shim_with(1, |_| {}).await;
+    let http = client();
+    let ask =
+        |body: serde_json::Value| http.post(format!("{shim}/v1/responses")).json(&body).send();
+    let first = ask(serde_json::json!({"model": "gpt-4o", "input": "plan the migration"}))
+        .await
+        .expect("first");
+    let id = first.json::<serde_json::Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("response id")
+        .to_string();
+    // The next turn names only the response it continues.
+    let codec = Codec::pinned().expect("codec");
+    let conversation_of_first = eventually("the first call's RESPONSE", WAIT, || async {
+        let raw = read_records(&env, Topic::Events, 2).await;
+        let e: LlmEvent = codec.decode(&raw[1]).await.ok()?;
+        e.conversation_id
+    })
+    .await;
+    ask(serde_json::json!({"model": "gpt-4o", "previous_response_id": id, "input": "and the rollback?"}))
+        .await
+        .expect("second");
+    ask(serde_json::json!({"model": "gpt-4o", "conversation": {"id": "conv_68af1"}, "input": "hello"}))
+        .await
+        .expect("third");
+    let mut events = vec![];
+    for raw in raw_events(&env, 6).await {
+        events.push(codec.decode::<LlmEvent>(&raw).await.expect("event"));
+    }
+    assert_eq!(
+        events[2].conversation_id.as_deref(),
+        Some(conversation_of_first.as_str()),
+        "previous_response_id joins the conversation of that response"
+    );
+    assert_eq!(events[4].conversation_id.as_deref(), Some("conv_68af1"));
+    shim_task.stop().await.expect("shim");
+}
