@@ -65,11 +65,14 @@ impl ResponseInfo {
 
 /// Parses a request body; `key` (the caller's tenant key) keys attachment digests. A body that
 /// is not a JSON object is an error that says why.
-pub fn parse_request(body: &[u8], key: &FingerprintKey) -> Result<RequestInfo, String> {
-    let root = serde_json::from_slice::<Value>(body)
-        .map_err(|e| format!("the request body is not valid JSON: {e}"))?;
+pub fn parse_request(body: &[u8], key: &FingerprintKey) -> crate::Result<RequestInfo> {
+    let root = serde_json::from_slice::<Value>(body).map_err(|e| {
+        crate::Error::InvalidRequest(format!("the request body is not valid JSON: {e}"))
+    })?;
     if !root.is_object() {
-        return Err("the request body must be a JSON object".into());
+        return Err(crate::Error::InvalidRequest(
+            "the request body must be a JSON object".into(),
+        ));
     }
     let session = root
         .get("metadata")

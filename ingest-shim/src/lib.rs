@@ -12,7 +12,8 @@
 //! [`media`] and [`pricing`].
 //!
 //! Connections are served by [`server`], hyper's HTTP/1.1 server with a `match` for routes
-//! ([`proxy::handle`]).
+//! ([`routes::handle`]); the state every call reads is built in [`app`], each call is
+//! handled in [`call`], and what the shim answers itself is in [`replies`].
 //!
 //! Delivery guarantee: recording is off the request path ([`publish`]). Events, or the work
 //! that builds them, go through a bounded queue to a recording thread of its own and on to an
@@ -21,9 +22,12 @@
 //! the spool is full (counted and logged). Calls are served throughout unless
 //! `shim.fail_closed` is set.
 
+pub mod app;
+pub mod call;
 pub mod chains;
 pub mod config;
 pub mod content;
+pub mod error;
 pub mod extract;
 pub mod identity;
 pub mod inline;
@@ -31,13 +35,16 @@ pub mod media;
 pub mod metrics;
 pub mod pricing;
 pub mod provider;
-pub mod proxy;
 pub mod publish;
 pub mod relay;
+pub mod replies;
+pub mod routes;
 pub mod server;
 pub mod spool;
 pub mod sse;
 pub mod upstream;
 
+pub use app::{run, serve, AppState};
 pub use config::ShimConfig;
-pub use proxy::{handle, run, serve, AppState};
+pub use error::{Error, Result};
+pub use routes::handle;

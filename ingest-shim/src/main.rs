@@ -12,5 +12,6 @@ fn main() -> anyhow::Result<()> {
         .thread_name("sightline-shim")
         .enable_all()
         .build()?
-        .block_on(async { sightline_shim::run(config, Shutdown::on_signals()).await })
+        .block_on(async { sightline_shim::run(config, Shutdown::on_signals()).await })?;
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! and drains them on shutdown.
 //!
 //! It is hyper's connection server and nothing more: routing is a `match` in the handler
-//! ([`crate::proxy::handle`]), so a call costs no work the shim does not need.
+//! ([`crate::routes::handle`]), so a call costs no work the shim does not need.
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -19,6 +19,8 @@ use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::proxy::matcher::Matcher;
+
+use crate::Error;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use sightline_events::Provider;
 
@@ -82,7 +84,7 @@ impl Upstream {
     /// A client for `config`'s base URLs. Central credentials are read from their env vars
     /// now; a configured var that is unset is an error naming the key. Egress proxies come
     /// from `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY`, read as curl reads them.
-    pub fn new(config: &UpstreamConfig, timeout: Duration) -> anyhow::Result<Self> {
+    pub fn new(config: &UpstreamConfig, timeout: Duration) -> crate::Result<Self> {
         Self::with_proxies(config, timeout, Matcher::from_env())
     }
 
@@ -90,14 +92,14 @@ impl Upstream {
         config: &UpstreamConfig,
         timeout: Duration,
         proxies: Matcher,
-    ) -> anyhow::Result<Self> {
+    ) -> crate::Result<Self> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(CONNECT_TIMEOUT));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .try_with_platform_verifier()
-            .map_err(|e| anyhow::anyhow!("cannot load the platform's TLS roots: {e}"))?
+            .map_err(|e| Error::Environment(format!("cannot load the platform's TLS roots: {e}")))?
             .https_or_http()
             .enable_all_versions()
             .wrap_connector(Egress {
@@ -182,30 +184,36 @@ impl Target {
         env_key: &str,
         env: Option<&str>,
         header: fn(&str) -> (HeaderName, String),
-    ) -> anyhow::Result<Self> {
+    ) -> crate::Result<Self> {
         let uri: http::Uri = url.parse().map_err(|e| {
-            anyhow::anyhow!(
-                "{url_key}: '{url}' is not a URL ({e}); set it to e.g. https://api.anthropic.com"
+            Error::config(
+                url_key,
+                format!("'{url}' is not a URL ({e}); set it to e.g. https://api.anthropic.com"),
             )
         })?;
         let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
-            anyhow::bail!(
-                "{url_key}: '{url}' needs a scheme and a host, e.g. https://api.anthropic.com"
-            );
+            return Err(Error::config(
+                url_key,
+                format!("'{url}' needs a scheme and a host, e.g. https://api.anthropic.com"),
+            ));
         };
         if !matches!(scheme, "http" | "https") || uri.query().is_some() {
-            anyhow::bail!("{url_key}: '{url}' must be an http(s) URL without a query");
+            return Err(Error::config(
+                url_key,
+                format!("'{url}' must be an http(s) URL without a query"),
+            ));
         }
         let credential = match env {
             None => None,
             Some(var) => {
                 let key = std::env::var(var).ok().filter(|k| !k.is_empty()).ok_or_else(|| {
-                    anyhow::anyhow!("{env_key}: the env var {var} is not set; set it to the central API key, or remove {env_key} to pass callers' keys through")
+                    Error::config(env_key, format!("the env var {var} is not set; set it to the central API key, or remove {env_key} to pass callers' keys through"))
                 })?;
                 let (name, value) = header(&key);
                 let mut value = HeaderValue::try_from(value).map_err(|_| {
-                    anyhow::anyhow!(
-                        "{env_key}: the env var {var} holds characters a header cannot carry"
+                    Error::config(
+                        env_key,
+                        format!("the env var {var} holds characters a header cannot carry"),
                     )
                 })?;
                 value.set_sensitive(true);
@@ -308,7 +316,7 @@ mod tests {
         call.body(()).expect("request").into_parts().0
     }
 
-    fn upstream(anthropic: &str) -> anyhow::Result<Upstream> {
+    fn upstream(anthropic: &str) -> crate::Result<Upstream> {
         let config = UpstreamConfig {
             anthropic: anthropic.into(),
             ..UpstreamConfig::default()

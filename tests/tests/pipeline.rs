@@ -145,7 +145,12 @@ impl<T> Running<T> {
 async fn shim_with(
     partitions: i32,
     customise: impl FnOnce(&mut ShimConfig),
-) -> (TestEnv, FakeUpstream, String, Running<anyhow::Result<()>>) {
+) -> (
+    TestEnv,
+    FakeUpstream,
+    String,
+    Running<sightline_shim::Result<()>>,
+) {
     let env = TestEnv::new(partitions).await.expect("env");
     let upstream = FakeUpstream::start().await.expect("upstream");
     let mut config = shim_config(&env, &upstream.url);
@@ -154,7 +159,7 @@ async fn shim_with(
     (env, upstream, shim, shim_task)
 }
 
-async fn start_shim(config: ShimConfig) -> (String, Running<anyhow::Result<()>>) {
+async fn start_shim(config: ShimConfig) -> (String, Running<sightline_shim::Result<()>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -1,4 +1,5 @@
-//! HTTP front: routes, forwarding and the server lifecycle.
+//! One call to an inspected endpoint: who is calling, what the policy makes of what the
+//! model would read, the send upstream, and the REQUEST and RESPONSE events.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -6,29 +7,25 @@ use std::task::Poll;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderName, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use sightline_detect::{FingerprintKey, KeyRing};
-use sightline_events::{CallStatus, LlmEvent, Message, Provider};
-use sightline_kafka::{Producer, Topic, TopicNames};
-use sightline_policy::{Context, Policy};
-use sightline_runtime::Shutdown;
+use sightline_detect::FingerprintKey;
+use sightline_events::{LlmEvent, Message, Provider};
+use sightline_policy::Context;
 
-use crate::config::UnknownEndpoints;
+use crate::app::AppState;
 use crate::extract::{clean_id, parse_request, RequestInfo};
 use crate::identity::{self, Identity};
 use crate::inline::{self, Inspection};
-use crate::provider::{self, Api};
-use crate::publish::{self, Publisher};
-use crate::relay::{CallRecord, Relay, ResponseScanner};
+use crate::provider::Api;
+use crate::publish::Publisher;
+use crate::relay::{CallRecord, Relay};
+use crate::replies::{blocked, error_response, fail, relayed};
 use crate::server::Peer;
-use crate::spool::Spool;
 use crate::sse::Observer;
-use crate::upstream::{forwardable, Upstream, UpstreamError};
-use crate::ShimConfig;
 
 /// Conversation header.
 pub const CONVERSATION_HEADER: &str = "x-sightline-conversation";
@@ -68,210 +65,7 @@ pub const CLAUDE_CODE_SESSION_HEADER: &str = "x-claude-code-session-id";
 /// Bodies and texts larger than this are parsed and scanned off the async reactor.
 const INLINE_PARSE_LIMIT: usize = 64 * 1024;
 
-/// Shared by every request; a clone is one reference count.
-#[derive(Debug, Clone)]
-pub struct AppState(Arc<Shared>);
-
-/// What every request reads.
-#[derive(Debug)]
-pub struct Shared {
-    config: ShimConfig,
-    auth: identity::Authenticator,
-    upstream: Upstream,
-    publisher: Publisher,
-    scanner: ResponseScanner,
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-impl AppState {
-    /// State for `config`, publishing through `publisher`. Loads the policy.
-    pub fn new(config: ShimConfig, publisher: Publisher) -> anyhow::Result<Self> {
-        let policy = match &config.policy.file {
-            Some(file) => Policy::load(file)?,
-            None => Policy::builtin_default(),
-        };
-        let key = match std::env::var(&config.policy.fingerprint_key_env) {
-            Ok(k) if !k.is_empty() => k.into_bytes(),
-            _ => {
-                tracing::warn!(
-                    env = %config.policy.fingerprint_key_env,
-                    "fingerprint key not set; using a random key, so fingerprints will not match across restarts"
-                );
-                [
-                    uuid::Uuid::new_v4().into_bytes(),
-                    uuid::Uuid::new_v4().into_bytes(),
-                ]
-                .concat()
-            }
-        };
-        let scanner = ResponseScanner {
-            policy: Arc::new(policy),
-            keys: Arc::new(KeyRing::new(key)),
-            prices: Arc::new(config.prices.clone()),
-            chains: Arc::default(),
-        };
-        let upstream = Upstream::new(&config.upstream, config.shim.upstream_timeout)?;
-        let auth = identity::Authenticator::new(&config.identity).map_err(|problems| {
-            let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            anyhow::anyhow!("identity configuration: {}", list.join("; "))
-        })?;
-        Ok(Self(Arc::new(Shared {
-            config,
-            auth,
-            upstream,
-            publisher,
-            scanner,
-        })))
-    }
-}
-
-/// Answers one call: the shim's routes. The inspected endpoints are forwarded with events;
-/// any other path goes upstream untouched.
-pub async fn handle(state: AppState, request: http::Request<Incoming>) -> Response {
-    if request.method() == Method::POST {
-        if let Some(api) = provider::route(request.uri().path()) {
-            return forward(state, api, request).await;
-        }
-        let provider = client_provider(request.headers());
-        match state.config.shim.unknown_endpoints {
-            UnknownEndpoints::Relay => {}
-            UnknownEndpoints::Record => {
-                let api: &'static dyn Api = match provider {
-                    Provider::Anthropic => &provider::opaque::ANTHROPIC,
-                    Provider::Openai | Provider::Other => &provider::opaque::OPENAI,
-                };
-                return forward(state, api, request).await;
-            }
-            UnknownEndpoints::Reject => {
-                let message = format!(
-                    "this gateway does not forward POST {} (shim.unknown_endpoints = \"reject\")",
-                    request.uri().path()
-                );
-                return error_response(
-                    provider,
-                    StatusCode::NOT_FOUND,
-                    "not_found_error",
-                    &message,
-                );
-            }
-        }
-    }
-    match (request.method(), request.uri().path()) {
-        (&Method::GET, "/healthz") => "ok".into_response(),
-        (&Method::GET, "/readyz") => readyz(&state),
-        (&Method::GET, "/metrics") => metrics(&state),
-        _ => passthrough(state, request).await,
-    }
-}
-
-/// Binds `shim.listen` and serves until `shutdown`.
-pub async fn run(config: ShimConfig, shutdown: Shutdown) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.shim.listen)
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!("cannot listen on {} (shim.listen): {e}", config.shim.listen)
-        })?;
-    serve(config, listener, shutdown).await
-}
-
-/// Serves on `listener` until `shutdown`, then drains in-flight calls and publishes what they
-/// produced, within `shim.shutdown_grace`.
-pub async fn serve(
-    config: ShimConfig,
-    listener: tokio::net::TcpListener,
-    shutdown: Shutdown,
-) -> anyhow::Result<()> {
-    let codec = config.schema_registry.codec()?;
-    let producer = Producer::with_defaults(&config.kafka, publish::PRODUCER_DEFAULTS)?;
-    let topic = TopicNames::from(&config.topics).name(Topic::Events);
-    let metrics = Arc::new(crate::metrics::Metrics::default());
-    let spool = Spool::open(
-        &config.shim.spool_dir,
-        config.shim.spool_max_bytes,
-        metrics.spool_bytes.clone(),
-    )
-    .map_err(|e| {
-        anyhow::anyhow!(
-            "cannot open the spool at {} (shim.spool_dir): {e}",
-            config.shim.spool_dir.display()
-        )
-    })?;
-    let spool = Some(Arc::new(spool));
-    let (publisher, jobs) = Publisher::new(config.shim.publish_queue, spool.clone(), metrics);
-    let counters = publisher.counters();
-    let grace = config.shim.shutdown_grace;
-    let recording = publish::start(
-        jobs,
-        config.kafka.clone(),
-        producer.clone(),
-        codec,
-        topic.clone(),
-        counters.clone(),
-        spool,
-    )?;
-
-    tracing::info!(listen = ?listener.local_addr().ok(), topic = %topic, "shim listening");
-    let state = AppState::new(config, publisher)?;
-    let deadline = crate::server::serve(listener, shutdown, grace, move |request| {
-        handle(state.clone(), request)
-    })
-    .await;
-
-    // Every sender is gone once the server has drained; the recording thread then finishes.
-    match tokio::time::timeout_at(deadline.into(), recording).await {
-        Ok(Ok(())) => {}
-        Ok(Err(_)) => tracing::error!("the recording thread failed; events may be unpublished"),
-        Err(_) => tracing::error!("events still unpublished after the shutdown grace period"),
-    }
-    producer.flush(grace)?;
-    tracing::info!(
-        delivered = counters
-            .delivered
-            .load(std::sync::atomic::Ordering::Relaxed),
-        lost = counters.lost.load(std::sync::atomic::Ordering::Relaxed),
-        "shim stopped"
-    );
-    Ok(())
-}
-
-/// Ready while events can still be queued: 503 when the publish queue is nearly full.
-fn readyz(state: &AppState) -> Response {
-    let (depth, capacity) = (
-        state.publisher.queue_depth(),
-        state.publisher.queue_capacity(),
-    );
-    if depth * 10 >= capacity * 9 {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("publish queue {depth}/{capacity} full\n"),
-        )
-            .into_response()
-    } else {
-        (StatusCode::OK, "ready\n").into_response()
-    }
-}
-
-fn metrics(state: &AppState) -> Response {
-    let counters = state.publisher.counters();
-    let text = state
-        .publisher
-        .metrics()
-        .render(state.publisher.queue_depth(), &counters);
-    (
-        [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        text,
-    )
-        .into_response()
-}
-
-fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     identity::header(headers, name).map(str::to_string)
 }
 
@@ -297,7 +91,11 @@ impl Caller {
     }
 }
 
-async fn forward(state: AppState, api: &'static dyn Api, req: http::Request<Incoming>) -> Response {
+pub(crate) async fn forward(
+    state: AppState,
+    api: &'static dyn Api,
+    req: http::Request<Incoming>,
+) -> Response {
     let provider = api.provider();
     let started = Instant::now();
     let received_ms = sightline_events::now_ms();
@@ -391,7 +189,7 @@ async fn forward(state: AppState, api: &'static dyn Api, req: http::Request<Inco
                 team: caller.team.as_deref(),
             };
             let inspection = inline::inspect(&policy, &caller.key, &ctx, &info.content);
-            Ok::<_, String>((Arc::new(info), inspection))
+            Ok::<_, crate::Error>((Arc::new(info), inspection))
         })
         .await
     };
@@ -405,7 +203,7 @@ async fn forward(state: AppState, api: &'static dyn Api, req: http::Request<Inco
                 provider,
                 StatusCode::BAD_REQUEST,
                 "invalid_request_error",
-                &reason,
+                &reason.to_string(),
             );
         }
         None => {
@@ -570,48 +368,6 @@ async fn cpu_bound<T: Send + 'static>(
     }
 }
 
-/// Any other endpoint (`GET /v1/models`, files, batches…) is relayed untouched, without
-/// inspection or events. Anthropic clients are recognised by their `anthropic-version` header.
-async fn passthrough(state: AppState, req: http::Request<Incoming>) -> Response {
-    let provider = client_provider(req.headers());
-    let (parts, body) = req.into_parts();
-    match state.upstream.send(provider, &parts, Body::new(body)).await {
-        Ok(response) => {
-            let (head, incoming) = response.into_parts();
-            relayed(head, Body::new(incoming))
-        }
-        Err(e) => {
-            let (status, kind) = e.status();
-            error_response(provider, status, kind, &e.to_string())
-        }
-    }
-}
-
-/// Whose API a call to an endpoint the shim does not know is for: Anthropic clients send
-/// `anthropic-version`.
-fn client_provider(headers: &HeaderMap) -> Provider {
-    if headers.contains_key("anthropic-version") {
-        Provider::Anthropic
-    } else {
-        Provider::Openai
-    }
-}
-
-/// Upstream's status and headers (hop-by-hop and the shim's own removed; the length kept,
-/// since the body is relayed byte for byte) with `body`.
-fn relayed(mut head: http::response::Parts, body: Body) -> Response {
-    let dropped: Vec<HeaderName> = head
-        .headers
-        .keys()
-        .filter(|name| !forwardable(name) && *name != http::header::CONTENT_LENGTH)
-        .cloned()
-        .collect();
-    for name in dropped {
-        head.headers.remove(name);
-    }
-    Response::from_parts(head, body)
-}
-
 /// A call to an inspected endpoint, once read and attributed.
 #[derive(Clone)]
 struct Call {
@@ -704,108 +460,4 @@ impl Call {
             ..LlmEvent::request(&caller.tenant, &caller.user, self.provider, &self.endpoint)
         }
     }
-}
-
-/// Answers a blocked call without contacting upstream, in the API's own format.
-fn blocked(
-    state: &AppState,
-    api: &'static dyn Api,
-    info: &RequestInfo,
-    mut record: CallRecord,
-    inspection: &Inspection,
-) -> Response {
-    let call_id = record.request.call_id.clone();
-    let reason = inline::block_reason(
-        &state.scanner.policy,
-        &record.request.tenant_id,
-        &inspection.rules,
-        &call_id,
-    );
-    tracing::warn!(
-        call_id = %call_id,
-        tenant = %record.request.tenant_id,
-        user = %record.request.user_id,
-        rules = ?inspection.rules,
-        tier = ?inspection.verdict.tier,
-        "request blocked by policy"
-    );
-    // The model as the REQUEST event has it: capped, cleaned and redacted.
-    let model = record.request.model.clone();
-    let reply = api.blocked_reply(
-        info.stream,
-        model.as_deref().unwrap_or("sightline-policy"),
-        &call_id,
-        &reason,
-    );
-    let response = match reply {
-        Some((content_type, body)) => {
-            record.http_status = 200;
-            (
-                StatusCode::OK,
-                [
-                    (http::header::CONTENT_TYPE, content_type),
-                    (HeaderName::from_static("x-sightline-blocked"), "true"),
-                ],
-                body,
-            )
-                .into_response()
-        }
-        // No reply to give (token counts, embeddings, batches): refused as a bad request.
-        None => {
-            record.http_status = 400;
-            let mut response = error_response(
-                api.provider(),
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                &reason,
-            );
-            response.headers_mut().insert(
-                HeaderName::from_static("x-sightline-blocked"),
-                http::HeaderValue::from_static("true"),
-            );
-            response
-        }
-    };
-    // The explanation is ours, not the model's: publish it without re-scanning.
-    record.scanner = None;
-    let observed = crate::extract::ResponseInfo {
-        model,
-        texts: vec![reason],
-        ..Default::default()
-    };
-    let ending = record.ended(CallStatus::Blocked, None);
-    state
-        .publisher
-        .publish(record.response(ending, None, observed));
-    response
-}
-
-/// Answers a call upstream did not answer, and records it as failed.
-fn fail(
-    state: &AppState,
-    provider: Provider,
-    mut record: CallRecord,
-    e: &UpstreamError,
-) -> Response {
-    let message = e.to_string();
-    let (status, kind) = e.status();
-    tracing::warn!(call_id = %record.request.call_id, error = %message, "call failed");
-    record.http_status = status.as_u16();
-    state.publisher.publish(record.failed(message.clone()));
-    error_response(provider, status, kind, &message)
-}
-
-/// An error in the provider's own error shape, so SDKs surface the message.
-pub fn error_response(
-    provider: Provider,
-    status: StatusCode,
-    kind: &str,
-    message: &str,
-) -> Response {
-    (
-        status,
-        [(http::header::CONTENT_TYPE, "application/json")],
-        provider::error_body(provider, kind, message).to_string(),
-    )
-        .into_response()
 }
