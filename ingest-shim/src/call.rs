@@ -1,5 +1,5 @@
-//! One call to an inspected endpoint: who is calling, what the policy makes of what the
-//! model would read, the send upstream, and the REQUEST and RESPONSE events.
+//! One call: who is calling, what the policy makes of what the model would read (for the
+//! endpoints the shim inspects), the send upstream, and the REQUEST and RESPONSE events.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -144,11 +144,22 @@ pub(crate) async fn forward(
             );
         }
     };
-    let body = match Limited::new(body, state.config.shim.max_body_bytes)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
+    // An endpoint the shim does not know is recorded without reading it: its body streams
+    // through, whatever its size.
+    let (incoming, mut unread) = if api.reads_content() {
+        (Some(body), None)
+    } else {
+        (None, Some(body))
+    };
+    let body = match incoming {
+        None => Ok(Bytes::new()),
+        Some(incoming) => Limited::new(incoming, state.config.shim.max_body_bytes)
+            .collect()
+            .await
+            .map(|b| b.to_bytes()),
+    };
+    let body = match body {
+        Ok(b) => b,
         Err(e) => {
             let too_large = e.is::<LengthLimitError>();
             return if too_large {
@@ -175,13 +186,11 @@ pub(crate) async fn forward(
     // The policy reads what the model would read: the body is parsed and its decoded text
     // scanned before the call may go upstream (off the reactor when the body is large).
     let caller = Arc::new(Caller::new(&state, identity));
-    let inspected = {
+    let inspected = if unread.is_some() {
+        Some(Ok((Arc::new(RequestInfo::default()), Inspection::clean())))
+    } else {
         let (raw, caller, policy) = (body.clone(), caller.clone(), state.scanner.policy.clone());
         cpu_bound(body.len(), move || {
-            // An endpoint the shim does not know is recorded without reading it.
-            if !api.reads_content() {
-                return Ok((Arc::new(RequestInfo::default()), Inspection::clean()));
-            }
             let info = parse_request(&raw, &caller.key)?;
             let ctx = Context {
                 tenant: &caller.tenant,
@@ -230,7 +239,13 @@ pub(crate) async fn forward(
     };
     let call = Call {
         provider,
-        endpoint: format!("{} {}", parts.method, parts.uri.path()),
+        // The path of an endpoint the shim does not know is the caller's: capped, cleaned,
+        // scanned like the rest of what it chose.
+        endpoint: format!(
+            "{} {}",
+            parts.method,
+            chosen(Some(parts.uri.path()), 256).unwrap_or_default()
+        ),
         conversation: header(&parts.headers, CONVERSATION_HEADER).map(|c| {
             // A clean id as sent; anything else (or an id that held a secret) grouped all the
             // same, under a keyed hash of what was sent.
@@ -260,7 +275,7 @@ pub(crate) async fn forward(
             state
                 .scanner
                 .chains
-                .conversation_of(previous)
+                .conversation_of(&caller.tenant, previous)
                 .unwrap_or_else(|| {
                     let digest = caller
                         .key
@@ -281,7 +296,13 @@ pub(crate) async fn forward(
                 .fingerprint(format!("api-key\0{credential}").as_bytes());
             format!("key-{}", &digest[..16])
         }),
-        request_bytes: i64::try_from(body.len()).unwrap_or(i64::MAX),
+        request_bytes: match unread {
+            // Streamed through: its declared length.
+            Some(_) => header(&parts.headers, "content-length")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(0),
+            None => i64::try_from(body.len()).unwrap_or(i64::MAX),
+        },
         caller,
         info,
         started,
@@ -291,12 +312,36 @@ pub(crate) async fn forward(
         let record = call.record(&state, &inspection);
         return blocked(&state, api, &call.info, record, &inspection);
     }
-    let forwarded = inspection.redacted_body.take().map_or(body, Bytes::from);
+    let forwarded = inspection.redacted_body.take();
+    // A reply the shim made up for a blocked call is no response upstream knows: a call that
+    // continues from it joins its conversation here, and goes upstream without naming it.
+    let made_up = call
+        .info
+        .previous_response
+        .as_deref()
+        .is_some_and(|p| p.starts_with(crate::provider::openai_responses::BLOCKED_ID_PREFIX));
+    let forwarded = match (forwarded, made_up) {
+        (forwarded, true) => {
+            let mut root = forwarded
+                .and_then(|b| serde_json::from_str(&b).ok())
+                .unwrap_or_else(|| call.info.content.root.clone());
+            if let Some(fields) = root.as_object_mut() {
+                fields.remove("previous_response_id");
+            }
+            Bytes::from(root.to_string())
+        }
+        (Some(redacted), false) => Bytes::from(redacted),
+        (None, false) => body,
+    };
 
     // The call goes upstream first, and is recorded while upstream works on it:
     // the event is no part of the answer. One poll hands the request to a pooled connection;
     // yielding lets that connection's task write it before the call is recorded.
-    let mut sending = std::pin::pin!(state.upstream.send(provider, &parts, Body::from(forwarded)));
+    let outgoing = match unread.take() {
+        Some(unread) => Body::new(unread),
+        None => Body::from(forwarded),
+    };
+    let mut sending = std::pin::pin!(state.upstream.send(provider, &parts, outgoing));
     let early = futures::poll!(sending.as_mut());
     if early.is_pending() {
         tokio::task::yield_now().await;
@@ -450,7 +495,12 @@ impl Call {
             model: self.model.clone(),
             streaming: info.stream,
             user_agent: self.user_agent.clone(),
-            content_hash: Some(info.content_hash.clone()).filter(|h| !h.is_empty()),
+            // The same content asked of another endpoint (a token count) is another request.
+            content_hash: Some(&info.content_hash).filter(|h| !h.is_empty()).map(|h| {
+                caller
+                    .key
+                    .fingerprint(format!("{}\0{h}", self.endpoint).as_bytes())
+            }),
             capability: self.capability.clone(),
             workspace_id: self.workspace.clone(),
             api_key_id: self.api_key_id.clone(),

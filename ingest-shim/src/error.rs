@@ -55,12 +55,6 @@ impl Error {
             message: message.into(),
         }
     }
-
-    /// Whether the caller's input caused it (as opposed to the configuration or the
-    /// environment).
-    pub fn is_bad_input(&self) -> bool {
-        matches!(self, Self::InvalidRequest(_))
-    }
 }
 
 /// The shim's `Result`.

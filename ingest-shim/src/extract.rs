@@ -40,7 +40,8 @@ pub struct ResponseInfo {
     /// Assistant text, one entry per choice in index order: OpenAI answers `n` of them,
     /// Anthropic one (its text blocks joined).
     pub texts: Vec<String>,
-    /// Why the model stopped (`end_turn`, `stop`, `length`, `tool_use`…; the first choice's).
+    /// Why the model stopped, as the API says it (`end_turn`, `stop`, `length`, `tool_use`;
+    /// the Responses API's `completed` or `max_output_tokens`…; of the first choice to say).
     pub stop_reason: Option<String>,
     /// Bytes of the response body relayed.
     pub bytes: i64,
@@ -124,6 +125,9 @@ const CONTENT_FIELDS: &[&str] = &[
     "tool_choice",
     "response_format",
     "text",
+    "requests",
+    "previous_response_id",
+    "conversation",
 ];
 
 /// A keyed (per-tenant) hash of a request's canonical content ([`CONTENT_FIELDS`], object keys

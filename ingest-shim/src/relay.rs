@@ -142,11 +142,6 @@ impl CallRecord {
         e.error = error;
         e.findings = findings;
         e.stop_reason = observed.stop_reason;
-        if let (Some(scanner), Some(response), Some(conversation)) =
-            (&self.scanner, &observed.response_id, &e.conversation_id)
-        {
-            scanner.chains.remember(response, conversation);
-        }
         e.response_bytes = Some(observed.bytes);
         e
     }
@@ -204,7 +199,26 @@ impl Relay {
         self.finish(status, None);
     }
 
+    /// Remembers the response's id with its conversation as soon as it is seen, before the
+    /// client has the answer, so that a call continuing from it at once joins it.
+    fn chain(&mut self) {
+        let (Some(record), Some(observer)) = (&self.record, &mut self.observer) else {
+            return;
+        };
+        let (Some(scanner), Some(conversation)) =
+            (&record.scanner, &record.request.conversation_id)
+        else {
+            return;
+        };
+        if let Some(id) = observer.new_response_id() {
+            scanner
+                .chains
+                .remember(&record.request.tenant_id, &id, conversation);
+        }
+    }
+
     fn finish(&mut self, status: CallStatus, error: Option<String>) {
+        self.chain();
         let (Some(record), Some(observer)) = (self.record.take(), self.observer.take()) else {
             return;
         };
@@ -236,6 +250,7 @@ impl Body for Relay {
                     if let Some(o) = this.observer.as_mut() {
                         o.feed(chunk);
                     }
+                    this.chain();
                 }
                 // The server stops polling once the body says it has ended (a length-delimited
                 // body, say), so the end is recognised here rather than by a last poll.

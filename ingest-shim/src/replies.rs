@@ -88,6 +88,15 @@ pub(crate) fn blocked(
             response
         }
     };
+    // A later call may continue from the made-up reply: it joins this conversation.
+    if let (true, Some(conversation)) = (api.has_response_ids(), &record.request.conversation_id) {
+        let id = format!(
+            "{}{call_id}",
+            crate::provider::openai_responses::BLOCKED_ID_PREFIX
+        );
+        let chains = &state.scanner.chains;
+        chains.remember(&record.request.tenant_id, &id, conversation);
+    }
     // The explanation is ours, not the model's: publish it without re-scanning.
     record.scanner = None;
     let observed = crate::extract::ResponseInfo {

@@ -14,7 +14,7 @@ use crate::provider::{self, Api};
 use crate::replies::{error_response, relayed};
 
 /// Answers one call: the shim's routes. The inspected endpoints are forwarded with events;
-/// any other path goes upstream untouched.
+/// other `POST`s as `shim.unknown_endpoints` says; anything else goes upstream untouched.
 pub async fn handle(state: AppState, request: http::Request<Incoming>) -> Response {
     if request.method() == Method::POST {
         if let Some(api) = provider::route(request.uri().path()) {
@@ -82,11 +82,29 @@ fn metrics(state: &AppState) -> Response {
         .into_response()
 }
 
-/// Any other endpoint (`GET /v1/models`, files, batches…) is relayed untouched, without
-/// inspection or events. Anthropic clients are recognised by their `anthropic-version` header.
+/// Any other call (`GET /v1/models`, a file download…) is relayed untouched, without inspection
+/// or events. Where unknown callers are refused (`identity.unknown = "reject"`), they are
+/// refused here too. Anthropic clients are recognised by their `anthropic-version` header.
 async fn passthrough(state: AppState, req: http::Request<Incoming>) -> Response {
     let provider = client_provider(req.headers());
     let (parts, body) = req.into_parts();
+    if state.config.identity.unknown == crate::identity::Unknown::Reject {
+        let presented = crate::identity::Presented {
+            headers: &parts.headers,
+            peer: parts
+                .extensions
+                .get::<crate::server::Peer>()
+                .map(|p| p.0.ip()),
+        };
+        if let Err(reason) = state.auth.resolve(&presented) {
+            return error_response(
+                provider,
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                &reason.to_string(),
+            );
+        }
+    }
     match state.upstream.send(provider, &parts, Body::new(body)).await {
         Ok(response) => {
             let (head, incoming) = response.into_parts();

@@ -17,6 +17,8 @@ pub struct Observer {
     buf: Vec<u8>,
     overflow: bool,
     info: ResponseInfo,
+    /// The response id was handed out by [`Observer::new_response_id`].
+    id_taken: bool,
 }
 
 impl Observer {
@@ -28,12 +30,16 @@ impl Observer {
             buf: Vec::new(),
             overflow: false,
             info: ResponseInfo::default(),
+            id_taken: false,
         }
     }
 
     /// Feeds the next relayed chunk.
     pub fn feed(&mut self, chunk: &[u8]) {
         self.info.bytes += i64::try_from(chunk.len()).unwrap_or(i64::MAX);
+        if !self.api.reads_content() {
+            return;
+        }
         if !self.streaming {
             if self.buf.len() + chunk.len() <= MAX_OBSERVED {
                 self.buf.extend_from_slice(chunk);
@@ -71,6 +77,27 @@ impl Observer {
             return;
         };
         self.api.stream_event(&v, &mut self.info);
+    }
+
+    /// The response's own id (Responses API), the first time it is known: from the stream's
+    /// first event, or from the whole body once it has all arrived.
+    pub fn new_response_id(&mut self) -> Option<String> {
+        if self.id_taken || !self.api.has_response_ids() {
+            return None;
+        }
+        let id = if self.streaming {
+            self.info.response_id.clone()
+        } else {
+            #[derive(serde::Deserialize)]
+            struct Head {
+                id: Option<String>,
+            }
+            serde_json::from_slice::<Head>(&self.buf)
+                .ok()
+                .and_then(|h| h.id)
+        };
+        self.id_taken = id.is_some();
+        id
     }
 
     /// What was learned, once the response has ended.

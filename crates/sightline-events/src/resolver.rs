@@ -39,6 +39,8 @@ struct PinnedEntry {
     id: u32,
     name: String,
     file: String,
+    /// Hex sha256 of the file's text as pinned.
+    sha256: String,
 }
 
 /// Ids pinned in `schemas/pinned.json`: no network, the default.
@@ -66,7 +68,21 @@ impl PinnedResolver {
                     entry.id, entry.file
                 )));
             };
+            let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+            if digest != entry.sha256 {
+                return Err(Error::Schema(format!(
+                    "schemas/pinned.json: {} changed since it was pinned to id {}; a schema that \
+                     changes needs a new id (keep the old file under schemas/history/)",
+                    entry.file, entry.id
+                )));
+            }
             let schema = parse_schema(text)?;
+            if schema.name().map(|n| n.fullname(None)) != Some(entry.name.clone()) {
+                return Err(Error::Schema(format!(
+                    "schemas/pinned.json: id {} names '{}', but {} defines another record",
+                    entry.id, entry.name, entry.file
+                )));
+            }
             if schemas_by_id.insert(entry.id, Arc::new(schema)).is_some() {
                 return Err(Error::Schema(format!(
                     "schemas/pinned.json: id {} is used twice",
@@ -196,5 +212,29 @@ impl SchemaResolver for RegistryResolver {
             schemas.insert(id, schema.clone());
         }
         Ok(schema)
+    }
+}
+
+#[cfg(test)]
+mod pin_tests {
+    use super::*;
+
+    #[test]
+    fn a_schema_edited_without_a_new_id_or_pinned_to_another_name_fails_at_load() {
+        assert!(PinnedResolver::builtin().is_ok());
+        let pinned: serde_json::Value = serde_json::from_str(PINNED_IDS_JSON).expect("json");
+        let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+            let mut p = pinned.clone();
+            f(&mut p["schemas"][1]);
+            PinnedResolver::from_json(&p.to_string(), ALL_SCHEMAS)
+                .expect_err("refused")
+                .to_string()
+        };
+        assert!(edit(&|e| e["sha256"] = "00".repeat(32).into()).contains("needs a new id"));
+        assert!(
+            edit(&|e| e["name"] = "io.sightline.dlq.v1.DlqRecord".into())
+                .contains("another record")
+        );
+        assert!(edit(&|e| e["file"] = "nowhere.avsc".into()).contains("not compiled in"));
     }
 }

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 use sightline_events::Provider;
 
-use super::{model_of, sse, str_of, usage_of, Api};
+use super::{head_of, sse, str_of, usage_of, Api};
 use crate::extract::ResponseInfo;
 
 /// What kind of Messages endpoint.
@@ -82,13 +82,8 @@ impl Api for Messages {
 
     fn parse_response(&self, root: &Value) -> ResponseInfo {
         let mut info = ResponseInfo {
-            model: model_of(root),
-            usage: root
-                .get("usage")
-                .and_then(|u| usage_of(Provider::Anthropic, u)),
-            texts: vec![],
             stop_reason: str_of(root, "/stop_reason"),
-            ..ResponseInfo::default()
+            ..head_of(Provider::Anthropic, root)
         };
         for block in root
             .get("content")
@@ -122,11 +117,22 @@ impl Api for Messages {
                 if let Some(stop) = str_of(v, "/delta/stop_reason") {
                     info.stop_reason = Some(stop);
                 }
-                if let Some(out) = v.pointer("/usage/output_tokens").and_then(Value::as_i64) {
+                // The final counts; each field that is present replaces the one from
+                // message_start.
+                if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
                     let usage = info.usage.get_or_insert_with(Default::default);
-                    usage.output_tokens = out;
-                    if let Some(inp) = v.pointer("/usage/input_tokens").and_then(Value::as_i64) {
-                        usage.input_tokens = inp;
+                    let get = |k: &str| u.get(k).and_then(Value::as_i64);
+                    if let Some(n) = get("output_tokens") {
+                        usage.output_tokens = n;
+                    }
+                    if let Some(n) = get("input_tokens") {
+                        usage.input_tokens = n;
+                    }
+                    if let Some(n) = get("cache_read_input_tokens") {
+                        usage.cache_read_tokens = Some(n);
+                    }
+                    if let Some(n) = get("cache_creation_input_tokens") {
+                        usage.cache_write_tokens = Some(n);
                     }
                 }
             }

@@ -26,6 +26,11 @@ pub trait Api: Sync + std::fmt::Debug {
         true
     }
 
+    /// Whether its responses have ids a later call continues from (`previous_response_id`).
+    fn has_response_ids(&self) -> bool {
+        false
+    }
+
     /// A blocked call's answer, `(content type, body)` with `text` as the assistant's reply;
     /// `None` where the endpoint has no reply to give (token counts, embeddings, batches),
     /// and the call is refused as an invalid request instead.
@@ -103,6 +108,36 @@ pub fn choice_index(choice: &Value, position: usize) -> usize {
         .get("index")
         .and_then(Value::as_u64)
         .map_or(position, |i| usize::try_from(i).unwrap_or(usize::MAX))
+}
+
+/// What a whole response object says besides its text: its model and usage.
+fn head_of(provider: Provider, root: &Value) -> ResponseInfo {
+    ResponseInfo {
+        model: model_of(root),
+        usage: root.get("usage").and_then(|u| usage_of(provider, u)),
+        ..ResponseInfo::default()
+    }
+}
+
+/// Folds an OpenAI object with `choices` (a whole response or one streamed chunk) into
+/// `info`: the model, each choice's text at pointer `text_at` (kept apart by index: with `n` > 1
+/// streamed chunks interleave), the first finish reason, and the usage when present.
+fn fold_choices(v: &Value, text_at: &str, info: &mut ResponseInfo) {
+    if let Some(m) = model_of(v) {
+        info.model = Some(m);
+    }
+    let choices = v.get("choices").and_then(Value::as_array);
+    for (position, choice) in choices.into_iter().flatten().enumerate() {
+        if info.stop_reason.is_none() {
+            info.stop_reason = str_of(choice, "/finish_reason");
+        }
+        if let Some(t) = choice.pointer(text_at).and_then(Value::as_str) {
+            info.push_text(choice_index(choice, position), t);
+        }
+    }
+    if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
+        info.usage = usage_of(Provider::Openai, u);
+    }
 }
 
 /// `model` of a response object.

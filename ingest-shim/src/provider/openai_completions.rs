@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 use sightline_events::Provider;
 
-use super::{choice_index, model_of, sse, str_of, usage_of, Api};
+use super::{fold_choices, sse, Api};
 use crate::extract::ResponseInfo;
 
 /// `POST /v1/completions`.
@@ -45,33 +45,12 @@ impl Api for Completions {
     }
 
     fn parse_response(&self, root: &Value) -> ResponseInfo {
-        let mut info = ResponseInfo {
-            model: model_of(root),
-            usage: root
-                .get("usage")
-                .and_then(|u| usage_of(Provider::Openai, u)),
-            texts: vec![],
-            ..ResponseInfo::default()
-        };
-        self.stream_event(root, &mut info);
+        let mut info = ResponseInfo::default();
+        fold_choices(root, "/text", &mut info);
         info
     }
 
     fn stream_event(&self, v: &Value, info: &mut ResponseInfo) {
-        if let Some(m) = model_of(v) {
-            info.model = Some(m);
-        }
-        let choices = v.get("choices").and_then(Value::as_array);
-        for (position, choice) in choices.into_iter().flatten().enumerate() {
-            if info.stop_reason.is_none() {
-                info.stop_reason = str_of(choice, "/finish_reason");
-            }
-            if let Some(t) = choice.get("text").and_then(Value::as_str) {
-                info.push_text(choice_index(choice, position), t);
-            }
-        }
-        if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
-            info.usage = usage_of(Provider::Openai, u);
-        }
+        fold_choices(v, "/text", info);
     }
 }

@@ -4,7 +4,7 @@
 use serde_json::Value;
 use sightline_events::Provider;
 
-use super::{model_of, usage_of, Api};
+use super::{head_of, Api};
 use crate::extract::ResponseInfo;
 
 /// `POST /v1/embeddings`.
@@ -24,14 +24,7 @@ impl Api for Embeddings {
     }
 
     fn parse_response(&self, root: &Value) -> ResponseInfo {
-        ResponseInfo {
-            model: model_of(root),
-            usage: root
-                .get("usage")
-                .and_then(|u| usage_of(Provider::Openai, u)),
-            texts: vec![],
-            ..ResponseInfo::default()
-        }
+        head_of(Provider::Openai, root)
     }
 
     fn stream_event(&self, _: &Value, _: &mut ResponseInfo) {}

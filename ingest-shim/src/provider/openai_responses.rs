@@ -5,8 +5,12 @@
 use serde_json::{json, Value};
 use sightline_events::Provider;
 
-use super::{model_of, sse, str_of, usage_of, Api};
+use super::{head_of, model_of, sse, str_of, usage_of, Api};
 use crate::extract::ResponseInfo;
+
+/// How the ids of the replies the shim makes up for blocked calls begin. Upstream does not
+/// know them: a call continuing from one goes upstream without it.
+pub const BLOCKED_ID_PREFIX: &str = "resp_sightline_";
 
 /// `POST /v1/responses`.
 #[derive(Debug)]
@@ -20,6 +24,10 @@ impl Api for Responses {
         Provider::Openai
     }
 
+    fn has_response_ids(&self) -> bool {
+        true
+    }
+
     fn blocked_reply(
         &self,
         stream: bool,
@@ -28,7 +36,7 @@ impl Api for Responses {
         text: &str,
     ) -> Option<(&'static str, String)> {
         let (response_id, item_id) = (
-            format!("resp_sightline_{call_id}"),
+            format!("{BLOCKED_ID_PREFIX}{call_id}"),
             format!("msg_sightline_{call_id}"),
         );
         let part = json!({"type": "output_text", "text": text, "annotations": []});
@@ -83,14 +91,9 @@ impl Api for Responses {
 
     fn parse_response(&self, root: &Value) -> ResponseInfo {
         let mut info = ResponseInfo {
-            model: model_of(root),
-            usage: root
-                .get("usage")
-                .and_then(|u| usage_of(Provider::Openai, u)),
-            texts: vec![],
             stop_reason: stop_of(root),
             response_id: str_of(root, "/id"),
-            ..ResponseInfo::default()
+            ..head_of(Provider::Openai, root)
         };
         for item in root
             .get("output")
@@ -126,7 +129,9 @@ impl Api for Responses {
                 let Some(response) = v.get("response") else {
                     return;
                 };
-                info.stop_reason = stop_of(response);
+                if v["type"] != "response.created" {
+                    info.stop_reason = stop_of(response);
+                }
                 if let Some(id) = str_of(response, "/id") {
                     info.response_id = Some(id);
                 }

@@ -264,7 +264,7 @@ async fn other_posts_are_recorded_without_text_relayed_or_refused_as_configured(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn responses_api_calls_join_their_conversation() {
-    let (env, _upstream, shim, shim_task) = shim_with(1, |_| {}).await;
+    let (env, upstream, shim, shim_task) = shim_with(1, |_| {}).await;
     let http = client();
     let ask =
         |body: serde_json::Value| http.post(format!("{shim}/v1/responses")).json(&body).send();
@@ -275,29 +275,49 @@ async fn responses_api_calls_join_their_conversation() {
         .as_str()
         .expect("response id")
         .to_string();
-    // The next turn names only the response it continues.
-    let codec = Codec::pinned().expect("codec");
-    let conversation_of_first = eventually("the first call's RESPONSE", WAIT, || async {
-        let raw = read_records(&env, Topic::Events, 2).await;
-        let e: LlmEvent = codec.decode(&raw[1]).await.ok()?;
-        e.conversation_id
-    })
-    .await;
+    // The next turn names only the response it continues, and is sent at once (an SDK does
+    // not wait for the shim's events).
     ask(serde_json::json!({"model": "gpt-4o", "previous_response_id": id, "input": "and the rollback?"}))
         .await
         .expect("second");
     ask(serde_json::json!({"model": "gpt-4o", "conversation": {"id": "conv_68af1"}, "input": "hello"}))
         .await
         .expect("third");
+    // A blocked reply's made-up id joins its conversation too, and never reaches upstream.
+    let blocked = ask(serde_json::json!({"model": "gpt-4o", "input": format!("key {AWS_KEY_ID}")}))
+        .await
+        .expect("blocked");
+    let blocked_id = blocked.json::<serde_json::Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    ask(serde_json::json!({"model": "gpt-4o", "previous_response_id": blocked_id, "input": "sorry, here it is without the key"}))
+        .await
+        .expect("after the block");
+    let forwarded: serde_json::Value =
+        serde_json::from_slice(&upstream.requests()[3].body).expect("json");
+    assert!(
+        forwarded.get("previous_response_id").is_none(),
+        "a made-up id is not sent upstream: {forwarded}"
+    );
+    assert_eq!(forwarded["input"], "sorry, here it is without the key");
+
+    let codec = Codec::pinned().expect("codec");
     let mut events = vec![];
-    for raw in raw_events(&env, 6).await {
+    for raw in raw_events(&env, 10).await {
         events.push(codec.decode::<LlmEvent>(&raw).await.expect("event"));
     }
+    let conversation = |i: usize| events[i].conversation_id.clone().expect("conversation");
     assert_eq!(
-        events[2].conversation_id.as_deref(),
-        Some(conversation_of_first.as_str()),
+        conversation(2),
+        conversation(0),
         "previous_response_id joins the conversation of that response"
     );
-    assert_eq!(events[4].conversation_id.as_deref(), Some("conv_68af1"));
+    assert_eq!(conversation(4), "conv_68af1");
+    assert_eq!(
+        conversation(8),
+        conversation(6),
+        "continued from a blocked reply"
+    );
     shim_task.stop().await.expect("shim");
 }
