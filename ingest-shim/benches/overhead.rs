@@ -224,6 +224,19 @@ async fn main() {
     let brokers =
         std::env::var("SIGHTLINE_TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
     let spool = std::env::temp_dir().join(format!("sightline-bench-spool-{port}"));
+    // The bench's topics exist, so that events are delivered as in production: without them
+    // every event waits in librdkafka and then in the spool, and the bench measures that path.
+    let kafka = sightline_kafka::KafkaConfig {
+        brokers: brokers.clone(),
+        ..sightline_kafka::KafkaConfig::default()
+    };
+    let topics = sightline_kafka::TopicsConfig {
+        prefix: "bench".into(),
+        ..sightline_kafka::TopicsConfig::default()
+    };
+    sightline_kafka::topics::apply(&kafka, &topics)
+        .await
+        .expect("the bench's topics (is the broker up? cargo xtask services up)");
     let shim = Process(
         Command::new(env!("CARGO_BIN_EXE_sightline-shim"))
             .env("SIGHTLINE__SHIM__LISTEN", format!("127.0.0.1:{port}"))

@@ -9,6 +9,80 @@ use sightline_testkit::registry::FakeRegistry;
 use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_that_goes_down_mid_traffic_loses_nothing() {
+    let mut registry = FakeRegistry::start().await.expect("registry");
+    let url = registry.url.clone();
+    let spool = std::env::temp_dir().join(unique("spool"));
+    let config = |env: &TestEnv, upstream: &str| {
+        let mut c = shim_config(env, upstream);
+        c.schema_registry = RegistryConfig {
+            url: Some(url.clone()),
+        };
+        c.shim.spool_dir = spool.clone();
+        c
+    };
+    let env = TestEnv::new(1).await.expect("env");
+    let upstream = FakeUpstream::start().await.expect("upstream");
+    let http = client();
+    let call = |shim: String, i: usize| {
+        http.post(format!("{shim}/v1/messages"))
+            .json(&serde_json::json!({"model": "m", "max_tokens": 8,
+                "messages": [{"role": "user", "content": format!("question {i}")}]}))
+            .send()
+    };
+    let (shim, shim_task) = start_shim(config(&env, &upstream.url)).await;
+    for i in 0..3 {
+        assert_eq!(call(shim.clone(), i).await.expect("call").status(), 200);
+    }
+    eventually("the first events delivered", WAIT, || async {
+        (metric(&shim, "sightline_shim_events_delivered_total").await >= 6).then_some(())
+    })
+    .await;
+    // The registry goes down; the shim restarts meanwhile (a deploy), so it has no cached id.
+    registry.stop();
+    shim_task.stop().await.expect("shim");
+    let (shim, shim_task) = start_shim(config(&env, &upstream.url)).await;
+    for i in 3..6 {
+        assert_eq!(call(shim.clone(), i).await.expect("call").status(), 200);
+    }
+    eventually("events kept in the spool", WAIT, || async {
+        (metric(&shim, "sightline_shim_spool_bytes").await > 0).then_some(())
+    })
+    .await;
+    registry.up().await.expect("registry up");
+    for i in 6..8 {
+        assert_eq!(call(shim.clone(), i).await.expect("call").status(), 200);
+    }
+    eventually("the spool replayed", 3 * WAIT, || async {
+        (metric(&shim, "sightline_shim_spool_bytes").await == 0
+            && metric(&shim, "sightline_shim_events_delivered_total").await >= 10)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(metric(&shim, "sightline_shim_events_lost_total").await, 0);
+    let codec = Codec::new(Arc::new(RegistryResolver::new(&registry.url))).expect("codec");
+    let mut ids = std::collections::BTreeMap::new();
+    let mut questions = vec![];
+    for raw in raw_events(&env, 16).await {
+        let event: LlmEvent = codec.decode(&raw).await.expect("event");
+        *ids.entry(event.event_id.clone()).or_insert(0) += 1;
+        if event.kind == sightline_events::EventKind::Request {
+            questions.extend(event.messages.into_iter().map(|m| m.text));
+        }
+    }
+    assert_eq!(ids.len(), 16, "every event arrived");
+    assert!(ids.values().all(|n| *n == 1), "exactly once: {ids:?}");
+    let expected: Vec<String> = (0..8).map(|i| format!("question {i}")).collect();
+    assert_eq!(questions, expected, "in order");
+    assert_eq!(
+        count_records(&env, Topic::Events, 16, Duration::from_secs(3)).await,
+        16
+    );
+    shim_task.stop().await.expect("shim");
+    let _ = std::fs::remove_dir_all(&spool);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_wait_in_the_spool_while_the_registry_is_down() {
     let mut registry = FakeRegistry::down().await.expect("registry address");
     let url = registry.url.clone();
