@@ -19,7 +19,7 @@ use std::ops::Range;
 
 use base64::Engine as _;
 use serde_json::Value;
-use sightline_detect::{Finding, FingerprintKey};
+use sightline_detect::{ceil_boundary, floor_boundary, Finding, FingerprintKey};
 use sightline_events::Attachment;
 
 /// Top-level fields that never reach the model. Everything else is scanned.
@@ -260,8 +260,8 @@ fn across_seams(part: &Part, scan_text: &impl Fn(&str) -> Vec<Finding>) -> Vec<F
     // Windows around the seams, merged where they overlap.
     let mut windows: Vec<Range<usize>> = vec![];
     for &seam in &seams {
-        let w = floor(&glued, seam.saturating_sub(SEAM_WINDOW))
-            ..ceil(&glued, (seam + SEAM_WINDOW).min(glued.len()));
+        let w = floor_boundary(&glued, seam.saturating_sub(SEAM_WINDOW))
+            ..ceil_boundary(&glued, (seam + SEAM_WINDOW).min(glued.len()));
         match windows.last_mut() {
             Some(last) if w.start <= last.end => last.end = w.end,
             _ => windows.push(w),
@@ -291,20 +291,6 @@ fn across_seams(part: &Part, scan_text: &impl Fn(&str) -> Vec<Finding>) -> Vec<F
         }
     }
     out
-}
-
-fn floor(text: &str, mut i: usize) -> usize {
-    while i > 0 && !text.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
-}
-
-fn ceil(text: &str, mut i: usize) -> usize {
-    while i < text.len() && !text.is_char_boundary(i) {
-        i += 1;
-    }
-    i
 }
 
 fn base64_engine() -> base64::engine::GeneralPurpose {

@@ -398,14 +398,16 @@ fn placeholder_spans(text: &str) -> Vec<(usize, usize)> {
     spans
 }
 
-fn floor_boundary(text: &str, mut i: usize) -> usize {
+/// The char boundary at or before byte `i` of `text`.
+pub fn floor_boundary(text: &str, mut i: usize) -> usize {
     while i > 0 && !text.is_char_boundary(i) {
         i -= 1;
     }
     i
 }
 
-fn ceil_boundary(text: &str, mut i: usize) -> usize {
+/// The char boundary at or after byte `i` of `text`.
+pub fn ceil_boundary(text: &str, mut i: usize) -> usize {
     while i < text.len() && !text.is_char_boundary(i) {
         i += 1;
     }

@@ -31,7 +31,7 @@ mod rule;
 pub mod validate;
 
 pub use allow::Allowlist;
-pub use engine::{Engine, Finding};
+pub use engine::{ceil_boundary, floor_boundary, Engine, Finding};
 pub use error::{Error, Result};
 pub use fingerprint::{FingerprintKey, KeyRing};
 pub use production::ProductionConfig;
