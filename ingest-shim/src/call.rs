@@ -244,7 +244,11 @@ pub(crate) async fn forward(
         endpoint: format!(
             "{} {}",
             parts.method,
-            chosen(Some(parts.uri.path()), 256).unwrap_or_default()
+            if api.reads_content() {
+                parts.uri.path().to_string()
+            } else {
+                chosen(Some(parts.uri.path()), 256).unwrap_or_default()
+            }
         ),
         conversation: header(&parts.headers, CONVERSATION_HEADER).map(|c| {
             // A clean id as sent; anything else (or an id that held a secret) grouped all the
