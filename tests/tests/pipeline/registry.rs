@@ -53,31 +53,8 @@ async fn a_registry_that_goes_down_mid_traffic_loses_nothing() {
     for i in 6..8 {
         assert_eq!(call(shim.clone(), i).await.expect("call").status(), 200);
     }
-    eventually("the spool replayed", 3 * WAIT, || async {
-        (metric(&shim, "sightline_shim_spool_bytes").await == 0
-            && metric(&shim, "sightline_shim_events_delivered_total").await >= 10)
-            .then_some(())
-    })
-    .await;
-    assert_eq!(metric(&shim, "sightline_shim_events_lost_total").await, 0);
-    let codec = Codec::new(Arc::new(RegistryResolver::new(&registry.url))).expect("codec");
-    let mut ids = std::collections::BTreeMap::new();
-    let mut questions = vec![];
-    for raw in raw_events(&env, 16).await {
-        let event: LlmEvent = codec.decode(&raw).await.expect("event");
-        *ids.entry(event.event_id.clone()).or_insert(0) += 1;
-        if event.kind == sightline_events::EventKind::Request {
-            questions.extend(event.messages.into_iter().map(|m| m.text));
-        }
-    }
-    assert_eq!(ids.len(), 16, "every event arrived");
-    assert!(ids.values().all(|n| *n == 1), "exactly once: {ids:?}");
-    let expected: Vec<String> = (0..8).map(|i| format!("question {i}")).collect();
-    assert_eq!(questions, expected, "in order");
-    assert_eq!(
-        count_records(&env, Topic::Events, 16, Duration::from_secs(3)).await,
-        16
-    );
+    // This shim delivered the 10 events of the calls made after the restart.
+    every_event_once_in_order(&env, &shim, &registry.url, 8, 10).await;
     shim_task.stop().await.expect("shim");
     let _ = std::fs::remove_dir_all(&spool);
 }
@@ -120,29 +97,42 @@ async fn events_wait_in_the_spool_while_the_registry_is_down() {
     for i in 5..10 {
         assert_eq!(call(i).await.expect("call").status(), 200);
     }
+    every_event_once_in_order(&env, &shim, &registry.url, 10, 20).await;
+    shim_task.stop().await.expect("shim");
+}
+
+/// Once the spool has replayed (`shim` having delivered `delivered_here` events), the topic
+/// holds the REQUEST and RESPONSE of each of `calls` calls ("question 0", "question 1"…)
+/// exactly once, in order, and nothing was lost.
+async fn every_event_once_in_order(
+    env: &TestEnv,
+    shim: &str,
+    registry: &str,
+    calls: usize,
+    delivered_here: u64,
+) {
+    let events = 2 * calls;
     eventually("the spool replayed", 3 * WAIT, || async {
-        (metric(&shim, "sightline_shim_spool_bytes").await == 0
-            && metric(&shim, "sightline_shim_events_delivered_total").await >= 20)
+        (metric(shim, "sightline_shim_spool_bytes").await == 0
+            && metric(shim, "sightline_shim_events_delivered_total").await >= delivered_here)
             .then_some(())
     })
     .await;
-    assert_eq!(metric(&shim, "sightline_shim_events_lost_total").await, 0);
-
-    let codec = Codec::new(Arc::new(RegistryResolver::new(&registry.url))).expect("codec");
+    assert_eq!(metric(shim, "sightline_shim_events_lost_total").await, 0);
+    let codec = Codec::new(Arc::new(RegistryResolver::new(registry))).expect("codec");
     let mut ids = std::collections::BTreeMap::new();
     let mut questions = vec![];
-    for raw in raw_events(&env, 20).await {
+    for raw in raw_events(env, events).await {
         let event: LlmEvent = codec.decode(&raw).await.expect("event");
         *ids.entry(event.event_id.clone()).or_insert(0) += 1;
         if event.kind == sightline_events::EventKind::Request {
             questions.extend(event.messages.into_iter().map(|m| m.text));
         }
     }
-    assert_eq!(ids.len(), 20, "every event arrived");
+    assert_eq!(ids.len(), events, "every event arrived");
     assert!(ids.values().all(|n| *n == 1), "exactly once: {ids:?}");
-    let expected: Vec<String> = (0..10).map(|i| format!("question {i}")).collect();
+    let expected: Vec<String> = (0..calls).map(|i| format!("question {i}")).collect();
     assert_eq!(questions, expected, "in order");
-    let total = count_records(&env, Topic::Events, 20, Duration::from_secs(3)).await;
-    assert_eq!(total, 20, "no record sent twice");
-    shim_task.stop().await.expect("shim");
+    let total = count_records(env, Topic::Events, events, Duration::from_secs(3)).await;
+    assert_eq!(total, events, "no record sent twice");
 }
