@@ -8,7 +8,7 @@ pub fn luhn(s: &str) -> bool {
         return false;
     }
     let sum = luhn_sum(&digits, false);
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// The Luhn sum of `digits`; `check_digit_missing` when the last digit is still to be chosen
