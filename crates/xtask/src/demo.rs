@@ -104,7 +104,10 @@ pub fn run() -> Result<(), String> {
     // sha256 of each key, never the key.
     let shim_config = logs.join("shim.toml");
     let mut identity = String::from("[identity]\nunknown = \"reject\"\n");
-    for (user, team, _, _) in CALLS {
+    let mut users: Vec<(&str, &str)> = CALLS.iter().map(|(u, t, _, _)| (*u, *t)).collect();
+    users.sort_unstable();
+    users.dedup();
+    for (user, team) in users {
         identity.push_str(&format!(
             "[identity.api_keys.{}]\nuser = \"{user}\"\nteam = \"{team}\"\n",
             util::sha256_hex(&demo_key(user))?
