@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use sightline_detect::KeyRing;
 use sightline_kafka::{Producer, Topic, TopicNames};
-use sightline_policy::Policy;
 use sightline_runtime::Shutdown;
 
 use crate::identity;
@@ -41,13 +40,10 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// State for `config`, publishing through `publisher`. Loads the policy.
     pub fn new(config: ShimConfig, publisher: Publisher) -> Result<Self> {
-        let policy = match &config.policy.file {
-            Some(file) => Policy::load(file)?,
-            None => Policy::builtin_default(),
-        };
-        let key = match std::env::var(&config.policy.fingerprint_key_env) {
-            Ok(k) if !k.is_empty() => k.into_bytes(),
-            _ => {
+        let policy = config.policy.load()?;
+        let key = match config.policy.master_key() {
+            Some(k) => k,
+            None => {
                 tracing::warn!(
                     env = %config.policy.fingerprint_key_env,
                     "fingerprint key not set; using a random key, so fingerprints will not match across restarts"

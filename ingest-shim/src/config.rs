@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use sightline_events::RegistryConfig;
 use sightline_kafka::{KafkaConfig, TopicsConfig};
+use sightline_policy::PolicySection;
 use sightline_runtime::{Problem, Validate};
 
 /// The shim's config file (`shim.toml`), overridable by `SIGHTLINE__…` env vars.
@@ -35,32 +36,6 @@ pub struct ShimConfig {
     /// `[prices."<model or glob>"]`: USD per million tokens, for the cost of each call.
     #[serde(default)]
     pub prices: crate::pricing::PriceTable,
-}
-
-/// `[policy]`: what is detected, redacted and blocked inline.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PolicySection {
-    /// Policy file (see `docs/config/policy.toml`); the built-in default when unset.
-    #[serde(default)]
-    pub file: Option<PathBuf>,
-    /// Env var holding the fingerprint master key. When it is unset, a random key is used and
-    /// fingerprints do not match across restarts.
-    #[serde(default = "default_key_env")]
-    pub fingerprint_key_env: String,
-}
-
-fn default_key_env() -> String {
-    "SIGHTLINE_FINGERPRINT_KEY".into()
-}
-
-impl Default for PolicySection {
-    fn default() -> Self {
-        Self {
-            file: None,
-            fingerprint_key_env: default_key_env(),
-        }
-    }
 }
 
 /// `[shim]`: the listener and request handling.
@@ -243,14 +218,7 @@ impl Validate for ShimConfig {
         if self.shim.publish_queue == 0 {
             p.push(Problem::new("shim.publish_queue", "must be at least 1"));
         }
-        if let Some(file) = &self.policy.file {
-            if !file.is_file() {
-                p.push(Problem::new(
-                    "policy.file",
-                    format!("{} does not exist; point it at a policy.toml or unset it for the built-in policy", file.display()),
-                ));
-            }
-        }
+        p.extend(self.policy.validate("policy", false));
         if self.shim.default_tenant.is_empty() {
             p.push(Problem::new("shim.default_tenant", "must not be empty"));
         }

@@ -1,8 +1,8 @@
 //! Inline policy: detect, redact and decide on a request before it is forwarded. Pure.
 
-use sightline_detect::{redact, Finding, FingerprintKey};
+use sightline_detect::{Finding, FingerprintKey};
 use sightline_events::InlineFinding;
-use sightline_policy::{Context, Policy, Tier, Verdict};
+use sightline_policy::{finding_record, Context, Policy, Verdict};
 
 use crate::content::{self, Content};
 
@@ -50,25 +50,10 @@ impl Inspection {
                     .find(|p| f.start < p.range.end)
                     .or(part.pieces.last());
                 let location = piece.map(|p| p.pointer.clone());
-                out.push(to_event(f, location, tiers.next().copied()));
+                out.push(finding_record(f, location, tiers.next().copied()));
             }
         }
         out
-    }
-}
-
-/// The event form of a finding, found at `location`, at `tier`.
-pub fn to_event(f: &Finding, location: Option<String>, tier: Option<Tier>) -> InlineFinding {
-    InlineFinding {
-        rule_id: f.rule_id.to_string(),
-        category: f.category.as_str().into(),
-        start: i64::try_from(f.start).unwrap_or(i64::MAX),
-        end: i64::try_from(f.end).unwrap_or(i64::MAX),
-        confidence: f.confidence,
-        fingerprint: f.fingerprint.clone(),
-        location,
-        example: f.example,
-        tier: tier.map(|t| t.as_str().to_string()),
     }
 }
 
@@ -102,23 +87,6 @@ pub fn inspect(
     }
 }
 
-/// `text` as published: scanned on its own and redacted where something was found, with the
-/// findings (spans are offsets into `text`).
-pub fn scan_and_redact(
-    policy: &Policy,
-    key: &FingerprintKey,
-    tenant: &str,
-    text: String,
-) -> (String, Vec<Finding>) {
-    let found = policy.scan_keyed(&text, tenant, key);
-    let published = if found.is_empty() {
-        text
-    } else {
-        redact(&text, &found)
-    };
-    (published, found)
-}
-
 /// A value the caller chose that events carry (model name, user agent, conversation id,
 /// client session): at most `max_chars` characters, control characters removed, and scanned
 /// and redacted like a prompt.
@@ -134,7 +102,7 @@ pub fn caller_chosen(
         .filter(|c| !c.is_control())
         .take(max_chars)
         .collect();
-    scan_and_redact(policy, key, tenant, clean).0
+    policy.scan_and_redact(clean, tenant, key).0
 }
 
 /// The text a blocked client sees: what was found (rule descriptions, never values) and what

@@ -103,15 +103,11 @@ impl CallRecord {
             .map(|(choice, text)| {
                 let text = match (&self.scanner, &key) {
                     (Some(scanner), Some(key)) => {
-                        let (published, found) = crate::inline::scan_and_redact(
-                            &scanner.policy,
-                            key,
-                            &e.tenant_id,
-                            text,
-                        );
+                        let (published, found) =
+                            scanner.policy.scan_and_redact(text, &e.tenant_id, key);
                         findings.extend(found.iter().map(|f| {
                             let (tier, _) = scanner.policy.tier_of(f, &e.tenant_id);
-                            crate::inline::to_event(
+                            sightline_policy::finding_record(
                                 f,
                                 Some(format!("response/{choice}")),
                                 Some(tier),

@@ -9,7 +9,8 @@ use sightline_events::{Codec, DlqRecord, LlmEvent, Message, Provider};
 use sightline_kafka::{Producer, Topic};
 use sightline_runtime::Shutdown;
 use sightline_shim::config::{ShimConfig, ShimSection, UpstreamConfig};
-use sightline_sink::config::{SinkConfig, SinkSection};
+use sightline_sink::config::SinkConfig;
+use sightline_stage::StageSection;
 use sightline_testkit::fake_upstream::{
     choice_answer, FakeUpstream, ANSWER, ANTHROPIC_USAGE, OPENAI_USAGE,
 };
@@ -115,9 +116,9 @@ fn sink_config(env: &TestEnv, group: &str) -> SinkConfig {
         kafka: env.kafka.clone(),
         topics: env.topics.clone(),
         clickhouse: env.clickhouse.clone(),
-        sink: SinkSection {
-            group_id: group.into(),
-            ..SinkSection::default()
+        stage: StageSection {
+            group_id: Some(group.into()),
+            ..StageSection::default()
         },
         ..SinkConfig::default()
     };

@@ -225,6 +225,9 @@ mod tests {
             stop_reason: Some("end_turn".into()),
             request_bytes: Some(321),
             response_bytes: Some(654),
+            logical_id: None,
+            resample_role: None,
+            resample_index: None,
         }
     }
 

@@ -229,6 +229,36 @@ pub struct LlmEvent {
     /// Size of the response body.
     #[serde(default)]
     pub response_bytes: Option<i64>,
+    /// The logical request this event belongs to (set by the dedupe processor): the call id of
+    /// the first request of its resampling window.
+    #[serde(default)]
+    pub logical_id: Option<String>,
+    /// PRIMARY or RESAMPLE (set by the dedupe processor on requests).
+    #[serde(default)]
+    pub resample_role: Option<ResampleRole>,
+    /// 0 for the primary, then 1, 2… in arrival order.
+    #[serde(default)]
+    pub resample_index: Option<i32>,
+}
+
+/// A request's place in its resampling window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ResampleRole {
+    /// The first request of its window: the policy and any judge run on it.
+    Primary,
+    /// An identical request within the window: it gets the primary's verdict.
+    Resample,
+}
+
+impl ResampleRole {
+    /// The Avro symbol.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResampleRole::Primary => "PRIMARY",
+            ResampleRole::Resample => "RESAMPLE",
+        }
+    }
 }
 
 impl LlmEvent {
@@ -271,6 +301,9 @@ impl LlmEvent {
             stop_reason: None,
             request_bytes: None,
             response_bytes: None,
+            logical_id: None,
+            resample_role: None,
+            resample_index: None,
         }
     }
 

@@ -19,16 +19,18 @@ mod dlq;
 mod error;
 mod event;
 mod resolver;
+mod verdict;
 
 pub use codec::{Codec, WIRE_MAGIC};
 pub use config::RegistryConfig;
 pub use dlq::DlqRecord;
 pub use error::{Error, Result};
 pub use event::{
-    Attachment, CallStatus, EventKind, InlineFinding, LlmEvent, Message, Provider, Sampling,
-    TokenUsage,
+    Attachment, CallStatus, EventKind, InlineFinding, LlmEvent, Message, Provider, ResampleRole,
+    Sampling, TokenUsage,
 };
 pub use resolver::{PinnedResolver, RegistryResolver, SchemaResolver};
+pub use verdict::{Decision, JudgeOutcome, JudgeStatus, Verdict, VerdictFinding, VerdictTier};
 
 /// An Avro schema compiled into the crate, with the subject it is published under by default.
 #[derive(Debug, Clone, Copy)]
@@ -51,14 +53,25 @@ pub const DLQ_RECORD_SCHEMA: SchemaSource = SchemaSource {
     text: include_str!("../../../schemas/dlq_record.v1.avsc"),
 };
 
+/// The `Verdict` schema.
+pub const VERDICT_SCHEMA: SchemaSource = SchemaSource {
+    full_name: "io.sightline.verdicts.v1.Verdict",
+    text: include_str!("../../../schemas/verdict.v1.avsc"),
+};
+
 /// Every schema this crate knows, for resolvers that pin ids.
-pub const ALL_SCHEMAS: &[SchemaSource] = &[LLM_EVENT_SCHEMA, DLQ_RECORD_SCHEMA];
+pub const ALL_SCHEMAS: &[SchemaSource] = &[LLM_EVENT_SCHEMA, DLQ_RECORD_SCHEMA, VERDICT_SCHEMA];
 
 /// Every schema file `schemas/pinned.json` may name, by its path under `schemas/`: this build's
 /// schemas and the earlier versions records may still be written with.
 pub const SCHEMA_FILES: &[(&str, &str)] = &[
     ("llm_event.v1.avsc", LLM_EVENT_SCHEMA.text),
     ("dlq_record.v1.avsc", DLQ_RECORD_SCHEMA.text),
+    ("verdict.v1.avsc", VERDICT_SCHEMA.text),
+    (
+        "history/llm_event.v1.id3.avsc",
+        include_str!("../../../schemas/history/llm_event.v1.id3.avsc"),
+    ),
     (
         "history/llm_event.v1.id1.avsc",
         include_str!("../../../schemas/history/llm_event.v1.id1.avsc"),
@@ -80,6 +93,27 @@ impl AvroRecord for LlmEvent {
 
 impl AvroRecord for DlqRecord {
     const SCHEMA: SchemaSource = DLQ_RECORD_SCHEMA;
+}
+
+impl AvroRecord for Verdict {
+    const SCHEMA: SchemaSource = VERDICT_SCHEMA;
+}
+
+/// A deterministic UUID (version 8 layout) from the sha256 of `parts`, joined unambiguously:
+/// for output records whose id must be the same on every replay.
+pub fn derived_id(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p.as_bytes());
+    }
+    let digest = h.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes)
+        .into_uuid()
+        .to_string()
 }
 
 /// Milliseconds since the Unix epoch, now.

@@ -72,6 +72,9 @@ async fn fastavro_reads_rust_encoded_events() {
         stop_reason: Some("stop".into()),
         request_bytes: Some(100),
         response_bytes: None,
+        logical_id: None,
+        resample_role: None,
+        resample_index: None,
     };
     let bytes = Codec::pinned()
         .expect("codec")
@@ -100,7 +103,7 @@ async fn fastavro_reads_rust_encoded_events() {
         String::from_utf8_lossy(&out.stderr)
     );
     let decoded: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json from python");
-    assert_eq!(decoded["schema_id"], 3);
+    assert_eq!(decoded["schema_id"], 4);
     let r = &decoded["record"];
     assert_eq!(r["event_id"], event.event_id);
     assert_eq!(r["kind"], "RESPONSE");

@@ -1,27 +1,87 @@
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
-use rdkafka::error::KafkaResult;
-use rdkafka::message::BorrowedMessage;
-use rdkafka::{ClientContext, TopicPartitionList};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::{KafkaConfig, Result};
 
-/// Logs rebalances and counts them, so stages can drop per-partition state on reassignment.
-#[derive(Default)]
-pub struct RebalanceTracker {
-    generation: Arc<AtomicU64>,
+const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where each partition's state can be rebuilt from: the lowest input offset a stage's state
+/// still depends on, recorded with each stored offset and committed, after the group's own
+/// commit, under the group `<group>.rebuild`.
+///
+/// Committed in that order, a crash between the two leaves an older (lower) rebuild point,
+/// which only means re-reading more.
+struct Checkpoints {
+    client: BaseConsumer,
+    stored: Mutex<HashMap<(String, i32), i64>>,
 }
 
-impl ClientContext for RebalanceTracker {}
+impl Checkpoints {
+    fn commit(&self) -> Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        if let Ok(stored) = self.stored.lock() {
+            for ((topic, partition), offset) in stored.iter() {
+                tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
+            }
+        }
+        if tpl.count() > 0 {
+            self.client.commit(&tpl, CommitMode::Sync)?;
+        }
+        Ok(())
+    }
+}
 
-impl ConsumerContext for RebalanceTracker {
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+/// Commits what is stored before partitions move, counts rebalances and keeps the lag
+/// librdkafka reports in its statistics.
+struct GroupContext {
+    generation: Arc<AtomicU64>,
+    checkpoints: Arc<Checkpoints>,
+    lag: Arc<Mutex<HashMap<(String, i32), i64>>>,
+}
+
+impl ClientContext for GroupContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        if let Ok(mut lag) = self.lag.lock() {
+            lag.clear();
+            for (name, topic) in statistics.topics {
+                for (partition, p) in topic.partitions {
+                    // -1 is librdkafka's "unknown"; partition -1 is its internal UA partition.
+                    if partition >= 0 && p.consumer_lag >= 0 {
+                        lag.insert((name.clone(), partition), p.consumer_lag);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
+            // Whatever is durable is committed before another member takes the partitions.
+            match commit_stored(consumer) {
+                Ok(()) => {
+                    if let Err(e) = self.checkpoints.commit() {
+                        tracing::warn!(error = %e, "cannot commit rebuild points on revoke");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot commit offsets on revoke; the next owner replays them")
+                }
+            }
+            if let Ok(mut stored) = self.checkpoints.stored.lock() {
+                stored.clear();
+            }
             tracing::info!(partitions = tpl.count(), "partitions revoked");
         }
     }
@@ -36,38 +96,86 @@ impl ConsumerContext for RebalanceTracker {
         }
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
+}
 
-    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "offset commit failed; it is retried on the next interval");
-        }
+fn commit_stored<C: Consumer<X>, X: ConsumerContext>(consumer: &C) -> Result<()> {
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) => Ok(()),
+        // Nothing stored since the last commit.
+        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// A consumer-group member that commits only offsets the caller has stored.
 ///
-/// Auto-commit is on, auto-store is off: call [`store`](Self::store) after the record's effect
-/// is durable. On shutdown, call [`commit_now`](Self::commit_now).
+/// Auto-store and auto-commit are off: call [`store`](Self::store) after the record's effect
+/// is durable, and [`commit_now`](Self::commit_now) on an interval and on shutdown. Stored
+/// offsets are also committed when partitions are revoked.
 pub struct AtLeastOnceConsumer {
-    inner: StreamConsumer<RebalanceTracker>,
+    inner: StreamConsumer<GroupContext>,
     generation: Arc<AtomicU64>,
+    checkpoints: Arc<Checkpoints>,
+    lag: Arc<Mutex<HashMap<(String, i32), i64>>>,
+    config: KafkaConfig,
+}
+
+/// Where a partition resumes: the group's committed offset and the rebuild point committed
+/// with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResumePoint {
+    /// The next offset to read.
+    pub next: i64,
+    /// The lowest offset the state at `next` depended on, when one was committed.
+    pub rebuild_from: Option<i64>,
+}
+
+/// A record read back while rebuilding state.
+#[derive(Debug, Clone)]
+pub struct ReadBack {
+    /// Its offset.
+    pub offset: i64,
+    /// Its key.
+    pub key: Option<Vec<u8>>,
+    /// Its bytes.
+    pub payload: Option<Vec<u8>>,
 }
 
 impl AtLeastOnceConsumer {
     /// Joins `group` and subscribes to `topics`.
     pub fn subscribe(config: &KafkaConfig, group: &str, topics: &[&str]) -> Result<Self> {
-        let tracker = RebalanceTracker::default();
-        let generation = tracker.generation.clone();
-        let inner: StreamConsumer<RebalanceTracker> = config
-            .client_config(&[("auto.commit.interval.ms", "1000")])
+        let checkpoints = Arc::new(Checkpoints {
+            client: config
+                .client_config(&[])
+                .set("group.id", format!("{group}.rebuild"))
+                .set("enable.auto.commit", "false")
+                .create()?,
+            stored: Mutex::new(HashMap::new()),
+        });
+        let generation = Arc::new(AtomicU64::new(0));
+        let lag = Arc::new(Mutex::new(HashMap::new()));
+        let context = GroupContext {
+            generation: generation.clone(),
+            checkpoints: checkpoints.clone(),
+            lag: lag.clone(),
+        };
+        let inner: StreamConsumer<GroupContext> = config
+            .client_config(&[])
             .set("group.id", group)
-            .set("enable.auto.commit", "true")
+            .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
-            .create_with_context(tracker)?;
+            .set("statistics.interval.ms", "5000")
+            .create_with_context(context)?;
         inner.subscribe(topics)?;
-        Ok(Self { inner, generation })
+        Ok(Self {
+            inner,
+            generation,
+            checkpoints,
+            lag,
+            config: config.clone(),
+        })
     }
 
     /// The next record. Errors are transient broker errors; log and keep polling.
@@ -76,23 +184,26 @@ impl AtLeastOnceConsumer {
     }
 
     /// Marks the record at `offset` of `topic`/`partition` as processed; `offset + 1`, the next
-    /// one to read, is committed on the next interval (librdkafka's `rd_kafka_offset_store`
-    /// adds the one itself).
-    pub fn store(&self, topic: &str, partition: i32, offset: i64) -> Result<()> {
+    /// one to read, is committed next (librdkafka's `rd_kafka_offset_store` adds the one
+    /// itself). `rebuild_from` is the lowest offset the caller's state still depends on.
+    pub fn store(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        rebuild_from: Option<i64>,
+    ) -> Result<()> {
         self.inner.store_offset(topic, partition, offset)?;
+        if let (Some(from), Ok(mut stored)) = (rebuild_from, self.checkpoints.stored.lock()) {
+            stored.insert((topic.to_string(), partition), from.min(offset + 1));
+        }
         Ok(())
     }
 
-    /// Synchronously commits everything stored so far.
+    /// Synchronously commits everything stored so far, then the rebuild points.
     pub fn commit_now(&self) -> Result<()> {
-        match self.inner.commit_consumer_state(CommitMode::Sync) {
-            Ok(()) => Ok(()),
-            // Nothing stored since the last commit.
-            Err(rdkafka::error::KafkaError::ConsumerCommit(
-                rdkafka::types::RDKafkaErrorCode::NoOffset,
-            )) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        commit_stored(&self.inner)?;
+        self.checkpoints.commit()
     }
 
     /// Changes whenever partitions are assigned or revoked.
@@ -100,16 +211,114 @@ impl AtLeastOnceConsumer {
         self.generation.load(Ordering::SeqCst)
     }
 
-    /// Partitions currently assigned.
-    pub fn assignment(&self) -> Result<TopicPartitionList> {
-        Ok(self.inner.assignment()?)
+    /// Partitions currently assigned, as `(topic, partition)`.
+    pub fn assignment(&self) -> Result<Vec<(String, i32)>> {
+        let tpl = self.inner.assignment()?;
+        Ok(tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect())
+    }
+
+    /// For each of `partitions`, the group's committed offset (the next to read) and the
+    /// rebuild point committed with it, when there is one.
+    pub fn resume_points(
+        &self,
+        partitions: &[(String, i32)],
+    ) -> Result<HashMap<(String, i32), ResumePoint>> {
+        let mut tpl = TopicPartitionList::new();
+        for (topic, partition) in partitions {
+            tpl.add_partition(topic, *partition);
+        }
+        let committed = self.inner.committed_offsets(tpl.clone(), BROKER_TIMEOUT)?;
+        let rebuild = self
+            .checkpoints
+            .client
+            .committed_offsets(tpl, BROKER_TIMEOUT)?;
+        let mut out = HashMap::new();
+        for e in committed.elements() {
+            let Offset::Offset(next) = e.offset() else {
+                continue;
+            };
+            let from = rebuild
+                .find_partition(e.topic(), e.partition())
+                .and_then(|r| match r.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                });
+            out.insert(
+                (e.topic().to_string(), e.partition()),
+                ResumePoint {
+                    next,
+                    rebuild_from: from,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    /// Reads `topic`/`partition` from `from` up to (not including) `until`, outside the group,
+    /// blocking. For rebuilding state; run it off the async reactor.
+    pub fn read_range(
+        &self,
+        topic: &str,
+        partition: i32,
+        from: i64,
+        until: i64,
+    ) -> Result<Vec<ReadBack>> {
+        let reader: BaseConsumer = self
+            .config
+            .client_config(&[])
+            .set("group.id", "sightline.rebuild-reader")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false")
+            .create()?;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, partition, Offset::Offset(from))?;
+        reader.assign(&tpl)?;
+        let mut out = Vec::new();
+        let deadline = std::time::Instant::now() + BROKER_TIMEOUT * 6;
+        let mut next = from;
+        while next < until {
+            if std::time::Instant::now() > deadline {
+                return Err(
+                    KafkaError::MessageConsumption(RDKafkaErrorCode::OperationTimedOut).into(),
+                );
+            }
+            match reader.poll(Duration::from_millis(200)) {
+                Some(Ok(m)) => {
+                    next = m.offset() + 1;
+                    if m.offset() < until {
+                        out.push(ReadBack {
+                            offset: m.offset(),
+                            key: m.key().map(<[u8]>::to_vec),
+                            payload: m.payload().map(<[u8]>::to_vec),
+                        });
+                    }
+                }
+                Some(Err(e)) => return Err(e.into()),
+                None => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records behind the high watermark per assigned partition, as librdkafka last reported
+    /// (every 5 s).
+    pub fn lag(&self) -> Vec<(String, i32, i64)> {
+        self.lag
+            .lock()
+            .map(|l| l.iter().map(|((t, p), n)| (t.clone(), *p, *n)).collect())
+            .unwrap_or_default()
     }
 
     /// Waits (bounded) until the group has given this member at least one partition.
     pub async fn wait_for_assignment(&self, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         while tokio::time::Instant::now() < deadline {
-            if self.assignment().is_ok_and(|a| a.count() > 0) {
+            if self.assignment().is_ok_and(|a| !a.is_empty()) {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -18,7 +18,7 @@ mod producer;
 pub mod topics;
 
 pub use config::{KafkaConfig, TopicsConfig};
-pub use consumer::AtLeastOnceConsumer;
+pub use consumer::{AtLeastOnceConsumer, ReadBack, ResumePoint};
 pub use dlq::DeadLetters;
 pub use error::{Error, Result};
 pub use producer::Producer;

@@ -12,7 +12,11 @@
 mod error;
 mod eval;
 mod model;
+mod record;
+mod section;
 
 pub use error::{Error, Result};
 pub use eval::{Context, Verdict};
-pub use model::{Action, Destination, DestinationKind, Policy, Severity, Tier};
+pub use model::{Action, Destination, DestinationKind, JudgeConfig, Policy, Severity, Tier};
+pub use record::{finding_of_record, finding_record};
+pub use section::PolicySection;

@@ -32,7 +32,8 @@ impl Tier {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    /// Parses `INFO`, `WARNING` or `CRITICAL`.
+    pub fn parse(s: &str) -> Option<Self> {
         match s {
             "INFO" => Some(Tier::Info),
             "WARNING" => Some(Tier::Warning),
@@ -208,6 +209,33 @@ struct RawPolicy {
     production: ProductionConfig,
     #[serde(default)]
     tenants: BTreeMap<String, RawTenant>,
+    #[serde(default)]
+    judge: Option<Spanned<RawJudge>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJudge {
+    url: String,
+    #[serde(default = "default_judge_timeout_ms")]
+    timeout_ms: u64,
+    #[serde(default)]
+    fallback_tier: Option<String>,
+}
+
+fn default_judge_timeout_ms() -> u64 {
+    2_000
+}
+
+/// `[judge]`: the external judge a tier with the `judge` action asks for a second opinion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JudgeConfig {
+    /// Endpoint that receives `POST` with the redacted text and the findings.
+    pub url: String,
+    /// How long to wait for its answer.
+    pub timeout: std::time::Duration,
+    /// The tier when it fails or times out; `None` keeps the tier the policy decided.
+    pub fallback_tier: Option<Tier>,
 }
 
 #[derive(Deserialize)]
@@ -311,6 +339,8 @@ pub struct Policy {
     pub(crate) destinations: BTreeMap<String, Destination>,
     pub(crate) global: Scope,
     pub(crate) tenants: HashMap<String, Scope>,
+    pub(crate) judge: Option<JudgeConfig>,
+    pub(crate) version: String,
 }
 
 struct Problems<'a> {
@@ -410,6 +440,32 @@ impl Policy {
             destinations.insert(name.clone(), dest.clone());
         }
 
+        let judge = raw.judge.as_ref().and_then(|j| {
+            let raw_judge = j.get_ref();
+            let parsed = url_ok(&raw_judge.url);
+            if !parsed {
+                p.at(j.span(), "judge.url", format!("'{}' is not an http(s) URL", raw_judge.url));
+            }
+            if raw_judge.timeout_ms == 0 || raw_judge.timeout_ms > 60_000 {
+                p.at(j.span(), "judge.timeout_ms", "must be between 1 and 60000");
+            }
+            let fallback_tier = match &raw_judge.fallback_tier {
+                None => None,
+                Some(t) => match Tier::parse(t) {
+                    Some(t) => Some(t),
+                    None => {
+                        p.at(j.span(), "judge.fallback_tier", format!("'{t}' is not a tier; use INFO, WARNING or CRITICAL, or leave it out to keep the policy's tier"));
+                        None
+                    }
+                },
+            };
+            parsed.then(|| JudgeConfig {
+                url: raw_judge.url.clone(),
+                timeout: std::time::Duration::from_millis(raw_judge.timeout_ms),
+                fallback_tier,
+            })
+        });
+
         let production = raw.production.clone();
         let global_rules = compile_rules(&mut p, &raw.rules, "rules");
         let global_tiers = compile_tiers(&mut p, &raw.tiers, "tiers", &destinations);
@@ -459,10 +515,23 @@ impl Policy {
                 },
             );
         }
+        let asks_judge = std::iter::once(&global_tiers)
+            .chain(tenants.values().map(|s: &Scope| &s.tiers))
+            .flat_map(|t| t.values())
+            .any(|spec| spec.actions.contains(&Action::Judge));
+        if asks_judge && raw.judge.is_none() {
+            p.list.push("judge: a tier has the `judge` action but there is no [judge] section; add [judge] url = \"http://...\"".into());
+        }
         if !p.list.is_empty() {
             return Err(invalid(p.list));
         }
+        let version = {
+            use sha2::{Digest, Sha256};
+            hex::encode(&Sha256::digest(text.as_bytes())[..6])
+        };
         Ok(Self {
+            judge,
+            version,
             default_tier,
             examples_tier,
             destinations,
@@ -484,6 +553,25 @@ impl Policy {
     /// The allowlist for `tenant`.
     pub fn allowlist(&self, tenant: &str) -> &Allowlist {
         &self.scope(tenant).allowlist
+    }
+
+    /// The judge, when the policy configures one.
+    pub fn judge(&self) -> Option<&JudgeConfig> {
+        self.judge.as_ref()
+    }
+
+    /// Whether `tier` asks the judge for `tenant`.
+    pub fn asks_judge(&self, tier: Tier, tenant: &str) -> bool {
+        self.scope(tenant)
+            .tiers
+            .get(&tier)
+            .is_some_and(|spec| spec.actions.contains(&Action::Judge))
+    }
+
+    /// The policy's version: the first 12 hex digits of the sha256 of its text. Verdicts name
+    /// it, so a replay under another policy is told apart.
+    pub fn version(&self) -> &str {
+        &self.version
     }
 
     /// Destinations by name.
@@ -520,6 +608,13 @@ impl Policy {
     pub(crate) fn scope(&self, tenant: &str) -> &Scope {
         self.tenants.get(tenant).unwrap_or(&self.global)
     }
+}
+
+fn url_ok(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace))
 }
 
 fn check_template(p: &mut Problems<'_>, span: std::ops::Range<usize>, key: &str, template: &str) {

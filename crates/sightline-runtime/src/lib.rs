@@ -5,13 +5,16 @@
 //! - [`shutdown::Shutdown`]: one token; SIGTERM/SIGINT cancel it and components drain, flush,
 //!   commit and return within their grace period.
 //! - [`telemetry::init_tracing`]: structured logs (JSON by default) filtered by `RUST_LOG`.
-//! - [`Backoff`]: doubling waits, for retries and for polls of a quiet queue.
+//! - [`Backoff`]: doubling waits, for retries and for polls of a quiet queue; [`retry::retry`]
+//!   is the one shutdown-aware retry loop built on it.
 
 mod backoff;
 pub mod config;
+pub mod retry;
 pub mod shutdown;
 pub mod telemetry;
 
 pub use backoff::Backoff;
 pub use config::{load, ConfigError, Problem, Validate};
+pub use retry::retry;
 pub use shutdown::Shutdown;

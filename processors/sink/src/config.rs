@@ -1,11 +1,11 @@
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::Deserialize;
 use sightline_clickhouse::{BatchConfig, ClickHouseConfig};
 use sightline_events::RegistryConfig;
 use sightline_kafka::{KafkaConfig, TopicsConfig};
 use sightline_runtime::{Problem, Validate};
+use sightline_stage::StageSection;
 
 /// The sink's config file (`sink.toml`), overridable by `SIGHTLINE__…` env vars.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -23,49 +23,12 @@ pub struct SinkConfig {
     /// `[batch]`
     #[serde(default)]
     pub batch: BatchConfig,
-    /// `[sink]`
+    /// `[stage]`: consumer group (default `sightline-sink`), grace, back-off, metrics.
     #[serde(default)]
-    pub sink: SinkSection,
+    pub stage: StageSection,
     /// `[schema_registry]`
     #[serde(default)]
     pub schema_registry: RegistryConfig,
-}
-
-/// `[sink]`: the processor's own settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SinkSection {
-    /// Consumer group.
-    #[serde(default = "default_group")]
-    pub group_id: String,
-    /// How long shutdown may take to flush and commit.
-    #[serde(default = "default_grace", with = "humantime_serde")]
-    pub shutdown_grace: Duration,
-    /// Longest back-off between retries of a failing insert.
-    #[serde(default = "default_max_backoff", with = "humantime_serde")]
-    pub max_backoff: Duration,
-}
-
-fn default_group() -> String {
-    "sightline-sink".into()
-}
-
-fn default_grace() -> Duration {
-    Duration::from_secs(20)
-}
-
-fn default_max_backoff() -> Duration {
-    Duration::from_secs(30)
-}
-
-impl Default for SinkSection {
-    fn default() -> Self {
-        Self {
-            group_id: default_group(),
-            shutdown_grace: default_grace(),
-            max_backoff: default_max_backoff(),
-        }
-    }
 }
 
 impl Validate for SinkConfig {
@@ -75,9 +38,7 @@ impl Validate for SinkConfig {
         p.extend(self.clickhouse.validate("clickhouse"));
         p.extend(self.batch.validate("batch"));
         p.extend(self.schema_registry.validate("schema_registry"));
-        if self.sink.group_id.is_empty() {
-            p.push(Problem::new("sink.group_id", "must not be empty"));
-        }
+        p.extend(self.stage.validate("stage"));
         p
     }
 }

@@ -1,4 +1,5 @@
-//! The ClickHouse sink: consumes `sightline.events.v1` and batch-inserts into `llm_calls`.
+//! The ClickHouse sink: consumes `sightline.events.v1` and batch-inserts into `llm_calls`, on
+//! the stage runtime (a pure step maps events to rows; the ClickHouse insert is the effect).
 //!
 //! Delivery guarantee: at-least-once from Kafka, exactly-once rows in ClickHouse. Offsets are
 //! stored only after the insert returns; on (re)assignment the sink reads the highest offset

@@ -1,22 +1,28 @@
-//! The stage loop: consume, decode, batch, insert, then store offsets.
+//! The sink on the stage runtime: a pure step maps each event to its row; the effect batches
+//! rows into `llm_calls` and skips what ClickHouse already holds.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use sightline_clickhouse::{progress, Batch};
-use sightline_events::{Codec, LlmEvent};
-use sightline_kafka::{
-    AtLeastOnceConsumer, BorrowedMessage, DeadLetters, Message, Producer, Topic, TopicNames,
-};
-use sightline_runtime::{Backoff, Shutdown};
+use sightline_events::LlmEvent;
+use sightline_kafka::{Topic, TopicNames};
+use sightline_runtime::{retry, Shutdown};
+use sightline_stage::{At, AvroInput, Durable, Effect, Fault, Stage, StageMetrics, Step};
 
 use crate::row::LlmCallRow;
 use crate::{Result, SinkConfig};
 
+/// Processor name: consumer group `sightline-sink`, DLQ `processor`, metrics label.
+pub const PROCESSOR: &str = "sink";
+
 /// Table this sink writes.
 pub const TABLE: &str = "llm_calls";
 
-/// Counters reported in the periodic progress log.
+/// What the sink did, returned when it stops.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Stats {
     /// Rows inserted into ClickHouse.
@@ -27,22 +33,187 @@ pub struct Stats {
     pub dead_lettered: u64,
 }
 
-struct Stage {
+#[derive(Debug, Default)]
+struct Counts {
+    inserted: AtomicU64,
+    skipped: AtomicU64,
+}
+
+/// The step: an event becomes its row, with where it was read.
+pub struct ToRow {
+    topics: Vec<String>,
+}
+
+impl Step for ToRow {
+    type In = LlmEvent;
+    type Out = LlmCallRow;
+
+    fn apply(
+        &mut self,
+        event: LlmEvent,
+        at: At,
+        _now_ms: i64,
+        out: &mut Vec<LlmCallRow>,
+    ) -> std::result::Result<(), Fault> {
+        out.push(LlmCallRow::from_event(
+            event,
+            &self.topics[at.topic],
+            at.partition,
+            at.offset,
+        ));
+        Ok(())
+    }
+}
+
+/// The effect: batched inserts into `llm_calls`, resuming from what ClickHouse holds.
+///
+/// On assignment it reads the highest offset ClickHouse holds per partition
+/// (`sink_progress`); rows at or below it are skipped once ClickHouse is seen to hold the very
+/// record at that offset (a recreated topic restarts its offsets and is written again).
+pub struct ClickHouseCalls {
     client: sightline_clickhouse::Client,
-    consumer: AtLeastOnceConsumer,
-    codec: Codec,
-    dlq: DeadLetters,
     source: String,
     batch: Batch<LlmCallRow>,
-    /// Highest offset handled per partition, not yet stored.
-    pending: HashMap<i32, i64>,
-    /// Highest offset ClickHouse holds per partition.
     watermarks: HashMap<i32, i64>,
-    /// Partitions whose watermark was checked against a record ClickHouse holds.
-    verified: std::collections::HashSet<i32>,
-    generation: Option<u64>,
+    verified: HashSet<i32>,
     max_backoff: Duration,
-    stats: Stats,
+    counts: Arc<Counts>,
+}
+
+fn refused(what: &str, e: &sightline_clickhouse::Error) -> Fault {
+    Fault::Fatal(format!(
+        "ClickHouse refused {what}: {e}; check that `sightline migrate` ran against this database"
+    ))
+}
+
+impl ClickHouseCalls {
+    async fn call<T, F, Fut>(
+        &self,
+        what: &str,
+        shutdown: &Shutdown,
+        f: F,
+    ) -> std::result::Result<T, Fault>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = sightline_clickhouse::Result<T>>,
+    {
+        retry(
+            what,
+            shutdown,
+            self.max_backoff,
+            sightline_clickhouse::Error::is_retryable,
+            f,
+        )
+        .await
+        .map_err(|e| {
+            if e.is_retryable() {
+                Fault::Transient(format!("{what}: {e}"))
+            } else {
+                refused(what, &e)
+            }
+        })
+    }
+
+    /// Whether ClickHouse already holds `row`; learns to trust the partition's watermark.
+    async fn holds(
+        &mut self,
+        row: &LlmCallRow,
+        shutdown: &Shutdown,
+    ) -> std::result::Result<bool, Fault> {
+        let p = row._partition;
+        if self.watermarks.get(&p).is_none_or(|w| row._offset > *w) {
+            return Ok(false);
+        }
+        if self.verified.contains(&p) {
+            return Ok(true);
+        }
+        let (client, topic) = (self.client.clone(), self.source.clone());
+        let stored = self
+            .call("checking sink_progress", shutdown, || {
+                let (client, topic) = (client.clone(), topic.clone());
+                async move { progress::event_at(&client, TABLE, &topic, p, row._offset).await }
+            })
+            .await?;
+        if stored.as_deref() == Some(row.event_id.as_str()) {
+            self.verified.insert(p);
+            Ok(true)
+        } else {
+            tracing::warn!(
+                topic = %self.source,
+                partition = p,
+                watermark = ?self.watermarks.get(&p),
+                "ClickHouse holds offsets this topic does not (was it recreated?); writing the partition from here"
+            );
+            self.watermarks.remove(&p);
+            Ok(false)
+        }
+    }
+}
+
+#[async_trait]
+impl Effect for ClickHouseCalls {
+    type Item = LlmCallRow;
+
+    async fn write(
+        &mut self,
+        rows: Vec<LlmCallRow>,
+        shutdown: &Shutdown,
+    ) -> std::result::Result<Durable, Fault> {
+        for row in rows {
+            if self.holds(&row, shutdown).await? {
+                self.counts.skipped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let size = row.approx_bytes();
+            self.batch.push(row, size, Instant::now());
+        }
+        if self.batch.is_due(Instant::now()) {
+            self.flush(shutdown).await?;
+        }
+        Ok(if self.batch.is_empty() {
+            Durable::Now
+        } else {
+            Durable::Later
+        })
+    }
+
+    async fn flush(&mut self, shutdown: &Shutdown) -> std::result::Result<(), Fault> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let rows = self.batch.rows().to_vec();
+        let client = self.client.clone();
+        self.call("inserting into llm_calls", shutdown, || {
+            insert(&client, &rows)
+        })
+        .await?;
+        for row in &rows {
+            let w = self.watermarks.entry(row._partition).or_insert(row._offset);
+            *w = (*w).max(row._offset);
+        }
+        self.counts
+            .inserted
+            .fetch_add(rows.len() as u64, Ordering::Relaxed);
+        tracing::debug!(rows = rows.len(), "batch inserted");
+        self.batch.clear();
+        Ok(())
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.batch.deadline()
+    }
+
+    async fn assigned(&mut self, shutdown: &Shutdown) -> std::result::Result<(), Fault> {
+        let (client, topic) = (self.client.clone(), self.source.clone());
+        self.watermarks = self
+            .call("reading sink_progress", shutdown, || {
+                progress::watermarks(&client, TABLE, &topic)
+            })
+            .await?;
+        self.verified.clear();
+        tracing::info!(watermarks = ?self.watermarks, "resuming from ClickHouse");
+        Ok(())
+    }
 }
 
 /// Runs the sink until `shutdown`, then flushes and commits within the grace period.
@@ -50,249 +221,36 @@ pub async fn run(config: SinkConfig, shutdown: Shutdown) -> Result<Stats> {
     let codec = config.schema_registry.codec()?;
     let names = TopicNames::from(&config.topics);
     let source = names.name(Topic::Events);
-    let producer = Producer::new(&config.kafka)?;
-    let dlq = DeadLetters::new(producer, codec.clone(), names.name(Topic::Dlq), "sink");
-    let consumer =
-        AtLeastOnceConsumer::subscribe(&config.kafka, &config.sink.group_id, &[&source])?;
-    tracing::info!(topic = %source, group = %config.sink.group_id, table = TABLE, "sink started");
-    let mut stage = Stage {
+    let counts = Arc::new(Counts::default());
+    let effect = ClickHouseCalls {
         client: config.clickhouse.client(),
-        consumer,
-        codec,
-        dlq,
-        source,
+        source: source.clone(),
         batch: Batch::new(config.batch.clone()),
-        pending: HashMap::new(),
         watermarks: HashMap::new(),
-        verified: Default::default(),
-        generation: None,
-        max_backoff: config.sink.max_backoff,
-        stats: Stats::default(),
+        verified: HashSet::new(),
+        max_backoff: config.stage.max_backoff,
+        counts: counts.clone(),
     };
-    let result = stage.consume(&shutdown).await;
-    let drained = sightline_runtime::shutdown::within_grace(config.sink.shutdown_grace, async {
-        stage.flush(&Shutdown::new()).await?;
-        stage.consumer.commit_now()?;
-        Ok::<_, crate::Error>(())
+    let stage = Stage {
+        processor: PROCESSOR.into(),
+        kafka: config.kafka.clone(),
+        inputs: vec![source.clone()],
+        dlq_topic: names.name(Topic::Dlq),
+        codec: codec.clone(),
+        section: config.stage.clone(),
+        prepare: AvroInput::<LlmEvent>::new(codec),
+        step: ToRow {
+            topics: vec![source],
+        },
+        effect,
+        metrics: StageMetrics::new(PROCESSOR),
+    };
+    let stats = sightline_stage::run(stage, shutdown).await?;
+    Ok(Stats {
+        inserted: counts.inserted.load(Ordering::Relaxed),
+        skipped: counts.skipped.load(Ordering::Relaxed),
+        dead_lettered: stats.dead_lettered,
     })
-    .await;
-    match drained {
-        Some(Ok(())) => tracing::info!(stats = ?stage.stats, "sink stopped; offsets committed"),
-        Some(Err(e)) => {
-            tracing::error!(error = %e, "sink could not flush on shutdown; records will be replayed")
-        }
-        None => {
-            tracing::error!("sink shutdown grace period passed; unflushed records will be replayed")
-        }
-    }
-    result.map(|()| stage.stats)
-}
-
-impl Stage {
-    async fn consume(&mut self, shutdown: &Shutdown) -> Result<()> {
-        let mut last_report = Instant::now();
-        loop {
-            let deadline = self.batch.deadline().map(tokio::time::Instant::from_std);
-            tokio::select! {
-                biased;
-                () = shutdown.wait() => return Ok(()),
-                () = sleep_until(deadline) => {}
-                msg = self.consumer.recv() => match msg {
-                    Ok(msg) => {
-                        let owned = Owned::from(&msg);
-                        drop(msg);
-                        self.handle(owned, shutdown).await?;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "kafka consumer error; retrying");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
-                },
-            }
-            if self.batch.is_due(Instant::now()) {
-                self.flush(shutdown).await?;
-            }
-            if last_report.elapsed() >= Duration::from_secs(30) {
-                tracing::info!(stats = ?self.stats, batched = self.batch.len(), "sink progress");
-                last_report = Instant::now();
-            }
-        }
-    }
-
-    async fn handle(&mut self, msg: Owned, shutdown: &Shutdown) -> Result<()> {
-        let generation = self.consumer.rebalance_generation();
-        if self.generation != Some(generation) {
-            // Partitions moved: write what we hold, then learn what ClickHouse already has.
-            self.flush(shutdown).await?;
-            self.watermarks = self
-                .with_retry("reading sink_progress", shutdown, |s| {
-                    let client = s.client.clone();
-                    let topic = s.source.clone();
-                    async move { progress::watermarks(&client, TABLE, &topic).await }
-                })
-                .await?;
-            self.verified.clear();
-            tracing::info!(watermarks = ?self.watermarks, "resuming from ClickHouse");
-            self.generation = Some(generation);
-        }
-        let covered = self
-            .watermarks
-            .get(&msg.partition)
-            .is_some_and(|w| msg.offset <= *w);
-        if covered && self.verified.contains(&msg.partition) {
-            self.stats.skipped += 1;
-        } else {
-            let decoded = self.decode(&msg, shutdown).await?;
-            let mut skip = covered;
-            if let (true, Ok(event)) = (covered, &decoded) {
-                // Trust the watermark only once ClickHouse holds this very record at this
-                // offset: a recreated or wiped topic restarts its offsets, and its records must
-                // not be mistaken for ones already written.
-                let stored = self
-                    .with_retry("checking sink_progress", shutdown, |s| {
-                        let (client, topic) = (s.client.clone(), s.source.clone());
-                        let (partition, offset) = (msg.partition, msg.offset);
-                        async move {
-                            progress::event_at(&client, TABLE, &topic, partition, offset).await
-                        }
-                    })
-                    .await?;
-                if stored.as_deref() == Some(event.event_id.as_str()) {
-                    self.verified.insert(msg.partition);
-                } else {
-                    tracing::warn!(
-                        topic = %msg.topic,
-                        partition = msg.partition,
-                        watermark = ?self.watermarks.get(&msg.partition),
-                        "ClickHouse holds offsets this topic does not (was it recreated?); writing the partition from here"
-                    );
-                    self.watermarks.remove(&msg.partition);
-                    skip = false;
-                }
-            }
-            match decoded {
-                // Undecodable records under the watermark were dead-lettered the first time.
-                _ if skip => self.stats.skipped += 1,
-                Ok(event) => {
-                    let row = LlmCallRow::from_event(event, &msg.topic, msg.partition, msg.offset);
-                    let size = row.approx_bytes();
-                    self.batch.push(row, size, Instant::now());
-                }
-                Err(reason) => {
-                    self.dead_letter(&msg, &reason, shutdown).await?;
-                    self.stats.dead_lettered += 1;
-                }
-            }
-        }
-        self.pending.insert(msg.partition, msg.offset);
-        if self.batch.is_empty() {
-            self.store_pending()?;
-        }
-        Ok(())
-    }
-
-    /// `Ok(Err(reason))` for bad input; retries while the registry is unreachable.
-    async fn decode(
-        &mut self,
-        msg: &Owned,
-        shutdown: &Shutdown,
-    ) -> Result<std::result::Result<LlmEvent, String>> {
-        let mut backoff = Backoff::new(Duration::from_millis(100), self.max_backoff);
-        loop {
-            let Some(payload) = msg.payload.as_deref() else {
-                return Ok(Err("record has no payload (tombstone)".into()));
-            };
-            match self.codec.decode::<LlmEvent>(payload).await {
-                Ok(event) => return Ok(Ok(event)),
-                Err(e) if e.is_retryable() && !shutdown.is_triggered() => {
-                    tracing::warn!(error = %e, "cannot decode yet; retrying");
-                    tokio::time::sleep(backoff.next_wait()).await;
-                }
-                Err(e) => return Ok(Err(e.to_string())),
-            }
-        }
-    }
-
-    async fn dead_letter(&mut self, msg: &Owned, reason: &str, shutdown: &Shutdown) -> Result<()> {
-        let mut backoff = Backoff::new(Duration::from_millis(100), self.max_backoff);
-        loop {
-            match self
-                .dlq
-                .send_parts(
-                    &msg.topic,
-                    msg.partition,
-                    msg.offset,
-                    msg.key.as_deref(),
-                    msg.payload.as_deref(),
-                    reason,
-                )
-                .await
-            {
-                Ok(()) => return Ok(()),
-                Err(e) if !shutdown.is_triggered() => {
-                    tracing::warn!(error = %e, "DLQ send failed; retrying");
-                    tokio::time::sleep(backoff.next_wait()).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-
-    async fn flush(&mut self, shutdown: &Shutdown) -> Result<()> {
-        if !self.batch.is_empty() {
-            let rows = self.batch.len();
-            self.with_retry("inserting into llm_calls", shutdown, |s| {
-                let client = s.client.clone();
-                let rows = s.batch.rows().to_vec();
-                async move { insert(&client, &rows).await }
-            })
-            .await?;
-            for row in self.batch.rows() {
-                let w = self.watermarks.entry(row._partition).or_insert(row._offset);
-                *w = (*w).max(row._offset);
-            }
-            self.stats.inserted += rows as u64;
-            tracing::debug!(rows, "batch inserted");
-            self.batch.clear();
-        }
-        self.store_pending()
-    }
-
-    fn store_pending(&mut self) -> Result<()> {
-        for (partition, offset) in self.pending.drain() {
-            self.consumer.store(&self.source, partition, offset)?;
-        }
-        Ok(())
-    }
-
-    /// Retries a ClickHouse call with exponential back-off until it succeeds, fails with a
-    /// non-retryable error, or shutdown starts.
-    async fn with_retry<T, F, Fut>(
-        &mut self,
-        what: &str,
-        shutdown: &Shutdown,
-        mut f: F,
-    ) -> Result<T>
-    where
-        F: FnMut(&Self) -> Fut,
-        Fut: std::future::Future<Output = sightline_clickhouse::Result<T>>,
-    {
-        let mut backoff = Backoff::new(Duration::from_millis(200), self.max_backoff);
-        loop {
-            match f(self).await {
-                Ok(v) => return Ok(v),
-                Err(e) if e.is_retryable() && !shutdown.is_triggered() => {
-                    let wait = backoff.next_wait();
-                    tracing::warn!(error = %e, what, retry_in = ?wait, "ClickHouse unavailable; retrying");
-                    tokio::time::sleep(wait).await;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, what, "ClickHouse refused the request; check that `sightline migrate` ran against this database");
-                    return Err(e.into());
-                }
-            }
-        }
-    }
 }
 
 async fn insert(
@@ -305,32 +263,4 @@ async fn insert(
     }
     insert.end().await?;
     Ok(())
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// The parts of a Kafka message the stage needs after releasing the consumer borrow.
-struct Owned {
-    topic: String,
-    partition: i32,
-    offset: i64,
-    key: Option<Vec<u8>>,
-    payload: Option<Vec<u8>>,
-}
-
-impl From<&BorrowedMessage<'_>> for Owned {
-    fn from(m: &BorrowedMessage<'_>) -> Self {
-        Self {
-            topic: m.topic().to_string(),
-            partition: m.partition(),
-            offset: m.offset(),
-            key: m.key().map(<[u8]>::to_vec),
-            payload: m.payload().map(<[u8]>::to_vec),
-        }
-    }
 }

@@ -1,0 +1,62 @@
+//! Findings as events carry them, and back.
+
+use std::sync::Arc;
+
+use sightline_detect::{redact, Category, Finding, FingerprintKey};
+use sightline_events::InlineFinding;
+
+use crate::{Policy, Tier};
+
+/// The event form of a finding, found at `location`, at `tier`.
+pub fn finding_record(f: &Finding, location: Option<String>, tier: Option<Tier>) -> InlineFinding {
+    InlineFinding {
+        rule_id: f.rule_id.to_string(),
+        category: f.category.as_str().into(),
+        start: i64::try_from(f.start).unwrap_or(i64::MAX),
+        end: i64::try_from(f.end).unwrap_or(i64::MAX),
+        confidence: f.confidence,
+        fingerprint: f.fingerprint.clone(),
+        location,
+        example: f.example,
+        tier: tier.map(|t| t.as_str().to_string()),
+    }
+}
+
+/// A finding read back from an event, for evaluation under a (possibly newer) policy.
+/// `None` when its category is not one this build knows.
+pub fn finding_of_record(r: &InlineFinding) -> Option<Finding> {
+    let category = match r.category.as_str() {
+        "secret" => Category::Secret,
+        "pii" => Category::Pii,
+        "production" => Category::Production,
+        _ => return None,
+    };
+    Some(Finding {
+        rule_id: Arc::from(r.rule_id.as_str()),
+        category,
+        start: usize::try_from(r.start).unwrap_or(0),
+        end: usize::try_from(r.end).unwrap_or(0),
+        confidence: r.confidence,
+        fingerprint: r.fingerprint.clone(),
+        example: r.example,
+    })
+}
+
+impl Policy {
+    /// `text` as it may be published: scanned for `tenant` and redacted where something was
+    /// found, with the findings (spans are offsets into `text`).
+    pub fn scan_and_redact(
+        &self,
+        text: String,
+        tenant: &str,
+        key: &FingerprintKey,
+    ) -> (String, Vec<Finding>) {
+        let found = self.scan_keyed(&text, tenant, key);
+        let published = if found.is_empty() {
+            text
+        } else {
+            redact(&text, &found)
+        };
+        (published, found)
+    }
+}

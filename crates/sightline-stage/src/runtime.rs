@@ -1,0 +1,505 @@
+//! The loop: consume a batch, prepare, apply the step off the reactor, write the outputs
+//! through the effect, store offsets once durable; rebalance, tick, commit, shut down.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use sightline_events::{now_ms, Codec};
+use sightline_kafka::{AtLeastOnceConsumer, DeadLetters, KafkaConfig, Message, Producer};
+use sightline_runtime::{retry, Shutdown};
+
+use crate::{At, Durable, Effect, Error, Fault, Prepare, Result, StageMetrics, StageSection, Step};
+
+/// Everything a stage runs with.
+pub struct Stage<P, S, E> {
+    /// Processor name: the consumer group suffix, the DLQ's `processor`, the metrics label.
+    pub processor: String,
+    /// Broker settings.
+    pub kafka: KafkaConfig,
+    /// Input topics; [`At::topic`] indexes this list.
+    pub inputs: Vec<String>,
+    /// Where bad input goes.
+    pub dlq_topic: String,
+    /// Codec for DLQ records.
+    pub codec: Codec,
+    /// `[stage]`.
+    pub section: StageSection,
+    /// Decoder (and any outside question).
+    pub prepare: P,
+    /// The pure step.
+    pub step: S,
+    /// Where outputs go.
+    pub effect: E,
+    /// Metrics (create with [`StageMetrics::new`], register the processor's own first).
+    pub metrics: StageMetrics,
+}
+
+/// What a stage did, returned when it stops.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Records read.
+    pub consumed: u64,
+    /// Outputs written.
+    pub produced: u64,
+    /// Records sent to the DLQ.
+    pub dead_lettered: u64,
+    /// Records re-read to rebuild state.
+    pub rebuilt: u64,
+}
+
+/// A record copied out of the consumer, with the rebalance generation it arrived in.
+struct Owned {
+    at: At,
+    generation: u64,
+    key: Option<Vec<u8>>,
+    payload: Option<Vec<u8>>,
+}
+
+struct Loop<P, S: Step, E> {
+    processor: String,
+    inputs: Vec<String>,
+    section: StageSection,
+    prepare: P,
+    step: S,
+    effect: E,
+    metrics: StageMetrics,
+    consumer: AtLeastOnceConsumer,
+    dlq: DeadLetters,
+    /// Highest offset handled per partition, with the rebuild point at that offset, not yet
+    /// stored because the effect has not made it durable.
+    pending: HashMap<(usize, i32), (i64, Option<i64>)>,
+    assigned: HashSet<(usize, i32)>,
+    generation: u64,
+    stats: Stats,
+}
+
+/// Runs `stage` until `shutdown` (or a fatal fault), then flushes and commits within the grace.
+pub async fn run<P, S, E>(stage: Stage<P, S, E>, shutdown: Shutdown) -> Result<Stats>
+where
+    P: Prepare<Out = S::In>,
+    S: Step,
+    E: Effect<Item = S::Out>,
+{
+    let group = stage.section.group(&stage.processor);
+    let topics: Vec<&str> = stage.inputs.iter().map(String::as_str).collect();
+    let consumer = AtLeastOnceConsumer::subscribe(&stage.kafka, &group, &topics)?;
+    let producer = Producer::new(&stage.kafka)?;
+    let dlq = DeadLetters::new(
+        producer,
+        stage.codec.clone(),
+        stage.dlq_topic.clone(),
+        &stage.processor,
+    );
+    if !stage.section.metrics_listen.is_empty() {
+        crate::serve_metrics(
+            &stage.section.metrics_listen,
+            stage.metrics.clone(),
+            shutdown.clone(),
+        )
+        .await?;
+    }
+    tracing::info!(processor = %stage.processor, group = %group, inputs = ?stage.inputs, "stage started");
+    let grace = stage.section.shutdown_grace;
+    let mut l = Loop {
+        processor: stage.processor,
+        inputs: stage.inputs,
+        section: stage.section,
+        prepare: stage.prepare,
+        step: stage.step,
+        effect: stage.effect,
+        metrics: stage.metrics,
+        consumer,
+        dlq,
+        pending: HashMap::new(),
+        assigned: HashSet::new(),
+        generation: 0,
+        stats: Stats::default(),
+    };
+    let result = l.consume(&shutdown).await;
+    let drained = sightline_runtime::shutdown::within_grace(grace, async {
+        // A fresh token: the grace period is for finishing, so retries go on within it.
+        let finishing = Shutdown::new();
+        l.effect.flush(&finishing).await.map_err(|f| l.fatal(f))?;
+        l.store_pending()?;
+        l.consumer.commit_now()?;
+        Ok::<_, Error>(())
+    })
+    .await;
+    match drained {
+        Some(Ok(())) => {
+            tracing::info!(processor = %l.processor, stats = ?l.stats, "stage stopped; offsets committed")
+        }
+        Some(Err(e)) => {
+            tracing::error!(processor = %l.processor, error = %e, "stage could not flush on shutdown; unflushed records will be replayed")
+        }
+        None => {
+            tracing::error!(processor = %l.processor, "shutdown grace period passed; unflushed records will be replayed")
+        }
+    }
+    result.map(|()| l.stats)
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl<P, S, E> Loop<P, S, E>
+where
+    P: Prepare<Out = S::In>,
+    S: Step,
+    E: Effect<Item = S::Out>,
+{
+    fn fatal(&self, fault: Fault) -> Error {
+        Error::Fatal {
+            processor: self.processor.clone(),
+            message: fault.to_string(),
+        }
+    }
+
+    async fn consume(&mut self, shutdown: &Shutdown) -> Result<()> {
+        let mut tick = tokio::time::interval(self.section.tick_every);
+        let mut commit = tokio::time::interval(self.section.commit_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        commit.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_report = Instant::now();
+        loop {
+            let deadline = self.effect.deadline();
+            tokio::select! {
+                biased;
+                () = shutdown.wait() => return Ok(()),
+                () = sleep_until(deadline) => {
+                    self.effect.flush(shutdown).await.map_err(|f| self.fatal(f))?;
+                    self.store_pending()?;
+                }
+                _ = commit.tick() => {
+                    if let Err(e) = self.consumer.commit_now() {
+                        tracing::warn!(error = %e, "offset commit failed; retried on the next interval");
+                    }
+                }
+                _ = tick.tick() => self.tick(shutdown).await?,
+                msg = self.consumer.recv() => match msg {
+                    Ok(first) => {
+                        let mut batch = vec![self.own(&first)];
+                        drop(first);
+                        while batch.len() < self.section.max_batch {
+                            match self.consumer.recv().now_or_never() {
+                                Some(Ok(m)) => {
+                                    let owned = self.own(&m);
+                                    drop(m);
+                                    batch.push(owned);
+                                }
+                                _ => break,
+                            }
+                        }
+                        self.handle(batch, shutdown).await?;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "kafka consumer error; retrying");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                },
+            }
+            if last_report.elapsed() >= Duration::from_secs(30) {
+                tracing::info!(processor = %self.processor, stats = ?self.stats, state = self.step.state_size(), "stage progress");
+                last_report = Instant::now();
+            }
+        }
+    }
+
+    fn own(&self, m: &sightline_kafka::BorrowedMessage<'_>) -> Owned {
+        let topic = self.inputs.iter().position(|t| t == m.topic()).unwrap_or(0);
+        Owned {
+            at: At {
+                topic,
+                partition: m.partition(),
+                offset: m.offset(),
+            },
+            generation: self.consumer.rebalance_generation(),
+            key: m.key().map(<[u8]>::to_vec),
+            payload: m.payload().map(<[u8]>::to_vec),
+        }
+    }
+
+    async fn tick(&mut self, shutdown: &Shutdown) -> Result<()> {
+        let mut out = Vec::new();
+        self.step.tick(now_ms(), &mut out);
+        if !out.is_empty() {
+            let n = out.len() as u64;
+            self.effect
+                .write(out, shutdown)
+                .await
+                .map_err(|f| self.fatal(f))?;
+            self.stats.produced += n;
+            self.metrics.produced.inc_by(n);
+        }
+        Ok(())
+    }
+
+    /// Handles a batch, split where the rebalance generation changes.
+    async fn handle(&mut self, batch: Vec<Owned>, shutdown: &Shutdown) -> Result<()> {
+        let mut rest = batch.into_iter().peekable();
+        while let Some(first) = rest.next() {
+            let generation = first.generation;
+            let mut segment = vec![first];
+            while let Some(m) = rest.next_if(|m| m.generation == generation) {
+                segment.push(m);
+            }
+            if generation != self.generation {
+                // Settle what is in flight before partitions change hands.
+                self.effect
+                    .flush(shutdown)
+                    .await
+                    .map_err(|f| self.fatal(f))?;
+                self.store_pending()?;
+                self.rebalance(shutdown).await?;
+                self.generation = generation;
+            }
+            if !self.segment(segment, shutdown).await? {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Returns false when shutdown interrupted a retry (the rest is left for the next owner).
+    async fn segment(&mut self, segment: Vec<Owned>, shutdown: &Shutdown) -> Result<bool> {
+        let mut prepared = Vec::with_capacity(segment.len());
+        let mut handled = Vec::with_capacity(segment.len());
+        let mut complete = true;
+        for m in segment {
+            self.metrics
+                .consumed
+                .get_or_create(&crate::metrics::TopicLabel {
+                    topic: self.inputs[m.at.topic].clone(),
+                })
+                .inc();
+            self.stats.consumed += 1;
+            let Some(payload) = m.payload.as_deref() else {
+                self.dead_letter(&m, "record has no payload (tombstone)", shutdown)
+                    .await?;
+                handled.push(m.at);
+                continue;
+            };
+            let result = retry(
+                "preparing a record",
+                shutdown,
+                self.section.max_backoff,
+                |f: &Fault| matches!(f, Fault::Transient(_)),
+                || self.prepare.prepare(m.at.topic, payload, false),
+            )
+            .await;
+            match result {
+                Ok(input) => {
+                    prepared.push((m.at, input));
+                    handled.push(m.at);
+                }
+                Err(Fault::BadInput(reason)) => {
+                    self.dead_letter(&m, &reason, shutdown).await?;
+                    handled.push(m.at);
+                }
+                Err(Fault::Transient(_)) => {
+                    complete = false;
+                    break;
+                }
+                Err(fatal) => return Err(self.fatal(fatal)),
+            }
+        }
+        // The step: pure CPU work, kept off the async reactor.
+        let now = now_ms();
+        let (out, rejected) = {
+            let step = &mut self.step;
+            let histogram = &self.metrics.step_seconds;
+            tokio::task::block_in_place(|| {
+                let mut out = Vec::new();
+                let mut rejected = Vec::new();
+                for (at, input) in prepared {
+                    let started = Instant::now();
+                    if let Err(fault) = step.apply(input, at, now, &mut out) {
+                        rejected.push((at, fault));
+                    }
+                    histogram.observe(started.elapsed().as_secs_f64());
+                }
+                (out, rejected)
+            })
+        };
+        for (at, fault) in rejected {
+            match fault {
+                Fault::BadInput(reason) => {
+                    let owned = Owned {
+                        at,
+                        generation: self.generation,
+                        key: None,
+                        payload: None,
+                    };
+                    self.dead_letter(&owned, &reason, shutdown).await?;
+                }
+                // A pure step has nothing to wait for: anything else is a defect or a config error.
+                other => return Err(self.fatal(other)),
+            }
+        }
+        let n = out.len() as u64;
+        let durable = self
+            .effect
+            .write(out, shutdown)
+            .await
+            .map_err(|f| self.fatal(f))?;
+        self.stats.produced += n;
+        self.metrics.produced.inc_by(n);
+        for at in handled {
+            let rebuild = S::STATEFUL.then(|| {
+                self.step
+                    .retained_from(at.topic, at.partition)
+                    .unwrap_or(at.offset + 1)
+            });
+            let entry = self
+                .pending
+                .entry((at.topic, at.partition))
+                .or_insert((at.offset, rebuild));
+            if at.offset >= entry.0 {
+                *entry = (at.offset, rebuild);
+            }
+        }
+        for (topic, partition, lag) in self.consumer.lag() {
+            self.metrics
+                .lag
+                .get_or_create(&crate::metrics::PartitionLabel {
+                    topic,
+                    partition: partition.to_string(),
+                })
+                .set(lag);
+        }
+        self.metrics.state_size.set(self.step.state_size() as i64);
+        if durable == Durable::Now && self.effect.deadline().is_none() {
+            self.store_pending()?;
+        }
+        Ok(complete)
+    }
+
+    fn store_pending(&mut self) -> Result<()> {
+        for ((topic, partition), (offset, rebuild)) in self.pending.drain() {
+            if let Err(e) = self
+                .consumer
+                .store(&self.inputs[topic], partition, offset, rebuild)
+            {
+                // The partition moved away; its next owner replays from the last commit.
+                tracing::debug!(error = %e, partition, "cannot store the offset of a revoked partition");
+            }
+        }
+        Ok(())
+    }
+
+    async fn dead_letter(&mut self, m: &Owned, reason: &str, shutdown: &Shutdown) -> Result<()> {
+        let topic = self.inputs[m.at.topic].clone();
+        // Records a step rejects after decoding carry no bytes here; the DLQ keeps coordinates.
+        let dlq = self.dlq.clone();
+        retry(
+            "sending to the DLQ",
+            shutdown,
+            self.section.max_backoff,
+            |e: &sightline_kafka::Error| e.is_retryable(),
+            || {
+                dlq.send_parts(
+                    &topic,
+                    m.at.partition,
+                    m.at.offset,
+                    m.key.as_deref(),
+                    m.payload.as_deref(),
+                    reason,
+                )
+            },
+        )
+        .await?;
+        self.stats.dead_lettered += 1;
+        self.metrics
+            .dead_lettered
+            .get_or_create(&crate::metrics::TopicLabel { topic })
+            .inc();
+        Ok(())
+    }
+
+    /// Partitions moved: drop the state of those lost; rebuild the state of those gained.
+    async fn rebalance(&mut self, shutdown: &Shutdown) -> Result<()> {
+        let now: HashSet<(usize, i32)> = self
+            .consumer
+            .assignment()?
+            .into_iter()
+            .filter_map(|(t, p)| self.inputs.iter().position(|i| *i == t).map(|i| (i, p)))
+            .collect();
+        let lost: Vec<(usize, i32)> = self.assigned.difference(&now).copied().collect();
+        let gained: Vec<(usize, i32)> = now.difference(&self.assigned).copied().collect();
+        if !lost.is_empty() {
+            tracing::info!(processor = %self.processor, lost = ?lost, "dropping the state of revoked partitions");
+            self.step.revoke(&lost);
+            self.pending.retain(|k, _| !lost.contains(k));
+        }
+        self.assigned = now;
+        if gained.is_empty() {
+            return Ok(());
+        }
+        self.effect
+            .assigned(shutdown)
+            .await
+            .map_err(|f| self.fatal(f))?;
+        if S::STATEFUL {
+            self.rebuild(&gained).await?;
+        }
+        Ok(())
+    }
+
+    /// Re-reads each gained partition from its committed rebuild point up to its committed
+    /// offset and replays it through the step, discarding the outputs (they were written
+    /// before).
+    async fn rebuild(&mut self, gained: &[(usize, i32)]) -> Result<()> {
+        let named: Vec<(String, i32)> = gained
+            .iter()
+            .map(|(t, p)| (self.inputs[*t].clone(), *p))
+            .collect();
+        let consumer = &self.consumer;
+        let points = tokio::task::block_in_place(|| consumer.resume_points(&named))?;
+        for (topic, partition) in gained {
+            let Some(sightline_kafka::ResumePoint {
+                next,
+                rebuild_from: Some(from),
+            }) = points
+                .get(&(self.inputs[*topic].clone(), *partition))
+                .copied()
+            else {
+                continue;
+            };
+            if from >= next {
+                continue;
+            }
+            let started = Instant::now();
+            let name = self.inputs[*topic].clone();
+            let consumer = &self.consumer;
+            let records =
+                tokio::task::block_in_place(|| consumer.read_range(&name, *partition, from, next))?;
+            let mut discard = Vec::new();
+            let count = records.len();
+            for r in records {
+                let Some(payload) = r.payload.as_deref() else {
+                    continue;
+                };
+                // Records that failed the first time went to the DLQ then; skip them again.
+                let Ok(input) = self.prepare.prepare(*topic, payload, true).await else {
+                    continue;
+                };
+                let at = At {
+                    topic: *topic,
+                    partition: *partition,
+                    offset: r.offset,
+                };
+                let _ = self.step.apply(input, at, now_ms(), &mut discard);
+                discard.clear();
+            }
+            self.stats.rebuilt += count as u64;
+            self.metrics.rebuilt.inc_by(count as u64);
+            tracing::info!(processor = %self.processor, topic = %name, partition, from, until = next, records = count, took = ?started.elapsed(), "state rebuilt");
+        }
+        Ok(())
+    }
+}

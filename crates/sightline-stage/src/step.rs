@@ -1,0 +1,129 @@
+use std::marker::PhantomData;
+
+use async_trait::async_trait;
+use sightline_events::{AvroRecord, Codec};
+
+/// Where an input came from: its topic (an index into the stage's input topics), partition
+/// and offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct At {
+    /// Index of the input topic in the stage's configuration.
+    pub topic: usize,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+}
+
+/// How handling one input failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// The input itself is wrong: it goes to the DLQ with this reason and the stage goes on.
+    /// The reason must never contain the input's text.
+    BadInput(String),
+    /// Something outside is unavailable: back off and retry, honouring shutdown.
+    Transient(String),
+    /// Retrying cannot help: the stage stops with this message for the operator.
+    Fatal(String),
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::BadInput(m) => write!(f, "bad input: {m}"),
+            Fault::Transient(m) => write!(f, "transient: {m}"),
+            Fault::Fatal(m) => write!(f, "fatal: {m}"),
+        }
+    }
+}
+
+/// A processor's logic: pure and synchronous, no I/O and no clock reads.
+pub trait Step: Send + 'static {
+    /// The prepared input.
+    type In: Send + 'static;
+    /// What it emits.
+    type Out: Send + 'static;
+    /// Whether the step keeps state that must be rebuilt when partitions move.
+    const STATEFUL: bool = false;
+
+    /// Handles one input at `at`, observed at `now_ms`; appends outputs to `out`.
+    fn apply(
+        &mut self,
+        input: Self::In,
+        at: At,
+        now_ms: i64,
+        out: &mut Vec<Self::Out>,
+    ) -> Result<(), Fault>;
+
+    /// Called on an interval: expire windows, refill limits.
+    fn tick(&mut self, _now_ms: i64, _out: &mut Vec<Self::Out>) {}
+
+    /// The stage lost these partitions: drop their state.
+    fn revoke(&mut self, _lost: &[(usize, i32)]) {}
+
+    /// The lowest input offset of this partition the state still depends on; `None` when it
+    /// holds nothing from it. Replaying from there rebuilds the state.
+    fn retained_from(&self, _topic: usize, _partition: i32) -> Option<i64> {
+        None
+    }
+
+    /// Entries held in state, for the `state_size` gauge.
+    fn state_size(&self) -> usize {
+        0
+    }
+}
+
+/// Turns a record's bytes into a step's input. It may do I/O (a schema registry lookup, a
+/// judge call); it must not touch the step's state.
+#[async_trait]
+pub trait Prepare: Send + Sync + 'static {
+    /// The step input it produces.
+    type Out: Send + 'static;
+
+    /// Prepares the record read from input topic `topic`. `rebuilding` is true while state is
+    /// being rebuilt from already-handled records: ask nothing outside then.
+    async fn prepare(
+        &self,
+        topic: usize,
+        bytes: &[u8],
+        rebuilding: bool,
+    ) -> Result<Self::Out, Fault>;
+}
+
+/// The plain [`Prepare`]: decodes an Avro record of type `T` from any input topic.
+#[derive(Debug, Clone)]
+pub struct AvroInput<T> {
+    codec: Codec,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> AvroInput<T> {
+    /// Decodes with `codec`.
+    pub fn new(codec: Codec) -> Self {
+        Self {
+            codec,
+            _t: PhantomData,
+        }
+    }
+}
+
+/// Decodes a record, classifying the failure: a registry that cannot be reached is
+/// transient; bytes that do not decode are bad input.
+pub async fn decode<T: AvroRecord>(codec: &Codec, bytes: &[u8]) -> Result<T, Fault> {
+    codec.decode::<T>(bytes).await.map_err(|e| {
+        if e.is_retryable() {
+            Fault::Transient(e.to_string())
+        } else {
+            Fault::BadInput(e.to_string())
+        }
+    })
+}
+
+#[async_trait]
+impl<T: AvroRecord + Send + 'static> Prepare for AvroInput<T> {
+    type Out = T;
+
+    async fn prepare(&self, _topic: usize, bytes: &[u8], _rebuilding: bool) -> Result<T, Fault> {
+        decode(&self.codec, bytes).await
+    }
+}
