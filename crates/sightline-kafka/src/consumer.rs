@@ -50,14 +50,28 @@ struct GroupContext {
 }
 
 impl ClientContext for GroupContext {
-    fn stats(&self, statistics: rdkafka::Statistics) {
+    /// Parsed loosely: only the lag is read, so a broker that omits other fields (tansu
+    /// does) still reports it.
+    fn stats_raw(&self, statistics: &[u8]) {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(statistics) else {
+            return;
+        };
+        let Some(topics) = v.get("topics").and_then(|t| t.as_object()) else {
+            return;
+        };
         if let Ok(mut lag) = self.lag.lock() {
             lag.clear();
-            for (name, topic) in statistics.topics {
-                for (partition, p) in topic.partitions {
+            for (name, topic) in topics {
+                let Some(partitions) = topic.get("partitions").and_then(|p| p.as_object()) else {
+                    continue;
+                };
+                for (partition, p) in partitions {
+                    let n = p.get("consumer_lag").and_then(serde_json::Value::as_i64);
                     // -1 is librdkafka's "unknown"; partition -1 is its internal UA partition.
-                    if partition >= 0 && p.consumer_lag >= 0 {
-                        lag.insert((name.clone(), partition), p.consumer_lag);
+                    if let (Ok(partition), Some(n)) = (partition.parse::<i32>(), n) {
+                        if partition >= 0 && n >= 0 {
+                            lag.insert((name.clone(), partition), n);
+                        }
                     }
                 }
             }

@@ -81,6 +81,28 @@ pub enum Action {
     Judge,
 }
 
+impl std::fmt::Display for Action {
+    /// The policy file's spelling: `block`, `redact`, `judge`, `alert:<destination>`,
+    /// `incident:<severity>/<category>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::Block => f.write_str("block"),
+            Action::Redact => f.write_str("redact"),
+            Action::Judge => f.write_str("judge"),
+            Action::Alert { destination } => write!(f, "alert:{destination}"),
+            Action::Incident { severity, category } => {
+                let severity = match severity {
+                    Severity::Low => "low",
+                    Severity::Medium => "medium",
+                    Severity::High => "high",
+                    Severity::Critical => "critical",
+                };
+                write!(f, "incident:{severity}/{category}")
+            }
+        }
+    }
+}
+
 impl Action {
     fn parse(
         s: &str,
@@ -558,6 +580,15 @@ impl Policy {
     /// The judge, when the policy configures one.
     pub fn judge(&self) -> Option<&JudgeConfig> {
         self.judge.as_ref()
+    }
+
+    /// The actions of `tier` for `tenant`.
+    pub fn actions_for(&self, tier: Tier, tenant: &str) -> Vec<Action> {
+        self.scope(tenant)
+            .tiers
+            .get(&tier)
+            .map(|spec| spec.actions.clone())
+            .unwrap_or_default()
     }
 
     /// Whether `tier` asks the judge for `tenant`.

@@ -105,10 +105,21 @@ impl StageMetrics {
     /// Adds a processor's own counter, named `sightline_stage_<name>_total`.
     pub fn counter(&self, name: &str, help: &str) -> Counter {
         let c = Counter::default();
-        if let Ok(mut r) = self.registry.lock() {
-            r.register(name, help, c.clone());
-        }
+        self.register(name, help, c.clone());
         c
+    }
+
+    /// Adds a processor's own metric (a labelled family, a gauge…), named
+    /// `sightline_stage_<name>`.
+    pub fn register(
+        &self,
+        name: &str,
+        help: &str,
+        metric: impl prometheus_client::registry::Metric,
+    ) {
+        if let Ok(mut r) = self.registry.lock() {
+            r.register(name, help, metric);
+        }
     }
 
     /// The text exposition.

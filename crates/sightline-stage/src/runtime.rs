@@ -176,6 +176,7 @@ where
                     self.store_pending()?;
                 }
                 _ = commit.tick() => {
+                    self.report_lag();
                     if let Err(e) = self.consumer.commit_now() {
                         tracing::warn!(error = %e, "offset commit failed; retried on the next interval");
                     }
@@ -363,6 +364,15 @@ where
                 *entry = (at.offset, rebuild);
             }
         }
+        self.metrics.state_size.set(self.step.state_size() as i64);
+        if durable == Durable::Now && self.effect.deadline().is_none() {
+            self.store_pending()?;
+        }
+        Ok(complete)
+    }
+
+    /// Copies the lag librdkafka last reported into the gauges.
+    fn report_lag(&self) {
         for (topic, partition, lag) in self.consumer.lag() {
             self.metrics
                 .lag
@@ -372,11 +382,6 @@ where
                 })
                 .set(lag);
         }
-        self.metrics.state_size.set(self.step.state_size() as i64);
-        if durable == Durable::Now && self.effect.deadline().is_none() {
-            self.store_pending()?;
-        }
-        Ok(complete)
     }
 
     fn store_pending(&mut self) -> Result<()> {

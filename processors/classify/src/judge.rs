@@ -1,0 +1,159 @@
+//! The external judge: one HTTP call per logical request that asks for it, with a timeout
+//! and a fallback.
+//!
+//! Request: `POST <judge.url>` with JSON
+//! `{"logical_id", "tenant_id", "user_id", "tier", "rules", "findings": [{"rule_id",
+//! "category", "location", "tier"}], "messages": [{"role", "text"}]}`. The text is the
+//! redacted text; findings carry no values or fingerprints.
+//! Answer: `{"tier": "NONE"|"INFO"|"WARNING"|"CRITICAL", "reason": "..."}`.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+use sightline_events::{JudgeOutcome, JudgeStatus, LlmEvent, VerdictTier};
+use sightline_policy::Policy;
+
+use crate::decide::{fallback, Evaluation};
+
+/// Longest reason kept from an answer.
+const MAX_REASON_CHARS: usize = 500;
+
+/// Asks the judge configured in the policy.
+#[derive(Debug, Clone)]
+pub struct Judge {
+    client: reqwest::Client,
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    tier: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// The outcome of an answer body: the judge's tier, or why it cannot be used.
+pub fn read_answer(body: &[u8]) -> Result<JudgeOutcome, String> {
+    let answer: Answer = serde_json::from_slice(body)
+        .map_err(|e| format!("the judge's answer is not {{\"tier\", \"reason\"}} JSON: {e}"))?;
+    let tier = VerdictTier::parse(&answer.tier)
+        .ok_or_else(|| "the judge's tier is not NONE, INFO, WARNING or CRITICAL".to_string())?;
+    let reason = answer.reason.map(|r| {
+        r.chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_REASON_CHARS)
+            .collect::<String>()
+    });
+    Ok(JudgeOutcome {
+        status: JudgeStatus::Answered,
+        tier: tier.as_str().into(),
+        reason,
+    })
+}
+
+impl Default for Judge {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Judge {
+    /// A client; the timeout comes from the policy on each call.
+    pub fn new() -> Self {
+        Self {
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// Asks about `event` (a PRIMARY) and its evaluation. Never fails: a refused, malformed
+    /// or late answer gives the fallback.
+    pub async fn ask(&self, policy: &Policy, event: &LlmEvent, eval: &Evaluation) -> JudgeOutcome {
+        let Some(config) = policy.judge() else {
+            return fallback(
+                policy,
+                eval,
+                JudgeStatus::Failed,
+                "no [judge] in the policy",
+            );
+        };
+        let body = json!({
+            "logical_id": event.logical_id,
+            "tenant_id": event.tenant_id,
+            "user_id": event.user_id,
+            "tier": eval.tier.as_str(),
+            "rules": eval.rules,
+            "findings": eval.findings.iter().map(|f| json!({
+                "rule_id": f.rule_id, "category": f.category, "location": f.location, "tier": f.tier,
+            })).collect::<Vec<_>>(),
+            "messages": event.messages.iter().map(|m| json!({"role": m.role, "text": m.text})).collect::<Vec<_>>(),
+        });
+        let call = async {
+            let resp = self
+                .client
+                .post(&config.url)
+                .json(&body)
+                .send()
+                .await
+                .map_err(|e| format!("judge unreachable: {}", without_url(&e)))?;
+            let status = resp.status();
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| format!("judge answer cut off: {}", without_url(&e)))?;
+            if !status.is_success() {
+                return Err(format!("judge answered HTTP {}", status.as_u16()));
+            }
+            read_answer(&bytes)
+        };
+        match tokio::time::timeout(config.timeout, call).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(reason)) => {
+                tracing::warn!(reason, "judge failed; using the fallback tier");
+                fallback(policy, eval, JudgeStatus::Failed, &reason)
+            }
+            Err(_) => fallback(
+                policy,
+                eval,
+                JudgeStatus::TimedOut,
+                &format!("no answer within {}", humantime(config.timeout)),
+            ),
+        }
+    }
+}
+
+fn without_url(e: &reqwest::Error) -> String {
+    // The URL may carry a token in its query.
+    let mut s = e.to_string();
+    if let Some(url) = e.url() {
+        s = s.replace(url.as_str(), "<judge url>");
+    }
+    s
+}
+
+fn humantime(d: Duration) -> String {
+    format!("{} ms", d.as_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_read_strictly_and_reasons_are_capped() {
+        let ok = read_answer(br#"{"tier": "warning", "reason": "a test fixture"}"#).expect("ok");
+        assert_eq!(
+            (ok.tier.as_str(), ok.reason.as_deref()),
+            ("WARNING", Some("a test fixture"))
+        );
+        assert!(read_answer(br#"{"tier": "SEVERE"}"#).is_err());
+        assert!(read_answer(b"<html>").is_err());
+        let long = format!(r#"{{"tier": "NONE", "reason": "{}"}}"#, "x".repeat(5000));
+        assert_eq!(
+            read_answer(long.as_bytes())
+                .expect("ok")
+                .reason
+                .map(|r| r.len()),
+            Some(500)
+        );
+    }
+}

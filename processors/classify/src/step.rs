@@ -1,0 +1,230 @@
+//! The step: one verdict per event; a RESAMPLE gets its primary's. Pure.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use prometheus_client::metrics::counter::Counter;
+use sightline_events::{
+    Decision, EventKind, JudgeOutcome, JudgeStatus, LlmEvent, ResampleRole, Verdict,
+};
+use sightline_policy::Policy;
+use sightline_stage::{At, Fault, Step};
+
+use crate::decide::{self, Evaluation};
+
+/// A prepared input: the event, the policy in force when it was read, and, unless it is a
+/// RESAMPLE, its evaluation (with the judge's outcome when the policy asked for one).
+#[derive(Debug)]
+pub struct Prepared {
+    /// The grouped event.
+    pub event: LlmEvent,
+    /// The policy it is classified under.
+    pub policy: Arc<Policy>,
+    /// Its evaluation; `None` for a RESAMPLE, which inherits its primary's.
+    pub evaluated: Option<(Evaluation, Option<JudgeOutcome>)>,
+}
+
+#[derive(Debug, Clone)]
+struct Primary {
+    event_id: String,
+    offset: i64,
+    expires: i64,
+    evaluation: Evaluation,
+    judge: Option<JudgeOutcome>,
+    policy_version: String,
+}
+
+#[derive(Debug, Default)]
+struct Partition {
+    /// The latest event time seen and the offset that carried it.
+    watermark: Option<(i64, i64)>,
+    primaries: HashMap<String, Primary>,
+    /// (expiry, offset) → logical id.
+    order: BTreeMap<(i64, i64), String>,
+    /// Offsets of the primaries held.
+    offsets: BTreeSet<i64>,
+}
+
+impl Partition {
+    fn drop_entry(&mut self, key: (i64, i64)) {
+        if let Some(logical) = self.order.remove(&key) {
+            if self
+                .primaries
+                .get(&logical)
+                .is_some_and(|p| p.offset == key.1)
+            {
+                self.primaries.remove(&logical);
+                self.offsets.remove(&key.1);
+            }
+        }
+    }
+}
+
+/// Keeps each primary's verdict for its resamples, per partition, for `horizon_ms` of event
+/// time and at most `cap` per partition.
+pub struct Classify {
+    horizon_ms: i64,
+    cap: usize,
+    partitions: HashMap<(usize, i32), Partition>,
+    missing_primary: Counter,
+    evicted: Counter,
+}
+
+impl Classify {
+    /// A step keeping primaries for `horizon_ms`, at most `cap` per partition.
+    pub fn new(horizon_ms: i64, cap: usize, missing_primary: Counter, evicted: Counter) -> Self {
+        Self {
+            horizon_ms,
+            cap,
+            partitions: HashMap::new(),
+            missing_primary,
+            evicted,
+        }
+    }
+}
+
+impl Step for Classify {
+    type In = Prepared;
+    type Out = Verdict;
+    const STATEFUL: bool = true;
+
+    fn apply(
+        &mut self,
+        input: Prepared,
+        at: At,
+        _now_ms: i64,
+        out: &mut Vec<Verdict>,
+    ) -> Result<(), Fault> {
+        let Prepared {
+            event,
+            policy,
+            evaluated,
+        } = input;
+        let part = self.partitions.entry((at.topic, at.partition)).or_default();
+        let t = event.occurred_at_ms;
+        if part.watermark.is_none_or(|(w, _)| t > w) {
+            part.watermark = Some((t, at.offset));
+        }
+        let watermark = part.watermark.map_or(t, |w| w.0);
+        while let Some((&key, _)) = part.order.first_key_value() {
+            if key.0 > watermark {
+                break;
+            }
+            part.drop_entry(key);
+        }
+        let version = policy.version();
+        let resample =
+            event.kind == EventKind::Request && event.resample_role == Some(ResampleRole::Resample);
+        let verdict = match evaluated {
+            Some((evaluation, judge)) => {
+                if event.kind == EventKind::Request {
+                    if let Some(logical) = &event.logical_id {
+                        if let Some(old) =
+                            part.primaries.get(logical).map(|p| (p.expires, p.offset))
+                        {
+                            part.drop_entry(old);
+                        }
+                        let key = (t.saturating_add(self.horizon_ms), at.offset);
+                        part.offsets.insert(at.offset);
+                        part.order.insert(key, logical.clone());
+                        part.primaries.insert(
+                            logical.clone(),
+                            Primary {
+                                event_id: event.event_id.clone(),
+                                offset: at.offset,
+                                expires: key.0,
+                                evaluation: evaluation.clone(),
+                                judge: judge.clone(),
+                                policy_version: version.to_string(),
+                            },
+                        );
+                        while part.primaries.len() > self.cap {
+                            let Some((&oldest, _)) = part.order.first_key_value() else {
+                                break;
+                            };
+                            part.drop_entry(oldest);
+                            self.evicted.inc();
+                        }
+                    }
+                }
+                decide::verdict(
+                    &event,
+                    &evaluation,
+                    judge,
+                    Decision::Evaluated,
+                    None,
+                    version,
+                )
+            }
+            None if resample => {
+                let primary = event
+                    .logical_id
+                    .as_ref()
+                    .and_then(|l| part.primaries.get(l));
+                match primary {
+                    Some(p) => decide::verdict(
+                        &event,
+                        &p.evaluation,
+                        p.judge.clone(),
+                        Decision::Inherited,
+                        Some(p.event_id.clone()),
+                        &p.policy_version,
+                    ),
+                    None => {
+                        // The primary is gone (older than the horizon, or evicted): decide from
+                        // the findings the event carries, without the detectors or the judge.
+                        self.missing_primary.inc();
+                        let evaluation = decide::evaluate(&policy, &event, None);
+                        let judge = evaluation.asks_judge.then(|| {
+                            decide::fallback(
+                                &policy,
+                                &evaluation,
+                                JudgeStatus::NotAskedAgain,
+                                "primary no longer held",
+                            )
+                        });
+                        let evaluation = match &judge {
+                            Some(j) => decide::settle(&policy, &event.tenant_id, evaluation, j),
+                            None => evaluation,
+                        };
+                        decide::verdict(
+                            &event,
+                            &evaluation,
+                            judge,
+                            Decision::Evaluated,
+                            None,
+                            version,
+                        )
+                    }
+                }
+            }
+            None => {
+                return Err(Fault::Fatal(
+                    "an event other than a RESAMPLE was not evaluated".into(),
+                ))
+            }
+        };
+        out.push(verdict);
+        Ok(())
+    }
+
+    fn revoke(&mut self, lost: &[(usize, i32)]) {
+        for p in lost {
+            self.partitions.remove(p);
+        }
+    }
+
+    fn retained_from(&self, topic: usize, partition: i32) -> Option<i64> {
+        let p = self.partitions.get(&(topic, partition))?;
+        let oldest = p.offsets.first().copied();
+        let holder = p.watermark.map(|w| w.1);
+        match (oldest, holder) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn state_size(&self) -> usize {
+        self.partitions.values().map(|p| p.primaries.len()).sum()
+    }
+}

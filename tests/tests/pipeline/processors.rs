@@ -1,0 +1,428 @@
+//! The stream processors as their own processes: dedupe and classify on the real broker,
+//! behind the shim, killed and restarted, two of each.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::Message as _;
+use sightline_events::{
+    Codec, Decision, EventKind, JudgeStatus, LlmEvent, ResampleRole, Verdict, VerdictTier,
+};
+use sightline_kafka::{Producer, Topic};
+use sightline_testkit::{unique, TestEnv};
+
+use super::{client, reader, shim_with, AWS_KEY_ID, AWS_SECRET, WAIT};
+
+/// The fingerprint key every process of a test shares.
+const KEY: &str = "processors-test-fingerprint-key";
+
+/// A processor running as its own process; killed when dropped.
+pub struct Proc {
+    child: tokio::process::Child,
+    log: PathBuf,
+    pub metrics: String,
+}
+
+impl Proc {
+    /// Starts `kind` (dedupe or classify) against `env` in consumer group `group`, with
+    /// `policy` as its policy file and `extra` TOML appended.
+    pub fn start(
+        kind: &str,
+        env: &TestEnv,
+        group: &str,
+        policy: Option<&std::path::Path>,
+        extra: &str,
+    ) -> Self {
+        let dir = std::env::temp_dir().join(unique(kind));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let port = free_port();
+        let config = format!(
+            "[kafka]\nbrokers = \"{brokers}\"\nclient_id = \"{kind}\"\n[kafka.librdkafka]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n\
+             [topics]\nprefix = \"{prefix}\"\npartitions = {partitions}\n\
+             [stage]\ngroup_id = \"{group}\"\nmetrics_listen = \"127.0.0.1:{port}\"\nshutdown_grace = \"10s\"\nmax_backoff = \"2s\"\n\
+             [policy]\nfingerprint_key_env = \"SIGHTLINE_TEST_KEY\"\n{policy}{extra}",
+            brokers = env.kafka.brokers,
+            prefix = env.topics.prefix,
+            partitions = env.topics.partitions,
+            policy = policy.map(|p| format!("file = {:?}\n", p.display().to_string())).unwrap_or_default(),
+        );
+        let path = dir.join(format!("{kind}.toml"));
+        std::fs::write(&path, config).expect("config");
+        let log = dir.join(format!("{kind}.log"));
+        let out = std::fs::File::create(&log).expect("log");
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sightline-test-processor"))
+            .arg(kind)
+            .arg("--config")
+            .arg(&path)
+            .env("SIGHTLINE_TEST_KEY", KEY)
+            .env("SIGHTLINE_LOG_FORMAT", "text")
+            .env("RUST_LOG", "info,librdkafka=warn,rdkafka=warn")
+            .stdout(Stdio::null())
+            .stderr(out)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn processor");
+        Self {
+            child,
+            log,
+            metrics: format!("http://127.0.0.1:{port}/metrics"),
+        }
+    }
+
+    /// SIGKILL: no flush, no commit.
+    pub async fn kill(&mut self) {
+        self.child.start_kill().expect("kill");
+        let _ = self.child.wait().await;
+    }
+
+    /// SIGTERM; returns whether it exited cleanly within `grace`.
+    pub async fn terminate(&mut self, grace: Duration) -> bool {
+        let pid = self.child.id().expect("running");
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(sent.success());
+        match tokio::time::timeout(grace, self.child.wait()).await {
+            Ok(Ok(status)) => status.success(),
+            _ => false,
+        }
+    }
+
+    /// The last lines of its log, for failure messages (processors never log values).
+    pub fn tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    /// The value of the sample whose line starts with `prefix` on its `/metrics`.
+    pub async fn metric(&self, prefix: &str) -> Option<f64> {
+        let body = reqwest::get(&self.metrics).await.ok()?.text().await.ok()?;
+        body.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Reads records of `topic` with a fresh group until `done` says the set is complete (or
+/// `WAIT` passes without progress), decoding each with `codec`.
+pub async fn read_until<T: sightline_events::AvroRecord>(
+    env: &TestEnv,
+    topic: Topic,
+    codec: &Codec,
+    mut done: impl FnMut(&[T]) -> bool,
+) -> Vec<T> {
+    let consumer = reader(env, topic);
+    let mut out: Vec<T> = vec![];
+    while !done(&out) {
+        let msg = match tokio::time::timeout(WAIT, consumer.recv()).await {
+            Ok(m) => m.expect("recv"),
+            Err(_) => break,
+        };
+        out.push(
+            codec
+                .decode(msg.payload().unwrap_or_default())
+                .await
+                .expect("decode"),
+        );
+    }
+    out
+}
+
+fn distinct_events(events: &[LlmEvent]) -> usize {
+    events
+        .iter()
+        .map(|e| &e.event_id)
+        .collect::<HashSet<_>>()
+        .len()
+}
+
+fn distinct_verdicts(verdicts: &[Verdict]) -> usize {
+    verdicts
+        .iter()
+        .map(|v| &v.event_id)
+        .collect::<HashSet<_>>()
+        .len()
+}
+
+/// A judge that counts its calls and confirms every finding.
+async fn counting_judge() -> (String, Arc<AtomicU64>) {
+    let calls = Arc::new(AtomicU64::new(0));
+    let counter = calls.clone();
+    let app = axum::Router::new().route(
+        "/judge",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let asked: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                // It is sent redacted text only.
+                assert!(!String::from_utf8_lossy(&body).contains(AWS_KEY_ID));
+                let tier = asked["tier"].as_str().unwrap_or("NONE").to_string();
+                axum::Json(
+                    serde_json::json!({"tier": tier, "reason": "confirmed by the test judge"}),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/judge", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, calls)
+}
+
+fn judge_policy(judge_url: &str) -> PathBuf {
+    let path = std::env::temp_dir()
+        .join(unique("policy"))
+        .with_extension("toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"version = 1
+[[rules]]
+name = "credentials"
+match = {{ category = "secret", min_confidence = 0.5 }}
+tier = "CRITICAL"
+[tiers.CRITICAL]
+actions = ["judge", "block", "redact", "incident:high/credentials"]
+[tiers.WARNING]
+actions = ["redact"]
+[tiers.INFO]
+actions = []
+[judge]
+url = "{judge_url}"
+timeout_ms = 5000
+fallback_tier = "CRITICAL"
+"#
+        ),
+    )
+    .expect("policy");
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_parallel_identical_prompts_are_one_logical_request_judged_once() {
+    let (env, _upstream, shim, shim_task) = shim_with(2, |_| {}).await;
+    let (judge_url, judge_calls) = counting_judge().await;
+    let policy = judge_policy(&judge_url);
+    let group = unique("g");
+    let dedupe = Proc::start("dedupe", &env, &format!("{group}-dedupe"), None, "");
+    let mut classify = Proc::start(
+        "classify",
+        &env,
+        &format!("{group}-classify"),
+        Some(&policy),
+        "",
+    );
+
+    let http = client();
+    let send = |user: &'static str, text: String| {
+        let http = http.clone();
+        let shim = shim.clone();
+        async move {
+            http.post(format!("{shim}/v1/messages"))
+                .header("x-sightline-user", user)
+                .header("x-api-key", "sk-ant-test")
+                .header("anthropic-version", "2023-06-01")
+                .json(&serde_json::json!({
+                    "model": "claude-sonnet-4-5",
+                    "max_tokens": 64,
+                    "temperature": 1.0,
+                    "messages": [{"role": "user", "content": text}],
+                }))
+                .send()
+                .await
+                .expect("call")
+                .status()
+                .as_u16()
+        }
+    };
+    // Three identical prompts in parallel, twice: a harmless one and one with a pasted key.
+    let plain = "Summarise the Q3 planning notes in three bullets.".to_string();
+    let pasted = format!("why does this fail? aws_access_key_id = {AWS_KEY_ID}\naws_secret_access_key = {AWS_SECRET}");
+    let statuses = futures::future::join_all((0..3).map(|_| send("ada", plain.clone()))).await;
+    assert_eq!(statuses, [200, 200, 200]);
+    let statuses = futures::future::join_all((0..3).map(|_| send("dana", pasted.clone()))).await;
+    assert_eq!(
+        statuses,
+        [200, 200, 200],
+        "blocked with an API-shaped answer"
+    );
+
+    let codec = Codec::pinned().expect("codec");
+    let grouped: Vec<LlmEvent> = read_until(&env, Topic::Grouped, &codec, |g: &[LlmEvent]| {
+        distinct_events(g) >= 12
+    })
+    .await;
+    assert_eq!(
+        distinct_events(&grouped),
+        12,
+        "every event goes on\n{}",
+        dedupe.tail()
+    );
+    for user in ["ada", "dana"] {
+        let requests: Vec<&LlmEvent> = grouped
+            .iter()
+            .filter(|e| e.user_id == user && e.kind == EventKind::Request)
+            .collect();
+        let logical: HashSet<&str> = requests
+            .iter()
+            .filter_map(|e| e.logical_id.as_deref())
+            .collect();
+        assert_eq!(logical.len(), 1, "{user}: one logical request");
+        let mut roles: Vec<(Option<ResampleRole>, Option<i32>)> = requests
+            .iter()
+            .map(|e| (e.resample_role, e.resample_index))
+            .collect();
+        roles.sort_by_key(|r| r.1);
+        roles.dedup();
+        assert_eq!(
+            roles,
+            [
+                (Some(ResampleRole::Primary), Some(0)),
+                (Some(ResampleRole::Resample), Some(1)),
+                (Some(ResampleRole::Resample), Some(2))
+            ],
+            "{user}"
+        );
+        let primary_call = requests
+            .iter()
+            .find(|e| e.resample_role == Some(ResampleRole::Primary))
+            .map(|e| e.call_id.clone());
+        assert_eq!(logical.iter().next().map(|s| s.to_string()), primary_call);
+        for response in grouped
+            .iter()
+            .filter(|e| e.user_id == user && e.kind == EventKind::Response)
+        {
+            let blocked = response.status == sightline_events::CallStatus::Blocked;
+            assert_eq!(
+                blocked,
+                user == "dana",
+                "{user}: the pasted key is blocked inline"
+            );
+            assert_eq!(
+                logical.iter().next().copied(),
+                response.logical_id.as_deref(),
+                "{user}: responses inherit"
+            );
+        }
+    }
+
+    let verdicts: Vec<Verdict> = read_until(&env, Topic::Verdicts, &codec, |v: &[Verdict]| {
+        distinct_verdicts(v) >= 12
+    })
+    .await;
+    assert_eq!(
+        distinct_verdicts(&verdicts),
+        12,
+        "one verdict per event\n{}",
+        classify.tail()
+    );
+    assert_eq!(
+        judge_calls.load(Ordering::SeqCst),
+        1,
+        "the judge is asked once for three parallel prompts"
+    );
+    let dana: Vec<&Verdict> = verdicts
+        .iter()
+        .filter(|v| v.user_id == "dana" && v.kind == "REQUEST")
+        .collect();
+    let primary = dana
+        .iter()
+        .find(|v| v.decision == Decision::Evaluated)
+        .expect("primary verdict");
+    assert_eq!(primary.tier, VerdictTier::Critical);
+    assert_eq!(
+        primary.judge.as_ref().map(|j| j.status),
+        Some(JudgeStatus::Answered)
+    );
+    assert!(
+        primary.actions.iter().any(|a| a == "block")
+            && !primary.actions.iter().any(|a| a == "judge")
+    );
+    for v in dana.iter().filter(|v| v.decision == Decision::Inherited) {
+        assert_eq!(v.inherited_from.as_deref(), Some(primary.event_id.as_str()));
+        assert_eq!(
+            (v.tier, &v.findings, &v.judge),
+            (primary.tier, &primary.findings, &primary.judge)
+        );
+    }
+    assert_eq!(
+        dana.iter()
+            .filter(|v| v.decision == Decision::Inherited)
+            .count(),
+        2
+    );
+    let ada: Vec<&Verdict> = verdicts.iter().filter(|v| v.user_id == "ada").collect();
+    assert!(ada
+        .iter()
+        .all(|v| v.tier == VerdictTier::None && v.judge.is_none()));
+    // Verdicts name the policy version and never hold a value.
+    let version = sightline_policy::Policy::load(&policy)
+        .expect("policy")
+        .version()
+        .to_string();
+    for v in &verdicts {
+        assert_eq!(v.policy_version, version);
+        assert_eq!(v.verdict_id, Verdict::id_for(&v.event_id, &version));
+        let json = format!("{v:?}");
+        assert!(
+            !json.contains(AWS_KEY_ID) && !json.contains(AWS_SECRET),
+            "a verdict holds a value"
+        );
+    }
+    // Every processor reports its work on /metrics.
+    let label = format!(
+        "processor=\"classify\",topic=\"{}\"",
+        env.topic(Topic::Grouped)
+    );
+    let consumed = classify
+        .metric(&format!("sightline_stage_consumed_total{{{label}}}"))
+        .await;
+    assert_eq!(consumed, Some(12.0), "{}", classify.tail());
+    assert_eq!(classify.metric("sightline_stage_classify_judge_calls_total{processor=\"classify\",outcome=\"answered\"}").await, Some(1.0));
+    assert_eq!(
+        dedupe.metric("sightline_stage_produced_total").await,
+        Some(12.0)
+    );
+    assert_eq!(
+        dedupe.metric("sightline_stage_step_seconds_count").await,
+        Some(12.0)
+    );
+    assert!(
+        dedupe
+            .metric("sightline_stage_state_size")
+            .await
+            .is_some_and(|n| n > 0.0),
+        "windows held"
+    );
+    // Lag comes from librdkafka's statistics, every 5 s.
+    sightline_testkit::eventually("lag on /metrics", WAIT, || async {
+        classify
+            .metric("sightline_stage_lag{")
+            .await
+            .filter(|lag| *lag == 0.0)
+    })
+    .await;
+    assert!(
+        classify.terminate(Duration::from_secs(15)).await,
+        "SIGTERM: clean exit within the grace\n{}",
+        classify.tail()
+    );
+    let _ = shim_task.stop().await;
+}
