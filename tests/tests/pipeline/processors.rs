@@ -426,3 +426,238 @@ async fn three_parallel_identical_prompts_are_one_logical_request_judged_once() 
     );
     let _ = shim_task.stop().await;
 }
+
+/// A synthetic timeline: requests from `users` users, every three in a row identical (a
+/// resampling burst), event times 200 ms apart with out-of-order jitter, and a response for
+/// every other request. Requests whose text holds a key come without a content hash, as a
+/// producer that did not pass the shim would send them.
+fn timeline(n: usize, users: usize, start_ms: i64) -> Vec<LlmEvent> {
+    let mut out = vec![];
+    for i in 0..n {
+        let user = format!("u{}", (i / 3) % users);
+        let burst = i / 3;
+        let jitter = ((i as i64 * 379) % 900) - 450;
+        let text = if burst % 10 == 7 {
+            format!("burst {burst}: aws_access_key_id = {AWS_KEY_ID}")
+        } else {
+            format!("burst {burst}: summarise the notes")
+        };
+        let mut e = super::event(&user, &text);
+        e.occurred_at_ms = start_ms + i as i64 * 200 + jitter;
+        e.content_hash = (burst % 10 != 7).then(|| format!("hash-{burst}"));
+        out.push(e.clone());
+        if i % 2 == 0 {
+            let mut r = e;
+            r.kind = EventKind::Response;
+            r.event_id = LlmEvent::new_id();
+            r.occurred_at_ms += 1_500;
+            r.messages.clear();
+            r.status = sightline_events::CallStatus::Ok;
+            out.push(r);
+        }
+    }
+    out
+}
+
+async fn produce_all(env: &TestEnv, events: &[LlmEvent]) {
+    let producer = Producer::new(&env.kafka).expect("producer");
+    let codec = Codec::pinned().expect("codec");
+    for e in events {
+        super::produce(env, &producer, &codec, e).await;
+    }
+}
+
+/// Every record of the events topic with its partition and offset, in offset order.
+async fn events_with_coordinates(env: &TestEnv, n: usize) -> Vec<(i32, i64, LlmEvent)> {
+    let consumer = reader(env, Topic::Events);
+    let codec = Codec::pinned().expect("codec");
+    let mut out = vec![];
+    while out.len() < n {
+        let msg = tokio::time::timeout(WAIT, consumer.recv())
+            .await
+            .expect("records")
+            .expect("recv");
+        let e: LlmEvent = codec
+            .decode(msg.payload().unwrap_or_default())
+            .await
+            .expect("decode");
+        out.push((msg.partition(), msg.offset(), e));
+    }
+    out.sort_by_key(|(p, o, _)| (*p, *o));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dedupe_killed_mid_window_and_restarted_changes_nothing() {
+    let env = TestEnv::new(2).await.expect("env");
+    let events = timeline(240, 4, 1_700_000_000_000);
+    let (first, second) = events.split_at(events.len() / 2);
+    let group = unique("dedupe");
+    produce_all(&env, first).await;
+    let mut dedupe = Proc::start("dedupe", &env, &group, None, "");
+    let codec = Codec::pinned().expect("codec");
+    let half = first.len() / 2;
+    read_until(&env, Topic::Grouped, &codec, |g: &[LlmEvent]| {
+        distinct_events(g) >= half
+    })
+    .await;
+    // Mid-window: bursts are open on both partitions. No flush, no commit.
+    dedupe.kill().await;
+    produce_all(&env, second).await;
+    let mut dedupe = Proc::start("dedupe", &env, &group, None, "");
+    let grouped: Vec<LlmEvent> = read_until(&env, Topic::Grouped, &codec, |g: &[LlmEvent]| {
+        distinct_events(g) >= events.len()
+    })
+    .await;
+    assert_eq!(
+        distinct_events(&grouped),
+        events.len(),
+        "every event goes on\n{}",
+        dedupe.tail()
+    );
+
+    // What a run that never stopped makes of the same partitions.
+    let defaults = sightline_dedupe::config::DedupeSection::default();
+    let mut windows = sightline_dedupe::window::Windows::new(sightline_dedupe::window::Settings {
+        window_ms: defaults.window.as_millis() as i64,
+        tenant_windows: HashMap::new(),
+        response_horizon_ms: defaults.response_horizon.as_millis() as i64,
+        max_entries_per_partition: defaults.max_entries_per_partition,
+    });
+    let key = sightline_detect::FingerprintKey::for_tenant(KEY.as_bytes(), "acme");
+    let mut expected = HashMap::new();
+    for (partition, offset, e) in events_with_coordinates(&env, events.len()).await {
+        let hash = e
+            .content_hash
+            .clone()
+            .or_else(|| sightline_dedupe::direct::content_hash(&e, &key));
+        let g = windows.group((0, partition), offset, &e, hash.as_deref());
+        expected.insert(e.event_id.clone(), (Some(g.logical_id), g.role, g.index));
+    }
+    let mut resamples = 0;
+    for e in &grouped {
+        let got = (e.logical_id.clone(), e.resample_role, e.resample_index);
+        assert_eq!(
+            Some(&got),
+            expected.get(&e.event_id),
+            "{} differs from an uninterrupted run",
+            e.event_id
+        );
+        resamples += usize::from(e.resample_role == Some(ResampleRole::Resample));
+        // Scrubbed before it went on.
+        assert!(
+            e.messages.iter().all(|m| !m.text.contains(AWS_KEY_ID)),
+            "a key reached the grouped topic"
+        );
+    }
+    assert!(
+        resamples > 50,
+        "the timeline has resampling bursts ({resamples})"
+    );
+    let rebuilt = dedupe
+        .metric("sightline_stage_rebuilt_total")
+        .await
+        .unwrap_or(0.0);
+    assert!(
+        rebuilt > 0.0,
+        "the restarted instance rebuilt its windows\n{}",
+        dedupe.tail()
+    );
+    println!(
+        "dedupe kill/restart: {} events, {} records written ({} replayed twice), {} records re-read to rebuild",
+        events.len(),
+        grouped.len(),
+        grouped.len() - events.len(),
+        rebuilt
+    );
+    assert!(
+        dedupe.terminate(Duration::from_secs(15)).await,
+        "SIGTERM: clean exit\n{}",
+        dedupe.tail()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_of_each_processor_one_killed_every_event_still_gets_one_verdict() {
+    let env = TestEnv::new(4).await.expect("env");
+    let events = timeline(600, 40, 1_700_000_000_000);
+    let (first, second) = events.split_at(events.len() / 2);
+    let group = unique("g");
+    let mut dedupe =
+        [0, 1].map(|_| Proc::start("dedupe", &env, &format!("{group}-dedupe"), None, ""));
+    let mut classify =
+        [0, 1].map(|_| Proc::start("classify", &env, &format!("{group}-classify"), None, ""));
+    produce_all(&env, first).await;
+    let codec = Codec::pinned().expect("codec");
+    let third = events.len() / 3;
+    read_until(&env, Topic::Verdicts, &codec, |v: &[Verdict]| {
+        distinct_verdicts(v) >= third
+    })
+    .await;
+    dedupe[0].kill().await;
+    classify[0].kill().await;
+    // tansu 0.6 expires the dead member after the session timeout (6 s here) but hands the
+    // survivor only its old partitions until another member joins (Apache Kafka reassigns
+    // them to the survivor at once). So, as an orchestrator would, start a replacement once
+    // the dead member has expired.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    dedupe[0] = Proc::start("dedupe", &env, &format!("{group}-dedupe"), None, "");
+    classify[0] = Proc::start("classify", &env, &format!("{group}-classify"), None, "");
+    produce_all(&env, second).await;
+    let verdicts: Vec<Verdict> = read_until(&env, Topic::Verdicts, &codec, |v: &[Verdict]| {
+        distinct_verdicts(v) >= events.len()
+    })
+    .await;
+    assert_eq!(
+        distinct_verdicts(&verdicts),
+        events.len(),
+        "every event gets a verdict\n{}",
+        dedupe
+            .iter()
+            .chain(classify.iter())
+            .map(Proc::tail)
+            .collect::<Vec<_>>()
+            .join("\n----\n")
+    );
+    let produced: HashSet<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    let mut by_id: BTreeMap<&str, Vec<&Verdict>> = BTreeMap::new();
+    for v in &verdicts {
+        assert!(produced.contains(v.event_id.as_str()));
+        by_id.entry(v.verdict_id.as_str()).or_default().push(v);
+    }
+    assert_eq!(
+        by_id.len(),
+        events.len(),
+        "after deduplication by verdict id, one per event"
+    );
+    for copies in by_id.values() {
+        assert!(
+            copies.iter().all(|c| *c == copies[0]),
+            "a replayed verdict is identical"
+        );
+    }
+    let critical = by_id
+        .values()
+        .filter(|c| c[0].tier == VerdictTier::Critical)
+        .count();
+    assert_eq!(
+        critical,
+        events
+            .iter()
+            .filter(|e| e.kind == EventKind::Request && e.content_hash.is_none())
+            .count()
+    );
+    println!(
+        "scale-out: {} events, {} verdict records, {} duplicates from the kill",
+        events.len(),
+        verdicts.len(),
+        verdicts.len() - events.len()
+    );
+    for p in dedupe.iter_mut().chain(classify.iter_mut()) {
+        assert!(
+            p.terminate(Duration::from_secs(15)).await,
+            "SIGTERM: clean exit\n{}",
+            p.tail()
+        );
+    }
+}
