@@ -4,16 +4,21 @@
 //! - `sightline topics apply`: creates Sightline's topics; re-running is a no-op.
 //! - `sightline scan [FILE|-]`: runs the detection engine and policy over text and prints one
 //!   JSON line per finding (or, with `--redact`, the redacted text).
+//! - `sightline verdicts [--user U] [--min-tier T]`: prints verdicts from
+//!   `sightline.verdicts.v1` as JSON lines (tier, rules, findings by location and
+//!   fingerprint, actions, judge, policy version; never a value).
 //!
 //! Each command reads the same layered config as the services (`--config`, then
 //! `SIGHTLINE__…` env) and exits non-zero with a message naming what failed.
 
 pub mod scan;
+pub mod verdicts;
 
 use std::path::PathBuf;
 
 use serde::Deserialize;
 use sightline_clickhouse::ClickHouseConfig;
+use sightline_events::RegistryConfig;
 use sightline_kafka::{KafkaConfig, TopicsConfig};
 use sightline_runtime::{Problem, Validate};
 
@@ -30,6 +35,9 @@ pub struct CliConfig {
     /// `[clickhouse]`
     #[serde(default)]
     pub clickhouse: ClickHouseConfig,
+    /// `[schema_registry]`
+    #[serde(default)]
+    pub schema_registry: RegistryConfig,
 }
 
 impl Validate for CliConfig {
@@ -37,6 +45,7 @@ impl Validate for CliConfig {
         let mut p = self.kafka.validate("kafka");
         p.extend(self.topics.validate("topics"));
         p.extend(self.clickhouse.validate("clickhouse"));
+        p.extend(self.schema_registry.validate("schema_registry"));
         p
     }
 }
@@ -60,6 +69,8 @@ pub enum Command {
     Migrate,
     /// Scan text (a file, or stdin with `-`) for secrets, PII and production access.
     Scan(scan::ScanArgs),
+    /// Print verdicts (sightline.verdicts.v1) as JSON lines.
+    Verdicts(verdicts::VerdictsArgs),
     /// Manage Kafka topics.
     Topics {
         /// What to do with topics.
@@ -80,6 +91,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let load = || -> CliConfig { sightline_runtime::config::load_or_exit(args.config.as_deref()) };
     match &args.command {
         Command::Scan(scan) => scan::run(scan, &mut std::io::stdout().lock())?,
+        Command::Verdicts(v) => {
+            verdicts::run(&load(), v, &mut std::io::stdout().lock()).await?;
+        }
         Command::Migrate => {
             let config = load();
             let migrations = sightline_clickhouse::migrate::embedded()?;

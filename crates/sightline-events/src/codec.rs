@@ -1,5 +1,5 @@
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::writer::datum::GenericDatumWriter;
@@ -16,13 +16,17 @@ pub const WIRE_MAGIC: u8 = 0;
 pub struct Codec {
     resolver: Arc<dyn SchemaResolver>,
     compiled: &'static Compiled,
+    /// Whether a schema id names exactly this build's schema of a type (then records decode
+    /// straight into the type, without resolution).
+    current: Arc<Mutex<HashMap<(u32, &'static str), bool>>>,
 }
 
-/// This build's schemas, parsed once per process, and a writer for each: resolving a schema's
-/// names, which building a writer does, costs more than encoding a record.
+/// This build's schemas, parsed once per process, and a writer and a reader for each:
+/// resolving a schema's names, which building either does, costs more than a record.
 struct Compiled {
     schemas: HashMap<&'static str, &'static Schema>,
     writers: HashMap<&'static str, GenericDatumWriter<'static>>,
+    readers: HashMap<&'static str, GenericDatumReader<'static>>,
 }
 
 impl std::fmt::Debug for Compiled {
@@ -50,13 +54,18 @@ fn compiled() -> Result<&'static Compiled> {
             let mut compiled = Compiled {
                 schemas: HashMap::new(),
                 writers: HashMap::new(),
+                readers: HashMap::new(),
             };
             for (source, schema) in ALL_SCHEMAS.iter().zip(schemas) {
                 let writer = GenericDatumWriter::builder(schema)
                     .build()
                     .map_err(|e| format!("{}: {e}", source.full_name))?;
+                let reader = GenericDatumReader::builder(schema)
+                    .build()
+                    .map_err(|e| format!("{}: {e}", source.full_name))?;
                 compiled.schemas.insert(source.full_name, schema);
                 compiled.writers.insert(source.full_name, writer);
+                compiled.readers.insert(source.full_name, reader);
             }
             Ok(compiled)
         })
@@ -74,6 +83,7 @@ impl Codec {
         Ok(Self {
             resolver,
             compiled: compiled()?,
+            current: Arc::default(),
         })
     }
 
@@ -113,6 +123,24 @@ impl Codec {
         let (id, mut body) = split_header(bytes)?;
         let writer_schema = self.resolver.schema_by_id(id).await?;
         let reader_schema = self.schema_of::<T>()?;
+        if self.is_current::<T>(id, &writer_schema, reader_schema) {
+            // Written with this build's schema: straight into the type.
+            let reader = self
+                .compiled
+                .readers
+                .get(T::SCHEMA.full_name)
+                .ok_or_else(not_compiled::<T>)?;
+            let value: T = reader
+                .read_deser(&mut body)
+                .map_err(|e| Error::Decode(format!("invalid Avro for schema id {id}: {e}")))?;
+            if !body.is_empty() {
+                return Err(Error::Decode(format!(
+                    "{} trailing bytes after the Avro datum (schema id {id})",
+                    body.len()
+                )));
+            }
+            return Ok(value);
+        }
         let reader = GenericDatumReader::builder(&writer_schema)
             .reader_schema(reader_schema)
             .build()
@@ -139,6 +167,21 @@ impl Codec {
                 T::SCHEMA.full_name
             ))
         })
+    }
+}
+
+impl Codec {
+    /// Whether schema `id` (`writer`) is this build's schema of `T`; learnt once per id.
+    fn is_current<T: AvroRecord>(&self, id: u32, writer: &Schema, reader: &Schema) -> bool {
+        let key = (id, T::SCHEMA.full_name);
+        if let Some(known) = self.current.lock().ok().and_then(|m| m.get(&key).copied()) {
+            return known;
+        }
+        let same = writer.canonical_form() == reader.canonical_form();
+        if let Ok(mut m) = self.current.lock() {
+            m.insert(key, same);
+        }
+        same
     }
 }
 
@@ -242,8 +285,8 @@ mod tests {
         assert_eq!(bytes[0], WIRE_MAGIC);
         assert_eq!(
             u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]),
-            3,
-            "this build's schema is pinned to id 3"
+            4,
+            "this build's schema is pinned to id 4"
         );
         let back: LlmEvent = codec.decode(&bytes).await.expect("decode");
         assert_eq!(back, event);
@@ -269,6 +312,64 @@ mod tests {
         assert_eq!(bytes[4], 2);
         let back: DlqRecord = codec.decode(&bytes).await.expect("decode");
         assert_eq!(back, record);
+    }
+
+    #[tokio::test]
+    async fn a_verdict_round_trips_and_a_grouped_event_keeps_its_grouping() {
+        let codec = Codec::pinned().expect("codec");
+        let verdict = Verdict {
+            verdict_id: Verdict::id_for("e1", "abc"),
+            event_id: "e1".into(),
+            call_id: "c1".into(),
+            logical_id: Some("c0".into()),
+            kind: "REQUEST".into(),
+            resample_role: Some("RESAMPLE".into()),
+            tenant_id: "acme".into(),
+            user_id: "dana".into(),
+            team_id: None,
+            conversation_id: None,
+            occurred_at_ms: 7,
+            tier: VerdictTier::Critical,
+            rules: vec!["credentials".into()],
+            findings: vec![VerdictFinding {
+                rule_id: "aws-access-key-id".into(),
+                category: "secret".into(),
+                tier: "CRITICAL".into(),
+                location: Some("/messages/0/content".into()),
+                start: 1,
+                end: 21,
+                confidence: 0.9,
+                fingerprint: "ab".into(),
+                example: false,
+            }],
+            actions: vec!["block".into()],
+            judge: Some(JudgeOutcome {
+                status: JudgeStatus::TimedOut,
+                tier: "CRITICAL".into(),
+                reason: Some("no answer within 2000 ms".into()),
+            }),
+            decision: Decision::Inherited,
+            inherited_from: Some("e0".into()),
+            policy_version: "abc".into(),
+        };
+        let bytes = codec.encode("v", &verdict).await.expect("encode");
+        assert_eq!(bytes[4], 5, "pinned to id 5");
+        assert_eq!(
+            codec.decode::<Verdict>(&bytes).await.expect("decode"),
+            verdict
+        );
+        // Twice: the second decode takes the cached straight path.
+        let mut event = sample_event();
+        event.logical_id = Some("c0".into());
+        event.resample_role = Some(ResampleRole::Resample);
+        event.resample_index = Some(2);
+        let bytes = codec.encode("g", &event).await.expect("encode");
+        for _ in 0..2 {
+            assert_eq!(
+                codec.decode::<LlmEvent>(&bytes).await.expect("decode"),
+                event
+            );
+        }
     }
 
     #[tokio::test]

@@ -271,13 +271,9 @@ where
         let mut prepared = Vec::with_capacity(segment.len());
         let mut handled = Vec::with_capacity(segment.len());
         let mut complete = true;
+        let mut consumed = vec![0u64; self.inputs.len()];
         for m in segment {
-            self.metrics
-                .consumed
-                .get_or_create(&crate::metrics::TopicLabel {
-                    topic: self.inputs[m.at.topic].clone(),
-                })
-                .inc();
+            consumed[m.at.topic] += 1;
             self.stats.consumed += 1;
             let Some(payload) = m.payload.as_deref() else {
                 self.dead_letter(&m, "record has no payload (tombstone)", shutdown)
@@ -308,6 +304,14 @@ where
                 }
                 Err(fatal) => return Err(self.fatal(fatal)),
             }
+        }
+        for (topic, n) in consumed.into_iter().enumerate().filter(|(_, n)| *n > 0) {
+            self.metrics
+                .consumed
+                .get_or_create(&crate::metrics::TopicLabel {
+                    topic: self.inputs[topic].clone(),
+                })
+                .inc_by(n);
         }
         // The step: pure CPU work, kept off the async reactor.
         let now = now_ms();

@@ -65,6 +65,10 @@ pub fn run() -> Result<(), String> {
         "-p",
         "sightline-sink",
         "-p",
+        "sightline-dedupe",
+        "-p",
+        "sightline-classify",
+        "-p",
         "sightline-testkit",
         "--bins",
     ]))?;
@@ -81,6 +85,11 @@ pub fn run() -> Result<(), String> {
             format!("http://127.0.0.1:{ch_port}"),
         ),
         ("SIGHTLINE__CLICKHOUSE__DATABASE", DATABASE.to_string()),
+        // Every component hashes and fingerprints with the same key.
+        (
+            "SIGHTLINE_FINGERPRINT_KEY",
+            "demo-fingerprint-key-change-me".to_string(),
+        ),
     ];
 
     step("sightline migrate && sightline topics apply");
@@ -92,7 +101,7 @@ pub fn run() -> Result<(), String> {
         )?;
     }
 
-    step("start fake upstream, shim and sink");
+    step("start fake upstream, shim, sink, dedupe and classify (each its own process)");
     let mut procs = Procs(vec![]);
     procs.0.push(spawn(
         "fake upstream",
@@ -105,6 +114,7 @@ pub fn run() -> Result<(), String> {
     let shim_config = logs.join("shim.toml");
     let mut identity = String::from("[identity]\nunknown = \"reject\"\n");
     let mut users: Vec<(&str, &str)> = CALLS.iter().map(|(u, t, _, _)| (*u, *t)).collect();
+    users.push(("dana", "security"));
     users.sort_unstable();
     users.dedup();
     for (user, team) in users {
@@ -119,7 +129,7 @@ pub fn run() -> Result<(), String> {
         Command::new(bin.join("sightline-shim"))
             .arg("--config")
             .arg(&shim_config)
-            .env("SIGHTLINE__KAFKA__BROKERS", &env[0].1)
+            .envs(env.iter().cloned())
             .env("SIGHTLINE__SHIM__LISTEN", format!("127.0.0.1:{SHIM_PORT}"))
             .env("SIGHTLINE__SHIM__DEFAULT_TENANT", "acme")
             .env("SIGHTLINE__UPSTREAM__ANTHROPIC", &upstream)
@@ -130,10 +140,22 @@ pub fn run() -> Result<(), String> {
         "sightline-sink",
         Command::new(bin.join("sightline-sink"))
             .envs(env.iter().cloned())
-            .env("SIGHTLINE__SINK__GROUP_ID", "sightline-demo")
+            .env("SIGHTLINE__STAGE__GROUP_ID", "sightline-demo")
             .env("SIGHTLINE__BATCH__MAX_AGE", "300ms"),
         &logs,
     )?);
+    for processor in ["dedupe", "classify"] {
+        procs.0.push(spawn(
+            &format!("sightline-{processor}"),
+            Command::new(bin.join(format!("sightline-{processor}")))
+                .envs(env.iter().cloned())
+                .env(
+                    "SIGHTLINE__STAGE__GROUP_ID",
+                    format!("sightline-demo-{processor}"),
+                ),
+            &logs,
+        )?);
+    }
     for port in [UPSTREAM_PORT, SHIM_PORT] {
         wait_port(port)?;
     }
@@ -170,9 +192,36 @@ pub fn run() -> Result<(), String> {
         }
     }
 
+    step("dana pastes AWS credentials, three times in parallel (resampling)");
+    let pasted = format!(
+        r#"{{"model":"claude-sonnet-4","max_tokens":64,"messages":[{{"role":"user","content":"why does this fail? aws_access_key_id = {AWS_KEY_ID}"}}]}}"#
+    );
+    let parallel: Vec<Child> = (0..3)
+        .map(|_| {
+            Command::new("curl")
+                .args([
+                    "-sS",
+                    "--max-time",
+                    "30",
+                    "-H",
+                    "content-type: application/json",
+                ])
+                .args(["-H", &format!("x-api-key: {}", demo_key("dana"))])
+                .args(["-d", &pasted, &format!("{shim}/v1/messages")])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .map_err(|e| format!("cannot run curl: {e}"))
+        })
+        .collect::<Result<_, _>>()?;
+    for child in parallel {
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        eprintln!("{}", text.chars().take(300).collect::<String>());
+    }
+
     step("waiting for the sink to land the events in ClickHouse");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while count(ch_port)? < before + 8 {
+    while count(ch_port)? < before + 14 {
         if Instant::now() > deadline {
             return Err(format!(
                 "rows did not arrive within 60s; see logs in {}",
@@ -193,6 +242,45 @@ pub fn run() -> Result<(), String> {
         "llm_call_summary (one row per call):\n{}",
         select(ch_port, summary)?
     );
+    step("dana's verdicts on sightline.verdicts.v1 (one logical request: one EVALUATED, two INHERITED)");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = Command::new(bin.join("sightline"))
+            .args([
+                "verdicts",
+                "--user",
+                "dana",
+                "--min-tier",
+                "CRITICAL",
+                "--idle",
+                "2s",
+            ])
+            .envs(env.iter().cloned())
+            .output()
+            .map_err(|e| format!("cannot run sightline verdicts: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let ours: Vec<&str> = text.lines().rev().take(3).collect();
+        let critical = ours
+            .iter()
+            .filter(|l| l.contains(r#""tier":"CRITICAL""#))
+            .count();
+        if critical == 3 && ours.iter().any(|l| l.contains(r#""decision":"EVALUATED""#)) {
+            for line in ours.iter().rev() {
+                println!("{line}");
+            }
+            if text.contains(AWS_KEY_ID) {
+                return Err("a verdict holds the pasted key".into());
+            }
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "no CRITICAL verdicts for dana within 60s; see logs in {}",
+                logs.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
     println!(
         "Query it yourself:\n  clickhouse-client --port {} -d {DATABASE} -q 'SELECT * FROM llm_call_summary'\n  \
          curl 'http://127.0.0.1:{ch_port}/?database={DATABASE}' --data-binary 'SELECT user_id, count() FROM llm_calls GROUP BY user_id'\n\
@@ -203,6 +291,10 @@ pub fn run() -> Result<(), String> {
     drop(procs);
     Ok(())
 }
+
+/// A made-up access key id in AWS's format (the detection engine's checks pass; AWS knows
+/// no such key).
+const AWS_KEY_ID: &str = "AKIAQYLPMN5HHHFPZAM2";
 
 /// `(user, team, path, body)` of the demo's calls.
 const CALLS: [(&str, &str, &str, &str); 4] = [

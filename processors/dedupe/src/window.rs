@@ -225,71 +225,58 @@ impl Windows {
             }
             EventKind::Request => {
                 let holder = part.watermark.map_or(offset, |w| w.1);
-                let grouping = match content_hash {
-                    None => Grouping {
-                        logical_id: event.call_id.clone(),
-                        role: Some(ResampleRole::Primary),
-                        index: Some(0),
-                    },
-                    Some(hash) => {
-                        let key = (
-                            event.tenant_id.clone(),
-                            event.user_id.clone(),
-                            hash.to_string(),
-                        );
-                        match part.groups.get_mut(&key) {
-                            Some(g) if (t - g.start).abs() < g.window => {
-                                g.members += 1;
-                                Grouping {
-                                    logical_id: g.logical_id.clone(),
-                                    role: Some(ResampleRole::Resample),
-                                    index: Some(g.members - 1),
-                                }
-                            }
-                            _ => {
-                                let anchor = offset.min(holder);
-                                if let Some(old) = part
-                                    .groups
-                                    .get(&key)
-                                    .map(|g| (g.start.saturating_add(2 * g.window), g.primary))
-                                {
-                                    part.drop_group(old.0, old.1);
-                                }
-                                part.group_order
-                                    .insert((t.saturating_add(2 * window), offset), key.clone());
-                                part.groups.insert(
-                                    key,
-                                    Group {
-                                        logical_id: event.call_id.clone(),
-                                        start: t,
-                                        window,
-                                        members: 1,
-                                        anchor,
-                                        primary: offset,
-                                    },
-                                );
-                                part.hold(anchor);
-                                Grouping {
-                                    logical_id: event.call_id.clone(),
-                                    role: Some(ResampleRole::Primary),
-                                    index: Some(0),
-                                }
-                            }
+                let key = content_hash.map(|h| {
+                    (
+                        event.tenant_id.clone(),
+                        event.user_id.clone(),
+                        h.to_string(),
+                    )
+                });
+                let primary = Grouping {
+                    logical_id: event.call_id.clone(),
+                    role: Some(ResampleRole::Primary),
+                    index: Some(0),
+                };
+                let (grouping, group_anchor) = match key {
+                    None => (primary, offset),
+                    Some(key) => match part.groups.get_mut(&key) {
+                        Some(g) if (t - g.start).abs() < g.window => {
+                            g.members += 1;
+                            let grouping = Grouping {
+                                logical_id: g.logical_id.clone(),
+                                role: Some(ResampleRole::Resample),
+                                index: Some(g.members - 1),
+                            };
+                            (grouping, g.anchor)
                         }
-                    }
+                        _ => {
+                            let anchor = offset.min(holder);
+                            if let Some(old) = part
+                                .groups
+                                .get(&key)
+                                .map(|g| (g.start.saturating_add(2 * g.window), g.primary))
+                            {
+                                part.drop_group(old.0, old.1);
+                            }
+                            part.group_order
+                                .insert((t.saturating_add(2 * window), offset), key.clone());
+                            part.groups.insert(
+                                key,
+                                Group {
+                                    logical_id: event.call_id.clone(),
+                                    start: t,
+                                    window,
+                                    members: 1,
+                                    anchor,
+                                    primary: offset,
+                                },
+                            );
+                            part.hold(anchor);
+                            (primary, anchor)
+                        }
+                    },
                 };
                 // Remember the call for its response.
-                let group_anchor = content_hash
-                    .and_then(|h| {
-                        part.groups
-                            .get(&(
-                                event.tenant_id.clone(),
-                                event.user_id.clone(),
-                                h.to_string(),
-                            ))
-                            .map(|g| g.anchor)
-                    })
-                    .unwrap_or(offset);
                 let anchor = offset.min(group_anchor).min(holder);
                 if let Some(old) = part.calls.get(&event.call_id).map(|c| (c.at, c.offset)) {
                     part.drop_call(old.0, old.1);

@@ -446,7 +446,7 @@ fn timeline(n: usize, users: usize, start_ms: i64) -> Vec<LlmEvent> {
         e.occurred_at_ms = start_ms + i as i64 * 200 + jitter;
         e.content_hash = (burst % 10 != 7).then(|| format!("hash-{burst}"));
         out.push(e.clone());
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             let mut r = e;
             r.kind = EventKind::Response;
             r.event_id = LlmEvent::new_id();
