@@ -291,8 +291,8 @@ where
             .await;
             match result {
                 Ok(input) => {
-                    prepared.push((m.at, input));
                     handled.push(m.at);
+                    prepared.push((m, input));
                 }
                 Err(Fault::BadInput(reason)) => {
                     self.dead_letter(&m, &reason, shutdown).await?;
@@ -321,27 +321,20 @@ where
             tokio::task::block_in_place(|| {
                 let mut out = Vec::new();
                 let mut rejected = Vec::new();
-                for (at, input) in prepared {
+                for (record, input) in prepared {
                     let started = Instant::now();
-                    if let Err(fault) = step.apply(input, at, now, &mut out) {
-                        rejected.push((at, fault));
+                    if let Err(fault) = step.apply(input, record.at, now, &mut out) {
+                        // Kept whole: the DLQ gets the original bytes.
+                        rejected.push((record, fault));
                     }
                     histogram.observe(started.elapsed().as_secs_f64());
                 }
                 (out, rejected)
             })
         };
-        for (at, fault) in rejected {
+        for (record, fault) in rejected {
             match fault {
-                Fault::BadInput(reason) => {
-                    let owned = Owned {
-                        at,
-                        generation: self.generation,
-                        key: None,
-                        payload: None,
-                    };
-                    self.dead_letter(&owned, &reason, shutdown).await?;
-                }
+                Fault::BadInput(reason) => self.dead_letter(&record, &reason, shutdown).await?,
                 // A pure step has nothing to wait for: anything else is a defect or a config error.
                 other => return Err(self.fatal(other)),
             }
@@ -403,7 +396,6 @@ where
 
     async fn dead_letter(&mut self, m: &Owned, reason: &str, shutdown: &Shutdown) -> Result<()> {
         let topic = self.inputs[m.at.topic].clone();
-        // Records a step rejects after decoding carry no bytes here; the DLQ keeps coordinates.
         let dlq = self.dlq.clone();
         retry(
             "sending to the DLQ",

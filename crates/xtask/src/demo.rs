@@ -85,7 +85,11 @@ pub fn run() -> Result<(), String> {
             format!("http://127.0.0.1:{ch_port}"),
         ),
         ("SIGHTLINE__CLICKHOUSE__DATABASE", DATABASE.to_string()),
-        // Every component hashes and fingerprints with the same key.
+    ];
+    // What the shim and the processors need: the broker, and the one fingerprint key every
+    // component hashes and fingerprints with.
+    let stream_env = [
+        env[0].clone(),
         (
             "SIGHTLINE_FINGERPRINT_KEY",
             "demo-fingerprint-key-change-me".to_string(),
@@ -129,7 +133,7 @@ pub fn run() -> Result<(), String> {
         Command::new(bin.join("sightline-shim"))
             .arg("--config")
             .arg(&shim_config)
-            .envs(env.iter().cloned())
+            .envs(stream_env.iter().cloned())
             .env("SIGHTLINE__SHIM__LISTEN", format!("127.0.0.1:{SHIM_PORT}"))
             .env("SIGHTLINE__SHIM__DEFAULT_TENANT", "acme")
             .env("SIGHTLINE__UPSTREAM__ANTHROPIC", &upstream)
@@ -148,7 +152,7 @@ pub fn run() -> Result<(), String> {
         procs.0.push(spawn(
             &format!("sightline-{processor}"),
             Command::new(bin.join(format!("sightline-{processor}")))
-                .envs(env.iter().cloned())
+                .envs(stream_env.iter().cloned())
                 .env(
                     "SIGHTLINE__STAGE__GROUP_ID",
                     format!("sightline-demo-{processor}"),

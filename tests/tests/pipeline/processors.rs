@@ -29,13 +29,13 @@ pub struct Proc {
 
 impl Proc {
     /// Starts `kind` (dedupe or classify) against `env` in consumer group `group`, with
-    /// `policy` as its policy file and `extra` TOML appended.
+    /// `policy` as its policy file and `stage` lines added to its `[stage]` section.
     pub fn start(
         kind: &str,
         env: &TestEnv,
         group: &str,
         policy: Option<&std::path::Path>,
-        extra: &str,
+        stage: &str,
     ) -> Self {
         let dir = std::env::temp_dir().join(unique(kind));
         std::fs::create_dir_all(&dir).expect("dir");
@@ -43,8 +43,8 @@ impl Proc {
         let config = format!(
             "[kafka]\nbrokers = \"{brokers}\"\nclient_id = \"{kind}\"\n[kafka.librdkafka]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n\
              [topics]\nprefix = \"{prefix}\"\npartitions = {partitions}\n\
-             [stage]\ngroup_id = \"{group}\"\nmetrics_listen = \"127.0.0.1:{port}\"\nshutdown_grace = \"10s\"\nmax_backoff = \"2s\"\n\
-             [policy]\nfingerprint_key_env = \"SIGHTLINE_TEST_KEY\"\n{policy}{extra}",
+             [stage]\ngroup_id = \"{group}\"\nmetrics_listen = \"127.0.0.1:{port}\"\nshutdown_grace = \"10s\"\nmax_backoff = \"2s\"\n{stage}\
+             [policy]\nfingerprint_key_env = \"SIGHTLINE_TEST_KEY\"\n{policy}",
             brokers = env.kafka.brokers,
             prefix = env.topics.prefix,
             partitions = env.topics.partitions,
@@ -467,21 +467,23 @@ async fn produce_all(env: &TestEnv, events: &[LlmEvent]) {
     }
 }
 
-/// Every record of the events topic with its partition and offset, in offset order.
+/// The decodable records among the first `n` of the events topic, with their partition and
+/// offset, in offset order.
 async fn events_with_coordinates(env: &TestEnv, n: usize) -> Vec<(i32, i64, LlmEvent)> {
     let consumer = reader(env, Topic::Events);
     let codec = Codec::pinned().expect("codec");
     let mut out = vec![];
-    while out.len() < n {
+    for _ in 0..n {
         let msg = tokio::time::timeout(WAIT, consumer.recv())
             .await
             .expect("records")
             .expect("recv");
-        let e: LlmEvent = codec
-            .decode(msg.payload().unwrap_or_default())
+        if let Ok(e) = codec
+            .decode::<LlmEvent>(msg.payload().unwrap_or_default())
             .await
-            .expect("decode");
-        out.push((msg.partition(), msg.offset(), e));
+        {
+            out.push((msg.partition(), msg.offset(), e));
+        }
     }
     out.sort_by_key(|(p, o, _)| (*p, *o));
     out
@@ -491,19 +493,47 @@ async fn events_with_coordinates(env: &TestEnv, n: usize) -> Vec<(i32, i64, LlmE
 async fn dedupe_killed_mid_window_and_restarted_changes_nothing() {
     let env = TestEnv::new(2).await.expect("env");
     let events = timeline(240, 4, 1_700_000_000_000);
-    let (first, second) = events.split_at(events.len() / 2);
+    // Three parts: the first is processed and committed; the second is being processed when
+    // the process is killed; the third arrives while it is down.
+    let (first, rest) = events.split_at(events.len() / 2);
+    let (second, third) = rest.split_at(60);
     let group = unique("dedupe");
+    // Two bad records: bytes that are not an event, and an event without a user.
+    let producer = Producer::new(&env.kafka).expect("producer");
+    let garbage = b"not avro at all".to_vec();
+    let (garbage_partition, garbage_offset) = producer
+        .send(&env.topic(Topic::Events), b"acme/u0", &garbage, None)
+        .await
+        .expect("send");
+    let mut anonymous = super::event("", "no user");
+    anonymous.occurred_at_ms = 1_600_000_000_000;
+    super::produce(
+        &env,
+        &producer,
+        &Codec::pinned().expect("codec"),
+        &anonymous,
+    )
+    .await;
     produce_all(&env, first).await;
-    let mut dedupe = Proc::start("dedupe", &env, &group, None, "");
+    // Commits (and rebuild points) every 1.5 s.
+    let mut dedupe = Proc::start("dedupe", &env, &group, None, "commit_every = \"1500ms\"\n");
     let codec = Codec::pinned().expect("codec");
-    let half = first.len() / 2;
     read_until(&env, Topic::Grouped, &codec, |g: &[LlmEvent]| {
-        distinct_events(g) >= half
+        distinct_events(g) >= first.len()
     })
     .await;
-    // Mid-window: bursts are open on both partitions. No flush, no commit.
-    dedupe.kill().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
     produce_all(&env, second).await;
+    read_until(&env, Topic::Grouped, &codec, |g: &[LlmEvent]| {
+        distinct_events(g) >= first.len() + second.len() / 2
+    })
+    .await;
+    // Mid-window, between commits: bursts are open on both partitions. No flush, no commit.
+    dedupe.kill().await;
+    produce_all(&env, third).await;
+    // tansu 0.6 gives a member that joins before the dead one has expired none of the dead
+    // one's partitions, even after it expires (Apache Kafka would): wait out its session.
+    tokio::time::sleep(Duration::from_secs(8)).await;
     let mut dedupe = Proc::start("dedupe", &env, &group, None, "");
     let grouped: Vec<LlmEvent> = read_until(&env, Topic::Grouped, &codec, |g: &[LlmEvent]| {
         distinct_events(g) >= events.len()
@@ -526,7 +556,10 @@ async fn dedupe_killed_mid_window_and_restarted_changes_nothing() {
     });
     let key = sightline_detect::FingerprintKey::for_tenant(KEY.as_bytes(), "acme");
     let mut expected = HashMap::new();
-    for (partition, offset, e) in events_with_coordinates(&env, events.len()).await {
+    for (partition, offset, e) in events_with_coordinates(&env, events.len() + 2).await {
+        if e.user_id.is_empty() {
+            continue;
+        }
         let hash = e
             .content_hash
             .clone()
@@ -553,6 +586,47 @@ async fn dedupe_killed_mid_window_and_restarted_changes_nothing() {
     assert!(
         resamples > 50,
         "the timeline has resampling bursts ({resamples})"
+    );
+    // The bad records went to the DLQ with their reason, coordinates and bytes.
+    let dlq: Vec<sightline_events::DlqRecord> = read_until(
+        &env,
+        Topic::Dlq,
+        &codec,
+        |d: &[sightline_events::DlqRecord]| d.len() >= 2,
+    )
+    .await;
+    let not_avro = dlq
+        .iter()
+        .find(|d| d.payload.as_deref() == Some(&garbage[..]))
+        .expect("garbage dead-lettered");
+    assert_eq!(
+        (
+            not_avro.processor.as_str(),
+            not_avro.source_topic.clone(),
+            not_avro.source_partition,
+            not_avro.source_offset
+        ),
+        (
+            "dedupe",
+            env.topic(Topic::Events),
+            garbage_partition,
+            garbage_offset
+        )
+    );
+    let no_user = dlq
+        .iter()
+        .find(|d| d.payload.as_deref() != Some(&garbage[..]))
+        .expect("event without a user dead-lettered");
+    assert!(
+        no_user
+            .error
+            .contains("empty tenant_id, user_id or call_id"),
+        "{}",
+        no_user.error
+    );
+    assert!(
+        no_user.payload.as_ref().is_some_and(|p| !p.is_empty()),
+        "the original bytes are kept"
     );
     let rebuilt = dedupe
         .metric("sightline_stage_rebuilt_total")
