@@ -114,3 +114,35 @@ impl StageSection {
         p
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_names_its_key() {
+        let section = StageSection {
+            group_id: Some(String::new()),
+            max_batch: 0,
+            commit_every: Duration::ZERO,
+            metrics_listen: "localhost".into(),
+            ..StageSection::default()
+        };
+        let keys: Vec<String> = section
+            .validate("stage")
+            .iter()
+            .map(|p| p.key.clone())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "stage.group_id",
+                "stage.max_batch",
+                "stage.commit_every",
+                "stage.metrics_listen"
+            ]
+        );
+        assert!(StageSection::default().validate("stage").is_empty());
+        assert_eq!(StageSection::default().group("dedupe"), "sightline-dedupe");
+    }
+}

@@ -137,6 +137,85 @@ fn humantime(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decide::evaluate;
+    use sightline_events::{Message, Provider};
+
+    /// A judge at `path` behaviours: `/slow` answers after 2 s, `/broken` with 500, `/ok`
+    /// with WARNING.
+    async fn judge_server() -> String {
+        let app = axum::Router::new()
+            .route(
+                "/slow",
+                axum::routing::post(|| async {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    "{\"tier\": \"NONE\"}"
+                }),
+            )
+            .route(
+                "/broken",
+                axum::routing::post(|| async {
+                    (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "no")
+                }),
+            )
+            .route(
+                "/ok",
+                axum::routing::post(|| async {
+                    "{\"tier\": \"WARNING\", \"reason\": \"a test key\"}"
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    fn policy(url: &str) -> Policy {
+        Policy::parse(
+            &format!(
+                "version = 1\n[[rules]]\nname = \"credentials\"\nmatch = {{ category = \"secret\" }}\ntier = \"CRITICAL\"\n\
+                 [tiers.CRITICAL]\nactions = [\"judge\", \"block\"]\n[judge]\nurl = \"{url}\"\ntimeout_ms = 300\nfallback_tier = \"CRITICAL\"\n"
+            ),
+            "<test>",
+        )
+        .expect("policy")
+    }
+
+    #[tokio::test]
+    async fn a_slow_or_broken_judge_gives_the_fallback_and_an_answer_is_taken() {
+        let base = judge_server().await;
+        let mut event = LlmEvent::request("acme", "dana", Provider::Anthropic, "POST /v1/messages");
+        event.messages.push(Message {
+            role: "user".into(),
+            text: ["key ", "AKIA", "Z7Q3MVW2XN4RP6TL"].concat(),
+        });
+        let judge = Judge::new();
+        for (path, status, tier) in [
+            ("/slow", JudgeStatus::TimedOut, "CRITICAL"),
+            ("/broken", JudgeStatus::Failed, "CRITICAL"),
+            ("/ok", JudgeStatus::Answered, "WARNING"),
+        ] {
+            let policy = policy(&format!("{base}{path}"));
+            let eval = evaluate(
+                &policy,
+                &event,
+                Some(&sightline_detect::FingerprintKey::new(b"k")),
+            );
+            assert!(eval.asks_judge);
+            let started = std::time::Instant::now();
+            let outcome = judge.ask(&policy, &event, &eval).await;
+            assert_eq!(
+                (outcome.status, outcome.tier.as_str()),
+                (status, tier),
+                "{path}"
+            );
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "{path}: bounded by the timeout"
+            );
+        }
+    }
 
     #[test]
     fn answers_are_read_strictly_and_reasons_are_capped() {

@@ -228,3 +228,113 @@ impl Step for Classify {
         self.partitions.values().map(|p| p.primaries.len()).sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sightline_detect::FingerprintKey;
+    use sightline_events::{Message, Provider};
+
+    fn request(n: usize, role: ResampleRole, logical: &str) -> LlmEvent {
+        let mut e = LlmEvent::request("acme", "dana", Provider::Anthropic, "POST /v1/messages");
+        e.event_id = format!("e{n}");
+        e.call_id = format!("c{n}");
+        e.occurred_at_ms = 1_000 + n as i64;
+        e.logical_id = Some(logical.into());
+        e.resample_role = Some(role);
+        e.messages.push(Message {
+            role: "user".into(),
+            text: ["key ", "AKIA", "Z7Q3MVW2XN4RP6TL"].concat(),
+        });
+        e
+    }
+
+    /// What the prepare step hands over: evaluated unless a RESAMPLE.
+    fn prepared(policy: &Arc<Policy>, event: LlmEvent) -> Prepared {
+        let evaluated = (event.resample_role != Some(ResampleRole::Resample)).then(|| {
+            let key = FingerprintKey::new(b"k");
+            (decide::evaluate(policy, &event, Some(&key)), None)
+        });
+        Prepared {
+            event,
+            policy: policy.clone(),
+            evaluated,
+        }
+    }
+
+    fn step() -> Classify {
+        Classify::new(60_000, 1_000, Counter::default(), Counter::default())
+    }
+
+    fn at(offset: i64) -> At {
+        At {
+            topic: 0,
+            partition: 0,
+            offset,
+        }
+    }
+
+    #[test]
+    fn resamples_inherit_the_primary_and_a_missing_primary_is_decided_from_the_event() {
+        let policy = Arc::new(Policy::builtin_default());
+        let mut s = step();
+        let mut out = vec![];
+        s.apply(
+            prepared(&policy, request(0, ResampleRole::Primary, "c0")),
+            at(0),
+            0,
+            &mut out,
+        )
+        .expect("primary");
+        s.apply(
+            prepared(&policy, request(1, ResampleRole::Resample, "c0")),
+            at(1),
+            0,
+            &mut out,
+        )
+        .expect("resample");
+        assert_eq!(
+            (out[0].decision, out[1].decision),
+            (Decision::Evaluated, Decision::Inherited)
+        );
+        assert_eq!(out[1].inherited_from.as_deref(), Some("e0"));
+        assert_eq!(
+            (out[1].tier, &out[1].findings),
+            (out[0].tier, &out[0].findings)
+        );
+        assert_eq!(out[0].tier, sightline_events::VerdictTier::Critical);
+        // Unknown primary: the resample's own (shim) findings decide; here it carries none.
+        let missing = s.missing_primary.clone();
+        s.apply(
+            prepared(&policy, request(2, ResampleRole::Resample, "gone")),
+            at(2),
+            0,
+            &mut out,
+        )
+        .expect("orphan");
+        assert_eq!((out[2].decision, missing.get()), (Decision::Evaluated, 1));
+        assert_eq!(s.retained_from(0, 0), Some(0));
+        s.revoke(&[(0, 0)]);
+        assert_eq!((s.state_size(), s.retained_from(0, 0)), (0, None));
+    }
+
+    #[test]
+    fn primaries_expire_with_event_time_and_the_cap_holds() {
+        let policy = Arc::new(Policy::builtin_default());
+        let mut s = Classify::new(10, 3, Counter::default(), Counter::default());
+        let mut out = vec![];
+        for n in 0..10 {
+            let mut e = request(n, ResampleRole::Primary, &format!("c{n}"));
+            e.occurred_at_ms = n as i64;
+            s.apply(prepared(&policy, e), at(n as i64), 0, &mut out)
+                .expect("apply");
+        }
+        assert_eq!(s.state_size(), 3, "capped");
+        assert_eq!(s.evicted.get(), 7);
+        let mut late = request(99, ResampleRole::Primary, "c99");
+        late.occurred_at_ms = 1_000;
+        s.apply(prepared(&policy, late), at(10), 0, &mut out)
+            .expect("apply");
+        assert_eq!(s.state_size(), 1, "older primaries expired");
+    }
+}

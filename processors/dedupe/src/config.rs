@@ -127,3 +127,40 @@ pub struct Args {
     #[arg(long, env = "SIGHTLINE_CONFIG")]
     pub config: Option<PathBuf>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sightline_runtime::Validate;
+
+    #[test]
+    fn windows_horizon_and_key_are_checked_by_key() {
+        let mut c = DedupeConfig::default();
+        c.policy.fingerprint_key_env = "SIGHTLINE_DEDUPE_TEST_UNSET_KEY".into();
+        c.dedupe.response_horizon = Duration::from_secs(8);
+        c.dedupe
+            .tenant_windows
+            .insert("acme".into(), WindowSetting(Duration::ZERO));
+        let keys: Vec<String> = c.validate().iter().map(|p| p.key.clone()).collect();
+        assert!(
+            keys.contains(&"policy.fingerprint_key_env".to_string()),
+            "{keys:?}"
+        );
+        assert!(
+            keys.contains(&"dedupe.response_horizon".to_string()),
+            "{keys:?}"
+        );
+        assert!(
+            keys.contains(&"dedupe.tenant_windows.acme".to_string()),
+            "{keys:?}"
+        );
+        let parsed: DedupeConfig = toml::from_str(
+            "[dedupe]\nwindow = \"2s\"\n[dedupe.tenant_windows]\nacme = \"500ms\"\n",
+        )
+        .expect("parses");
+        assert_eq!(
+            parsed.dedupe.tenant_windows["acme"].0,
+            Duration::from_millis(500)
+        );
+    }
+}
