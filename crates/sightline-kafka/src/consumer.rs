@@ -149,8 +149,6 @@ pub struct ResumePoint {
 pub struct ReadBack {
     /// Its offset.
     pub offset: i64,
-    /// Its key.
-    pub key: Option<Vec<u8>>,
     /// Its bytes.
     pub payload: Option<Vec<u8>>,
 }
@@ -285,6 +283,8 @@ impl AtLeastOnceConsumer {
             .config
             .client_config(&[])
             .set("group.id", "sightline.rebuild-reader")
+            // A rebuild point the topic no longer holds (retention) starts at the oldest kept.
+            .set("auto.offset.reset", "earliest")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false")
@@ -307,7 +307,6 @@ impl AtLeastOnceConsumer {
                     if m.offset() < until {
                         out.push(ReadBack {
                             offset: m.offset(),
-                            key: m.key().map(<[u8]>::to_vec),
                             payload: m.payload().map(<[u8]>::to_vec),
                         });
                     }

@@ -591,14 +591,6 @@ impl Policy {
             .unwrap_or_default()
     }
 
-    /// Whether `tier` asks the judge for `tenant`.
-    pub fn asks_judge(&self, tier: Tier, tenant: &str) -> bool {
-        self.scope(tenant)
-            .tiers
-            .get(&tier)
-            .is_some_and(|spec| spec.actions.contains(&Action::Judge))
-    }
-
     /// The policy's version: the first 12 hex digits of the sha256 of its text. Verdicts name
     /// it, so a replay under another policy is told apart.
     pub fn version(&self) -> &str {

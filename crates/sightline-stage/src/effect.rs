@@ -3,7 +3,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sightline_events::{AvroRecord, Codec};
 use sightline_kafka::Producer;
-use sightline_runtime::Shutdown;
+use sightline_runtime::{retry, Shutdown};
 
 use crate::Fault;
 
@@ -17,7 +17,8 @@ pub enum Durable {
 }
 
 /// Makes a step's outputs durable. Retries transient failures itself (with
-/// [`sightline_runtime::retry`]) and returns a [`Fault`] only when it gives up.
+/// [`sightline_runtime::retry`]) and returns a [`Fault`] only when it gives up (a transient
+/// one only once shutdown has started).
 #[async_trait]
 pub trait Effect: Send + 'static {
     /// What it writes.
@@ -34,6 +35,10 @@ pub trait Effect: Send + 'static {
     async fn flush(&mut self, _shutdown: &Shutdown) -> Result<(), Fault> {
         Ok(())
     }
+
+    /// Partitions moved before the buffered items were made durable: drop them (their inputs
+    /// are redone from the last commit by whoever owns the partitions now).
+    fn discard(&mut self) {}
 
     /// When buffered items must be flushed by, if any are buffered.
     fn deadline(&self) -> Option<std::time::Instant> {
@@ -100,62 +105,53 @@ impl<T: OutputRecord> Effect for KafkaOutput<T> {
             })?;
             encoded.push((item.key(), bytes));
         }
-        // Enqueue everything, then wait for the acks; resend what failed.
-        let mut todo: Vec<usize> = (0..encoded.len()).collect();
-        let mut backoff =
-            sightline_runtime::Backoff::new(Duration::from_millis(100), self.max_backoff);
-        while !todo.is_empty() {
-            let mut waits = Vec::with_capacity(todo.len());
-            let mut failed = Vec::new();
-            let mut last_error = None;
-            for &i in &todo {
-                let (key, bytes) = &encoded[i];
-                loop {
-                    match self.producer.enqueue(&self.topic, key.as_bytes(), bytes) {
-                        Ok(ack) => {
-                            waits.push((i, ack));
-                            break;
-                        }
-                        Err(e) if Producer::is_queue_full(&e) => {
-                            // Backpressure: wait for what is in flight, then go on.
-                            tokio::time::sleep(Duration::from_millis(5)).await;
-                        }
-                        Err(e) => {
-                            last_error = Some(e.to_string());
-                            failed.push(i);
-                            break;
+        // Everything from the first unacknowledged record on is sent again, in order, so a
+        // key's records never overtake each other (the ids make the copies identical).
+        let from = std::sync::atomic::AtomicUsize::new(0);
+        let (producer, topic) = (&self.producer, self.topic.as_str());
+        retry(
+            "producing outputs",
+            shutdown,
+            self.max_backoff,
+            |e: &sightline_kafka::Error| e.is_retryable(),
+            || async {
+                let start = from.load(std::sync::atomic::Ordering::SeqCst);
+                let mut acks = Vec::with_capacity(encoded.len() - start);
+                for (key, bytes) in &encoded[start..] {
+                    loop {
+                        match producer.enqueue(topic, key.as_bytes(), bytes) {
+                            Ok(ack) => break acks.push(ack),
+                            // Backpressure: librdkafka's queue drains as acks come back.
+                            Err(e) if Producer::is_queue_full(&e) => {
+                                tokio::time::sleep(Duration::from_millis(5)).await;
+                            }
+                            Err(e) => return Err(sightline_kafka::Error::from(e)),
                         }
                     }
                 }
-            }
-            let (idx, acks): (Vec<usize>, Vec<_>) = waits.into_iter().unzip();
-            for (i, ack) in idx.into_iter().zip(futures::future::join_all(acks).await) {
-                if let Err(e) = ack {
-                    if !e.is_retryable() {
-                        return Err(Fault::Fatal(format!(
-                            "{} refused an output: {e}",
-                            self.topic
-                        )));
+                for (i, ack) in futures::future::join_all(acks)
+                    .await
+                    .into_iter()
+                    .enumerate()
+                {
+                    if let Err(e) = ack {
+                        from.store(start + i, std::sync::atomic::Ordering::SeqCst);
+                        return Err(e);
                     }
-                    last_error = Some(e.to_string());
-                    failed.push(i);
                 }
+                Ok(())
+            },
+        )
+        .await
+        .map_err(|e| {
+            if e.is_retryable() {
+                Fault::Transient(format!(
+                    "outputs to {topic} not acknowledged at shutdown: {e}"
+                ))
+            } else {
+                Fault::Fatal(format!("{topic} refused an output: {e}"))
             }
-            todo = failed;
-            if !todo.is_empty() {
-                if shutdown.is_triggered() {
-                    return Err(Fault::Transient(format!(
-                        "{} outputs to {} not acknowledged at shutdown: {}",
-                        todo.len(),
-                        self.topic,
-                        last_error.unwrap_or_default()
-                    )));
-                }
-                let wait = backoff.next_wait();
-                tracing::warn!(topic = %self.topic, failed = todo.len(), error = ?last_error, retry_in = ?wait, "outputs not acknowledged; resending");
-                tokio::time::sleep(wait).await;
-            }
-        }
+        })?;
         Ok(Durable::Now)
     }
 }

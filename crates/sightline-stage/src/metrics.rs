@@ -34,7 +34,8 @@ pub struct StageMetrics {
     registry: Arc<Mutex<Registry>>,
     /// Records read, by input topic.
     pub consumed: Family<TopicLabel, Counter>,
-    /// Outputs made durable.
+    /// Outputs handed to the effect (a Kafka output counts once acknowledged; the sink's
+    /// rows are buffered until their batch is inserted).
     pub produced: Counter,
     /// Records sent to the DLQ, by input topic.
     pub dead_lettered: Family<TopicLabel, Counter>,
@@ -51,12 +52,11 @@ pub struct StageMetrics {
 impl StageMetrics {
     /// Metrics for `processor`.
     pub fn new(processor: &str) -> Self {
-        let mut registry = Registry::with_prefix_and_labels(
-            "sightline_stage",
-            [("processor".into(), processor.to_string().into())].into_iter(),
-        );
         let m = Self {
-            registry: Arc::new(Mutex::new(Registry::default())),
+            registry: Arc::new(Mutex::new(Registry::with_prefix_and_labels(
+                "sightline_stage",
+                [("processor".into(), processor.to_string().into())].into_iter(),
+            ))),
             consumed: Family::default(),
             produced: Counter::default(),
             dead_lettered: Family::default(),
@@ -65,41 +65,42 @@ impl StageMetrics {
             state_size: Gauge::default(),
             rebuilt: Counter::default(),
         };
-        registry.register(
+        m.register(
             "consumed",
             "Records read, by input topic",
             m.consumed.clone(),
         );
-        registry.register("produced", "Outputs made durable", m.produced.clone());
-        registry.register(
+        m.register(
+            "produced",
+            "Outputs handed to the effect (Kafka outputs once acknowledged)",
+            m.produced.clone(),
+        );
+        m.register(
             "dead_lettered",
             "Records sent to the DLQ with a reason, by input topic",
             m.dead_lettered.clone(),
         );
-        registry.register(
+        m.register(
             "lag",
-            "Records between the last one handled and the partition's high watermark",
+            "Records between the group's committed offset and the partition's high watermark, as librdkafka last reported",
             m.lag.clone(),
         );
-        registry.register(
+        m.register(
             "step_seconds",
             "Time the step took per record",
             m.step_seconds.clone(),
         );
-        registry.register(
+        m.register(
             "state_size",
             "Entries held in the step's state",
             m.state_size.clone(),
         );
-        registry.register(
+        m.register(
             "rebuilt",
             "Records re-read to rebuild state after partitions were assigned",
             m.rebuilt.clone(),
         );
-        Self {
-            registry: Arc::new(Mutex::new(registry)),
-            ..m
-        }
+        m
     }
 
     /// Adds a processor's own counter, named `sightline_stage_<name>_total`.

@@ -75,6 +75,9 @@ struct Loop<P, S: Step, E> {
 }
 
 /// Runs `stage` until `shutdown` (or a fatal fault), then flushes and commits within the grace.
+///
+/// Needs Tokio's multi-thread runtime: the step and blocking broker calls run in
+/// `block_in_place`.
 pub async fn run<P, S, E>(stage: Stage<P, S, E>, shutdown: Shutdown) -> Result<Stats>
 where
     P: Prepare<Out = S::In>,
@@ -177,7 +180,8 @@ where
                 }
                 _ = commit.tick() => {
                     self.report_lag();
-                    if let Err(e) = self.consumer.commit_now() {
+                    let consumer = &self.consumer;
+                    if let Err(e) = tokio::task::block_in_place(|| consumer.commit_now()) {
                         tracing::warn!(error = %e, "offset commit failed; retried on the next interval");
                     }
                 }
@@ -240,37 +244,35 @@ where
         Ok(())
     }
 
-    /// Handles a batch, split where the rebalance generation changes.
-    async fn handle(&mut self, batch: Vec<Owned>, shutdown: &Shutdown) -> Result<()> {
-        let mut rest = batch.into_iter().peekable();
-        while let Some(first) = rest.next() {
-            let generation = first.generation;
-            let mut segment = vec![first];
-            while let Some(m) = rest.next_if(|m| m.generation == generation) {
-                segment.push(m);
+    /// Handles a batch. When partitions moved since the batch began, what was fetched before
+    /// is dropped: the revoke callback committed what was durable, and each partition's owner
+    /// redoes the rest from there.
+    async fn handle(&mut self, mut batch: Vec<Owned>, shutdown: &Shutdown) -> Result<()> {
+        let latest = self.consumer.rebalance_generation();
+        if latest != self.generation {
+            let fetched = batch.len();
+            batch.retain(|m| m.generation == latest);
+            if batch.len() < fetched {
+                tracing::info!(
+                    processor = %self.processor,
+                    dropped = fetched - batch.len(),
+                    "partitions moved; records fetched before are redone from the last commit"
+                );
             }
-            if generation != self.generation {
-                // Settle what is in flight before partitions change hands.
-                self.effect
-                    .flush(shutdown)
-                    .await
-                    .map_err(|f| self.fatal(f))?;
-                self.store_pending()?;
-                self.rebalance(shutdown).await?;
-                self.generation = generation;
-            }
-            if !self.segment(segment, shutdown).await? {
-                return Ok(());
-            }
+            self.rebalance(shutdown).await?;
+            self.generation = latest;
+        }
+        if !batch.is_empty() {
+            self.segment(batch, shutdown).await?;
         }
         Ok(())
     }
 
-    /// Returns false when shutdown interrupted a retry (the rest is left for the next owner).
-    async fn segment(&mut self, segment: Vec<Owned>, shutdown: &Shutdown) -> Result<bool> {
+    /// Prepares, applies and writes a batch, then stores its offsets once durable. A retry cut
+    /// short by shutdown leaves the rest for the next owner.
+    async fn segment(&mut self, segment: Vec<Owned>, shutdown: &Shutdown) -> Result<()> {
         let mut prepared = Vec::with_capacity(segment.len());
         let mut handled = Vec::with_capacity(segment.len());
-        let mut complete = true;
         let mut consumed = vec![0u64; self.inputs.len()];
         for m in segment {
             consumed[m.at.topic] += 1;
@@ -298,10 +300,8 @@ where
                     self.dead_letter(&m, &reason, shutdown).await?;
                     handled.push(m.at);
                 }
-                Err(Fault::Transient(_)) => {
-                    complete = false;
-                    break;
-                }
+                // Only once shutdown started: the rest is left for the next owner.
+                Err(Fault::Transient(_)) => break,
                 Err(fatal) => return Err(self.fatal(fatal)),
             }
         }
@@ -365,7 +365,7 @@ where
         if durable == Durable::Now && self.effect.deadline().is_none() {
             self.store_pending()?;
         }
-        Ok(complete)
+        Ok(())
     }
 
     /// Copies the lag librdkafka last reported into the gauges.
@@ -422,23 +422,28 @@ where
         Ok(())
     }
 
-    /// Partitions moved: drop the state of those lost; rebuild the state of those gained.
+    /// Partitions moved. Whatever is not durable is dropped (the revoke callback committed
+    /// what is); the step loses every partition it held and the state of every partition now
+    /// assigned is rebuilt from its committed rebuild point. With the eager protocol every
+    /// partition is revoked and reassigned anyway, and a partition that left and came back
+    /// may have been handled elsewhere meanwhile.
     async fn rebalance(&mut self, shutdown: &Shutdown) -> Result<()> {
-        let now: HashSet<(usize, i32)> = self
-            .consumer
-            .assignment()?
-            .into_iter()
-            .filter_map(|(t, p)| self.inputs.iter().position(|i| *i == t).map(|i| (i, p)))
-            .collect();
-        let lost: Vec<(usize, i32)> = self.assigned.difference(&now).copied().collect();
-        let gained: Vec<(usize, i32)> = now.difference(&self.assigned).copied().collect();
+        self.effect.discard();
+        self.pending.clear();
+        self.metrics.lag.clear();
+        let lost: Vec<(usize, i32)> = self.assigned.drain().collect();
         if !lost.is_empty() {
-            tracing::info!(processor = %self.processor, lost = ?lost, "dropping the state of revoked partitions");
+            tracing::info!(processor = %self.processor, partitions = lost.len(), "dropping the state of the partitions held");
             self.step.revoke(&lost);
-            self.pending.retain(|k, _| !lost.contains(k));
         }
-        self.assigned = now;
-        if gained.is_empty() {
+        let consumer = &self.consumer;
+        let inputs = &self.inputs;
+        let now: HashSet<(usize, i32)> = tokio::task::block_in_place(|| consumer.assignment())?
+            .into_iter()
+            .filter_map(|(t, p)| inputs.iter().position(|i| *i == t).map(|i| (i, p)))
+            .collect();
+        self.assigned = now.clone();
+        if now.is_empty() {
             return Ok(());
         }
         self.effect
@@ -446,6 +451,8 @@ where
             .await
             .map_err(|f| self.fatal(f))?;
         if S::STATEFUL {
+            let mut gained: Vec<(usize, i32)> = now.into_iter().collect();
+            gained.sort_unstable();
             self.rebuild(&gained).await?;
         }
         Ok(())
@@ -469,6 +476,7 @@ where
                 .get(&(self.inputs[*topic].clone(), *partition))
                 .copied()
             else {
+                tracing::info!(processor = %self.processor, topic = %self.inputs[*topic], partition, "no rebuild point committed; starting with empty state");
                 continue;
             };
             if from >= next {

@@ -3,14 +3,16 @@
 //!
 //! Request: `POST <judge.url>` with JSON
 //! `{"logical_id", "tenant_id", "user_id", "tier", "rules", "findings": [{"rule_id",
-//! "category", "location", "tier"}], "messages": [{"role", "text"}]}`. The text is the
-//! redacted text; findings carry no values or fingerprints.
+//! "category", "location", "tier"}], "messages": [{"role", "text"}]}`. The text is redacted
+//! here with the policy in force, whatever earlier stages did; findings carry no values or
+//! fingerprints. Redirects are not followed. The answer's reason is capped and redacted too.
 //! Answer: `{"tier": "NONE"|"INFO"|"WARNING"|"CRITICAL", "reason": "..."}`.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::json;
+use sightline_detect::FingerprintKey;
 use sightline_events::{JudgeOutcome, JudgeStatus, LlmEvent, VerdictTier};
 use sightline_policy::Policy;
 
@@ -61,13 +63,22 @@ impl Judge {
     /// A client; the timeout comes from the policy on each call.
     pub fn new() -> Self {
         Self {
-            client: reqwest::Client::new(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
         }
     }
 
     /// Asks about `event` (a PRIMARY) and its evaluation. Never fails: a refused, malformed
     /// or late answer gives the fallback.
-    pub async fn ask(&self, policy: &Policy, event: &LlmEvent, eval: &Evaluation) -> JudgeOutcome {
+    pub async fn ask(
+        &self,
+        policy: &Policy,
+        key: &FingerprintKey,
+        event: &LlmEvent,
+        eval: &Evaluation,
+    ) -> JudgeOutcome {
         let Some(config) = policy.judge() else {
             return fallback(
                 policy,
@@ -85,7 +96,10 @@ impl Judge {
             "findings": eval.findings.iter().map(|f| json!({
                 "rule_id": f.rule_id, "category": f.category, "location": f.location, "tier": f.tier,
             })).collect::<Vec<_>>(),
-            "messages": event.messages.iter().map(|m| json!({"role": m.role, "text": m.text})).collect::<Vec<_>>(),
+            "messages": event.messages.iter().map(|m| {
+                let (text, _) = policy.scan_and_redact(m.text.clone(), &event.tenant_id, key);
+                json!({"role": m.role, "text": text})
+            }).collect::<Vec<_>>(),
         });
         let call = async {
             let resp = self
@@ -106,7 +120,12 @@ impl Judge {
             read_answer(&bytes)
         };
         match tokio::time::timeout(config.timeout, call).await {
-            Ok(Ok(outcome)) => outcome,
+            Ok(Ok(mut outcome)) => {
+                outcome.reason = outcome
+                    .reason
+                    .map(|r| policy.scan_and_redact(r, &event.tenant_id, key).0);
+                outcome
+            }
             Ok(Err(reason)) => {
                 tracing::warn!(reason, "judge failed; using the fallback tier");
                 fallback(policy, eval, JudgeStatus::Failed, &reason)
@@ -140,8 +159,8 @@ mod tests {
     use crate::decide::evaluate;
     use sightline_events::{Message, Provider};
 
-    /// A judge at `path` behaviours: `/slow` answers after 2 s, `/broken` with 500, `/ok`
-    /// with WARNING.
+    /// A judge whose paths behave differently: `/slow` answers after 2 s, `/broken` with 500,
+    /// `/ok` with WARNING (unless it was sent the plaintext value).
     async fn judge_server() -> String {
         let app = axum::Router::new()
             .route(
@@ -159,8 +178,16 @@ mod tests {
             )
             .route(
                 "/ok",
-                axum::routing::post(|| async {
-                    "{\"tier\": \"WARNING\", \"reason\": \"a test key\"}"
+                // Refuses a body that carries the pasted value: the judge gets redacted text.
+                axum::routing::post(|body: axum::body::Bytes| async move {
+                    if String::from_utf8_lossy(&body).contains("Z7Q3MVW2XN4RP6TL") {
+                        (axum::http::StatusCode::BAD_REQUEST, "plaintext")
+                    } else {
+                        (
+                            axum::http::StatusCode::OK,
+                            "{\"tier\": \"WARNING\", \"reason\": \"a test key\"}",
+                        )
+                    }
                 }),
             );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -204,7 +231,9 @@ mod tests {
             );
             assert!(eval.asks_judge);
             let started = std::time::Instant::now();
-            let outcome = judge.ask(&policy, &event, &eval).await;
+            let outcome = judge
+                .ask(&policy, &FingerprintKey::new(b"k"), &event, &eval)
+                .await;
             assert_eq!(
                 (outcome.status, outcome.tier.as_str()),
                 (status, tier),

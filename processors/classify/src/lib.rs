@@ -64,7 +64,7 @@ pub async fn run(config: ClassifyConfig, shutdown: Shutdown) -> anyhow::Result<S
         config.classify.max_primaries_per_partition,
         metrics.counter(
             "classify_missing_primary",
-            "RESAMPLEs whose primary was no longer held (decided from their own findings)",
+            "RESAMPLEs whose primary was no longer held or whose findings differ (decided from their own findings)",
         ),
         metrics.counter(
             "classify_evicted",

@@ -73,7 +73,7 @@ impl Prepare for ClassifyPrepare {
                 "judged before a restart",
             )
         } else {
-            let outcome = self.judge.ask(&policy, &event, &evaluation).await;
+            let outcome = self.judge.ask(&policy, &key, &event, &evaluation).await;
             let label = match outcome.status {
                 JudgeStatus::Answered => "answered",
                 JudgeStatus::TimedOut => "timed_out",

@@ -160,7 +160,18 @@ impl Step for Classify {
                 let primary = event
                     .logical_id
                     .as_ref()
-                    .and_then(|l| part.primaries.get(l));
+                    .and_then(|l| part.primaries.get(l))
+                    // A resample is the primary's text: anything found in it must have been
+                    // found in the primary too. If not (a producer-chosen content hash), it is
+                    // decided on its own findings.
+                    .filter(|p| {
+                        event.findings.iter().all(|f| {
+                            p.evaluation
+                                .findings
+                                .iter()
+                                .any(|g| g.fingerprint == f.fingerprint)
+                        })
+                    });
                 match primary {
                     Some(p) => decide::verdict(
                         &event,
@@ -171,8 +182,9 @@ impl Step for Classify {
                         &p.policy_version,
                     ),
                     None => {
-                        // The primary is gone (older than the horizon, or evicted): decide from
-                        // the findings the event carries, without the detectors or the judge.
+                        // The primary is gone (older than the horizon, or evicted), or differs:
+                        // decide from the findings the event carries, without the detectors or
+                        // the judge.
                         self.missing_primary.inc();
                         let evaluation = decide::evaluate(&policy, &event, None);
                         let judge = evaluation.asks_judge.then(|| {
@@ -180,7 +192,7 @@ impl Step for Classify {
                                 &policy,
                                 &evaluation,
                                 JudgeStatus::NotAskedAgain,
-                                "primary no longer held",
+                                "primary no longer held, or its findings differ",
                             )
                         });
                         let evaluation = match &judge {
@@ -316,6 +328,37 @@ mod tests {
         assert_eq!(s.retained_from(0, 0), Some(0));
         s.revoke(&[(0, 0)]);
         assert_eq!((s.state_size(), s.retained_from(0, 0)), (0, None));
+    }
+
+    #[test]
+    fn a_resample_with_a_finding_its_primary_lacks_is_decided_on_its_own() {
+        let policy = Arc::new(Policy::builtin_default());
+        let mut s = step();
+        let mut out = vec![];
+        let mut clean = request(0, ResampleRole::Primary, "c0");
+        clean.messages[0].text = "nothing to see".into();
+        s.apply(prepared(&policy, clean), at(0), 0, &mut out)
+            .expect("primary");
+        // Its producer chose the primary's content hash, but dedupe found a key in it.
+        let mut sneaky = request(1, ResampleRole::Resample, "c0");
+        sneaky.findings.push(sightline_events::InlineFinding {
+            rule_id: "aws-access-key-id".into(),
+            category: "secret".into(),
+            start: 4,
+            end: 24,
+            confidence: 0.9,
+            fingerprint: "f1".into(),
+            location: Some("/messages/0".into()),
+            example: false,
+            tier: Some("CRITICAL".into()),
+        });
+        s.apply(prepared(&policy, sneaky), at(1), 0, &mut out)
+            .expect("resample");
+        assert_eq!(out[0].tier, sightline_events::VerdictTier::None);
+        assert_eq!(
+            (out[1].decision, out[1].tier),
+            (Decision::Evaluated, sightline_events::VerdictTier::Critical)
+        );
     }
 
     #[test]

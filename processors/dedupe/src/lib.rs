@@ -4,7 +4,8 @@
 //! and any judge run once, on the PRIMARY. Every event goes on, none dropped or merged, with
 //! `logical_id`, `resample_role` and `resample_index` set; see [`window`] for the rules.
 //! Events from producers that did not pass the shim get a content hash computed from their
-//! text and are scanned and redacted here, before anything else reads them.
+//! text; every event's text is scanned and redacted here before the grouped topic carries it
+//! (the shim's events already are).
 //!
 //! Delivery guarantee: at-least-once, on the stage runtime. The output is the input event
 //! (same `event_id`) plus its grouping, and the grouping is a function of the partition's
@@ -28,6 +29,10 @@ use sightline_stage::{At, AvroInput, Fault, KafkaOutput, Stage, StageMetrics, St
 
 pub use config::DedupeConfig;
 use window::{Settings, Windows};
+
+/// How far ahead of the processor's clock an event's time may be; later ones go to the DLQ
+/// (one far-future time would otherwise end every open window of its partition).
+const MAX_AHEAD_MS: i64 = 24 * 3600 * 1000;
 
 /// Processor name: consumer group `sightline-dedupe`, DLQ `processor`, metrics label.
 pub const PROCESSOR: &str = "dedupe";
@@ -77,7 +82,7 @@ impl Step for Dedupe {
         &mut self,
         mut event: LlmEvent,
         at: At,
-        _now_ms: i64,
+        now_ms: i64,
         out: &mut Vec<LlmEvent>,
     ) -> Result<(), Fault> {
         if event.tenant_id.is_empty() || event.user_id.is_empty() || event.call_id.is_empty() {
@@ -85,18 +90,22 @@ impl Step for Dedupe {
                 "event has an empty tenant_id, user_id or call_id".into(),
             ));
         }
-        let hash = match event.content_hash.clone() {
-            Some(h) => Some(h),
-            None => {
-                let key = self.keys.tenant(&event.tenant_id);
-                let h = direct::content_hash(&event, &key);
-                if h.is_some() {
-                    direct::scrub(&mut event, &self.policy, &key);
-                    event.content_hash = h.clone();
-                }
-                h
-            }
-        };
+        if event.occurred_at_ms < 0 || event.occurred_at_ms > now_ms.saturating_add(MAX_AHEAD_MS) {
+            return Err(Fault::BadInput(format!(
+                "occurred_at_ms {} is before 1970 or more than a day ahead of this processor's clock",
+                event.occurred_at_ms
+            )));
+        }
+        let key = self.keys.tenant(&event.tenant_id);
+        // Hashed before redaction, so resamples of one prompt match; the shim's hash is kept.
+        let hash = event
+            .content_hash
+            .clone()
+            .or_else(|| direct::content_hash(&event, &key));
+        // Every event's text is scanned and redacted before anything downstream reads it: the
+        // shim's is already, other producers' may not be.
+        direct::scrub(&mut event, &self.policy, &key);
+        event.content_hash = hash.clone();
         let grouping =
             self.windows
                 .group((at.topic, at.partition), at.offset, &event, hash.as_deref());
@@ -171,4 +180,63 @@ pub async fn run(config: DedupeConfig, shutdown: Shutdown) -> anyhow::Result<Sta
 
 fn millis(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sightline_events::{Message, Provider};
+
+    fn dedupe() -> Dedupe {
+        let settings = Settings {
+            window_ms: 5_000,
+            tenant_windows: HashMap::new(),
+            response_horizon_ms: 60_000,
+            max_entries_per_partition: 1_000,
+        };
+        Dedupe::new(
+            settings,
+            Policy::builtin_default(),
+            b"k".to_vec(),
+            &StageMetrics::new("test"),
+        )
+    }
+
+    fn at(offset: i64) -> At {
+        At {
+            topic: 0,
+            partition: 0,
+            offset,
+        }
+    }
+
+    #[test]
+    fn every_event_is_redacted_even_with_a_content_hash_and_far_future_times_are_refused() {
+        let now = 1_800_000_000_000;
+        let mut step = dedupe();
+        let mut e = LlmEvent::request("acme", "dana", Provider::Other, "POST /x");
+        e.occurred_at_ms = now;
+        e.content_hash = Some("chosen-by-the-producer".into());
+        let secret = ["AKIA", "Z7Q3MVW2XN4RP6TL"].concat();
+        e.messages.push(Message {
+            role: "user".into(),
+            text: format!("key {secret}"),
+        });
+        let mut out = vec![];
+        step.apply(e.clone(), at(0), now, &mut out).expect("apply");
+        assert!(!out[0].messages[0].text.contains(&secret), "redacted");
+        assert_eq!(out[0].findings.len(), 1);
+        assert_eq!(
+            out[0].content_hash.as_deref(),
+            Some("chosen-by-the-producer")
+        );
+        let mut late = e;
+        late.occurred_at_ms = now + 2 * MAX_AHEAD_MS;
+        let refused = step.apply(late, at(1), now, &mut out);
+        assert!(
+            matches!(refused, Err(Fault::BadInput(ref m)) if m.contains("ahead")),
+            "{refused:?}"
+        );
+        assert_eq!(out.len(), 1);
+    }
 }

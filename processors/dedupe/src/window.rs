@@ -240,7 +240,7 @@ impl Windows {
                 let (grouping, group_anchor) = match key {
                     None => (primary, offset),
                     Some(key) => match part.groups.get_mut(&key) {
-                        Some(g) if (t - g.start).abs() < g.window => {
+                        Some(g) if t.abs_diff(g.start) < g.window.unsigned_abs() => {
                             g.members += 1;
                             let grouping = Grouping {
                                 logical_id: g.logical_id.clone(),

@@ -246,7 +246,7 @@ fn reference(s: &Settings, events: &[(LlmEvent, Option<String>)]) -> Vec<Groupin
                         match list.last_mut() {
                             Some(cur)
                                 if cur.start + 2 * cur.window > watermark
-                                    && (t - cur.start).abs() < cur.window =>
+                                    && t.abs_diff(cur.start) < cur.window.unsigned_abs() =>
                             {
                                 cur.members += 1;
                                 Grouping {

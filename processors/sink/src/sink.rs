@@ -2,11 +2,10 @@
 //! rows into `llm_calls` and skips what ClickHouse already holds.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use prometheus_client::metrics::counter::Counter;
 use sightline_clickhouse::{progress, Batch};
 use sightline_events::LlmEvent;
 use sightline_kafka::{Topic, TopicNames};
@@ -33,10 +32,11 @@ pub struct Stats {
     pub dead_lettered: u64,
 }
 
-#[derive(Debug, Default)]
+/// The sink's own metrics (`sightline_stage_sink_inserted_total`, `…_sink_skipped_total`).
+#[derive(Debug, Clone)]
 struct Counts {
-    inserted: AtomicU64,
-    skipped: AtomicU64,
+    inserted: Counter,
+    skipped: Counter,
 }
 
 /// The step: an event becomes its row, with where it was read.
@@ -77,7 +77,7 @@ pub struct ClickHouseCalls {
     watermarks: HashMap<i32, i64>,
     verified: HashSet<i32>,
     max_backoff: Duration,
-    counts: Arc<Counts>,
+    counts: Counts,
 }
 
 fn refused(what: &str, e: &sightline_clickhouse::Error) -> Fault {
@@ -161,7 +161,7 @@ impl Effect for ClickHouseCalls {
     ) -> std::result::Result<Durable, Fault> {
         for row in rows {
             if self.holds(&row, shutdown).await? {
-                self.counts.skipped.fetch_add(1, Ordering::Relaxed);
+                self.counts.skipped.inc();
                 continue;
             }
             let size = row.approx_bytes();
@@ -191,9 +191,7 @@ impl Effect for ClickHouseCalls {
             let w = self.watermarks.entry(row._partition).or_insert(row._offset);
             *w = (*w).max(row._offset);
         }
-        self.counts
-            .inserted
-            .fetch_add(rows.len() as u64, Ordering::Relaxed);
+        self.counts.inserted.inc_by(rows.len() as u64);
         tracing::debug!(rows = rows.len(), "batch inserted");
         self.batch.clear();
         Ok(())
@@ -201,6 +199,11 @@ impl Effect for ClickHouseCalls {
 
     fn deadline(&self) -> Option<Instant> {
         self.batch.deadline()
+    }
+
+    fn discard(&mut self) {
+        // Their records are redone from the last commit by the partitions' owners.
+        self.batch.clear();
     }
 
     async fn assigned(&mut self, shutdown: &Shutdown) -> std::result::Result<(), Fault> {
@@ -221,7 +224,14 @@ pub async fn run(config: SinkConfig, shutdown: Shutdown) -> Result<Stats> {
     let codec = config.schema_registry.codec()?;
     let names = TopicNames::from(&config.topics);
     let source = names.name(Topic::Events);
-    let counts = Arc::new(Counts::default());
+    let metrics = StageMetrics::new(PROCESSOR);
+    let counts = Counts {
+        inserted: metrics.counter("sink_inserted", "Rows inserted into ClickHouse"),
+        skipped: metrics.counter(
+            "sink_skipped",
+            "Records skipped because ClickHouse already held them (replays)",
+        ),
+    };
     let effect = ClickHouseCalls {
         client: config.clickhouse.client(),
         source: source.clone(),
@@ -243,12 +253,12 @@ pub async fn run(config: SinkConfig, shutdown: Shutdown) -> Result<Stats> {
             topics: vec![source],
         },
         effect,
-        metrics: StageMetrics::new(PROCESSOR),
+        metrics,
     };
     let stats = sightline_stage::run(stage, shutdown).await?;
     Ok(Stats {
-        inserted: counts.inserted.load(Ordering::Relaxed),
-        skipped: counts.skipped.load(Ordering::Relaxed),
+        inserted: counts.inserted.get(),
+        skipped: counts.skipped.get(),
         dead_lettered: stats.dead_lettered,
     })
 }
