@@ -170,13 +170,18 @@ where
         commit.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_report = Instant::now();
         loop {
+            self.follow_rebalance(shutdown).await?;
             let deadline = self.effect.deadline();
             tokio::select! {
                 biased;
                 () = shutdown.wait() => return Ok(()),
                 () = sleep_until(deadline) => {
-                    self.effect.flush(shutdown).await.map_err(|f| self.fatal(f))?;
-                    self.store_pending()?;
+                    // A rebalance while the select waited drops the buffer instead: its rows
+                    // may belong to partitions another member now owns.
+                    if !self.follow_rebalance(shutdown).await? {
+                        self.effect.flush(shutdown).await.map_err(|f| self.fatal(f))?;
+                        self.store_pending()?;
+                    }
                 }
                 _ = commit.tick() => {
                     self.report_lag();
@@ -248,9 +253,9 @@ where
     /// is dropped: the revoke callback committed what was durable, and each partition's owner
     /// redoes the rest from there.
     async fn handle(&mut self, mut batch: Vec<Owned>, shutdown: &Shutdown) -> Result<()> {
-        let latest = self.consumer.rebalance_generation();
-        if latest != self.generation {
+        if self.follow_rebalance(shutdown).await? {
             let fetched = batch.len();
+            let latest = self.generation;
             batch.retain(|m| m.generation == latest);
             if batch.len() < fetched {
                 tracing::info!(
@@ -259,8 +264,6 @@ where
                     "partitions moved; records fetched before are redone from the last commit"
                 );
             }
-            self.rebalance(shutdown).await?;
-            self.generation = latest;
         }
         if !batch.is_empty() {
             self.segment(batch, shutdown).await?;
@@ -420,6 +423,17 @@ where
             .get_or_create(&crate::metrics::TopicLabel { topic })
             .inc();
         Ok(())
+    }
+
+    /// Handles a rebalance that happened since the last look; returns whether there was one.
+    async fn follow_rebalance(&mut self, shutdown: &Shutdown) -> Result<bool> {
+        let latest = self.consumer.rebalance_generation();
+        if latest == self.generation {
+            return Ok(false);
+        }
+        self.rebalance(shutdown).await?;
+        self.generation = latest;
+        Ok(true)
     }
 
     /// Partitions moved. Whatever is not durable is dropped (the revoke callback committed
