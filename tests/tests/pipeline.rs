@@ -502,6 +502,28 @@ async fn a_malformed_record_goes_to_the_dlq_and_the_sink_keeps_going() {
     assert_eq!((stats.inserted, stats.dead_lettered), (2, 1));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_from_a_producer_that_bypassed_the_shim_never_reaches_clickhouse() {
+    let env = TestEnv::new(1).await.expect("env");
+    let producer = Producer::new(&env.kafka).expect("producer");
+    let codec = Codec::pinned().expect("codec");
+    let sink = start_sink(sink_config(&env, &unique("sink")));
+    let text = format!("deploy with aws_access_key_id = {AWS_KEY_ID} today");
+    produce(&env, &producer, &codec, &event("mallory", &text)).await;
+    let rows = rows_when(&env, 1).await;
+    assert!(
+        !rows[0].message_texts[0].contains(AWS_KEY_ID),
+        "the value was redacted before the insert"
+    );
+    assert!(
+        rows[0].message_texts[0].starts_with("deploy with"),
+        "the rest is kept"
+    );
+    assert_eq!(rows[0].finding_rules, ["aws-access-key-id"]);
+    let stats = sink.stop().await.expect("sink");
+    assert_eq!(stats.inserted, 1);
+}
+
 async fn read_one_dlq(env: &TestEnv) -> DlqRecord {
     let raw = read_records(env, Topic::Dlq, 1).await;
     let codec = Codec::pinned().expect("codec");

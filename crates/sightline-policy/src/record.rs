@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use sightline_detect::{redact, Category, Finding, FingerprintKey};
-use sightline_events::InlineFinding;
+use sightline_events::{InlineFinding, LlmEvent};
 
 use crate::{Policy, Tier};
 
@@ -58,5 +58,28 @@ impl Policy {
             redact(&text, &found)
         };
         (published, found)
+    }
+}
+
+impl Policy {
+    /// Scans each turn of `event` with its tenant's rules, redacts what was found and records
+    /// the findings (location `/messages/<i>`) on the event. For events from producers that
+    /// may not have passed the shim; the shim's text is already redacted, so nothing is found
+    /// again there.
+    pub fn scrub(&self, event: &mut LlmEvent, key: &FingerprintKey) {
+        let tenant = event.tenant_id.clone();
+        for (i, m) in event.messages.iter_mut().enumerate() {
+            let text = std::mem::take(&mut m.text);
+            let (published, found) = self.scan_and_redact(text, &tenant, key);
+            m.text = published;
+            for f in &found {
+                let (tier, _) = self.tier_of(f, &tenant);
+                event.findings.push(finding_record(
+                    f,
+                    Some(format!("/messages/{i}")),
+                    Some(tier),
+                ));
+            }
+        }
     }
 }

@@ -1,9 +1,7 @@
-//! Events from producers that did not pass the shim: a content hash from their text, and
-//! their text scanned and redacted before it goes any further. Pure.
+//! Events from producers that did not pass the shim: a content hash from their text. Pure.
 
 use sightline_detect::FingerprintKey;
 use sightline_events::LlmEvent;
-use sightline_policy::{finding_record, Policy};
 
 /// The keyed hash of the event's model and turns, or `None` when it has no text to compare.
 /// (The shim hashes the request body it saw; this is the fallback for other producers.)
@@ -20,25 +18,6 @@ pub fn content_hash(event: &LlmEvent, key: &FingerprintKey) -> Option<String> {
         canonical.push_str(&m.text);
     }
     Some(key.fingerprint(canonical.as_bytes()))
-}
-
-/// Scans each turn with the tenant's policy, redacts what was found and records the
-/// findings (location `/messages/<i>`) on the event.
-pub fn scrub(event: &mut LlmEvent, policy: &Policy, key: &FingerprintKey) {
-    let tenant = event.tenant_id.clone();
-    for (i, m) in event.messages.iter_mut().enumerate() {
-        let text = std::mem::take(&mut m.text);
-        let (published, found) = policy.scan_and_redact(text, &tenant, key);
-        m.text = published;
-        for f in &found {
-            let (tier, _) = policy.tier_of(f, &tenant);
-            event.findings.push(finding_record(
-                f,
-                Some(format!("/messages/{i}")),
-                Some(tier),
-            ));
-        }
-    }
 }
 
 #[cfg(test)]
@@ -58,7 +37,7 @@ mod tests {
         let hash = content_hash(&e, &key);
         assert!(hash.is_some());
         assert_ne!(hash, content_hash(&e, &FingerprintKey::new(b"other")));
-        scrub(&mut e, &Policy::builtin_default(), &key);
+        sightline_policy::Policy::builtin_default().scrub(&mut e, &key);
         assert!(!e.messages[0].text.contains(&secret), "redacted");
         assert_eq!(e.findings.len(), 1);
         assert_eq!(e.findings[0].location.as_deref(), Some("/messages/0"));

@@ -104,7 +104,7 @@ impl Step for Dedupe {
             .or_else(|| direct::content_hash(&event, &key));
         // Every event's text is scanned and redacted before anything downstream reads it: the
         // shim's is already, other producers' may not be.
-        direct::scrub(&mut event, &self.policy, &key);
+        self.policy.scrub(&mut event, &key);
         event.content_hash = hash.clone();
         let grouping =
             self.windows

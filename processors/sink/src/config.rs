@@ -4,6 +4,7 @@ use serde::Deserialize;
 use sightline_clickhouse::{BatchConfig, ClickHouseConfig};
 use sightline_events::RegistryConfig;
 use sightline_kafka::{KafkaConfig, TopicsConfig};
+use sightline_policy::PolicySection;
 use sightline_runtime::{Problem, Validate};
 use sightline_stage::StageSection;
 
@@ -29,6 +30,9 @@ pub struct SinkConfig {
     /// `[schema_registry]`
     #[serde(default)]
     pub schema_registry: RegistryConfig,
+    /// `[policy]`: text is scanned and redacted before it is stored.
+    #[serde(default)]
+    pub policy: PolicySection,
 }
 
 impl Validate for SinkConfig {
@@ -39,6 +43,7 @@ impl Validate for SinkConfig {
         p.extend(self.batch.validate("batch"));
         p.extend(self.schema_registry.validate("schema_registry"));
         p.extend(self.stage.validate("stage"));
+        p.extend(self.policy.validate("policy", false));
         p
     }
 }

@@ -12,6 +12,9 @@ pub enum Error {
     /// The codec could not be built.
     #[error(transparent)]
     Events(#[from] sightline_events::Error),
+    /// The policy file could not be loaded.
+    #[error(transparent)]
+    Policy(#[from] sightline_policy::Error),
     /// The stage stopped (a fatal fault names what to fix).
     #[error(transparent)]
     Stage(#[from] sightline_stage::Error),

@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use prometheus_client::metrics::counter::Counter;
 use sightline_clickhouse::{progress, Batch};
+use sightline_detect::KeyRing;
 use sightline_events::LlmEvent;
 use sightline_kafka::{Topic, TopicNames};
+use sightline_policy::Policy;
 use sightline_runtime::{retry, Shutdown};
 use sightline_stage::{At, AvroInput, Durable, Effect, Fault, Stage, StageMetrics, Step};
 
@@ -40,8 +42,13 @@ struct Counts {
 }
 
 /// The step: an event becomes its row, with where it was read.
+///
+/// Its text is scanned and redacted first: the shim's already is, but a producer that did not
+/// pass the shim may write plaintext to the events topic, and it must not reach ClickHouse.
 pub struct ToRow {
     topics: Vec<String>,
+    policy: Policy,
+    keys: KeyRing,
 }
 
 impl Step for ToRow {
@@ -50,11 +57,13 @@ impl Step for ToRow {
 
     fn apply(
         &mut self,
-        event: LlmEvent,
+        mut event: LlmEvent,
         at: At,
         _now_ms: i64,
         out: &mut Vec<LlmCallRow>,
     ) -> std::result::Result<(), Fault> {
+        let key = self.keys.tenant(&event.tenant_id);
+        self.policy.scrub(&mut event, &key);
         out.push(LlmCallRow::from_event(
             event,
             &self.topics[at.topic],
@@ -251,6 +260,14 @@ pub async fn run(config: SinkConfig, shutdown: Shutdown) -> Result<Stats> {
         prepare: AvroInput::<LlmEvent>::new(codec),
         step: ToRow {
             topics: vec![source],
+            policy: config.policy.load()?,
+            keys: KeyRing::new(config.policy.master_key().unwrap_or_else(|| {
+                tracing::warn!(
+                    env = %config.policy.fingerprint_key_env,
+                    "fingerprint key not set; findings in text from producers other than the shim get fingerprints that match nothing else"
+                );
+                [uuid_bytes(), uuid_bytes()].concat()
+            })),
         },
         effect,
         metrics,
@@ -261,6 +278,10 @@ pub async fn run(config: SinkConfig, shutdown: Shutdown) -> Result<Stats> {
         skipped: counts.skipped.get(),
         dead_lettered: stats.dead_lettered,
     })
+}
+
+fn uuid_bytes() -> Vec<u8> {
+    sightline_events::LlmEvent::new_id().into_bytes()
 }
 
 async fn insert(
