@@ -4,12 +4,15 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use futures::FutureExt;
+use futures::{FutureExt, StreamExt};
 use sightline_events::{now_ms, Codec};
 use sightline_kafka::{AtLeastOnceConsumer, DeadLetters, KafkaConfig, Message, Producer};
 use sightline_runtime::{retry, Shutdown};
 
 use crate::{At, Durable, Effect, Error, Fault, Prepare, Result, StageMetrics, StageSection, Step};
+
+/// Records prepared at once (decoding, an outside question such as a judge call).
+const PREPARE_CONCURRENCY: usize = 16;
 
 /// Everything a stage runs with.
 pub struct Stage<P, S, E> {
@@ -277,35 +280,53 @@ where
         let mut prepared = Vec::with_capacity(segment.len());
         let mut handled = Vec::with_capacity(segment.len());
         let mut consumed = vec![0u64; self.inputs.len()];
-        for m in segment {
+        for m in &segment {
             consumed[m.at.topic] += 1;
-            self.stats.consumed += 1;
-            let Some(payload) = m.payload.as_deref() else {
-                self.dead_letter(&m, "record has no payload (tombstone)", shutdown)
-                    .await?;
-                handled.push(m.at);
-                continue;
-            };
-            let result = retry(
-                "preparing a record",
-                shutdown,
-                self.section.max_backoff,
-                |f: &Fault| matches!(f, Fault::Transient(_)),
-                || self.prepare.prepare(m.at.topic, payload, false),
-            )
-            .await;
+        }
+        self.stats.consumed += segment.len() as u64;
+        // Prepared concurrently (a judge call need not wait for the one before), in order.
+        let results: Vec<Option<std::result::Result<P::Out, Fault>>> = {
+            let (prepare, max_backoff) = (&self.prepare, self.section.max_backoff);
+            // Collected first: a lazy iterator of borrowing futures is not provably `Send`.
+            let jobs: Vec<_> = segment
+                .iter()
+                .map(|m| async move {
+                    let payload = m.payload.as_deref()?;
+                    Some(
+                        retry(
+                            "preparing a record",
+                            shutdown,
+                            max_backoff,
+                            |f: &Fault| matches!(f, Fault::Transient(_)),
+                            || prepare.prepare(m.at.topic, payload, false),
+                        )
+                        .await,
+                    )
+                })
+                .collect();
+            futures::stream::iter(jobs)
+                .buffered(PREPARE_CONCURRENCY)
+                .collect()
+                .await
+        };
+        for (m, result) in segment.into_iter().zip(results) {
             match result {
-                Ok(input) => {
+                None => {
+                    self.dead_letter(&m, "record has no payload (tombstone)", shutdown)
+                        .await?;
+                    handled.push(m.at);
+                }
+                Some(Ok(input)) => {
                     handled.push(m.at);
                     prepared.push((m, input));
                 }
-                Err(Fault::BadInput(reason)) => {
+                Some(Err(Fault::BadInput(reason))) => {
                     self.dead_letter(&m, &reason, shutdown).await?;
                     handled.push(m.at);
                 }
                 // Only once shutdown started: the rest is left for the next owner.
-                Err(Fault::Transient(_)) => break,
-                Err(fatal) => return Err(self.fatal(fatal)),
+                Some(Err(Fault::Transient(_))) => break,
+                Some(Err(fatal)) => return Err(self.fatal(fatal)),
             }
         }
         for (topic, n) in consumed.into_iter().enumerate().filter(|(_, n)| *n > 0) {
