@@ -509,8 +509,14 @@ async fn a_secret_from_a_producer_that_bypassed_the_shim_never_reaches_clickhous
     let codec = Codec::pinned().expect("codec");
     let sink = start_sink(sink_config(&env, &unique("sink")));
     let text = format!("deploy with aws_access_key_id = {AWS_KEY_ID} today");
-    produce(&env, &producer, &codec, &event("mallory", &text)).await;
+    let mut e = event("mallory", &text);
+    e.error = Some(format!("upstream said: bad key {AWS_KEY_ID}"));
+    produce(&env, &producer, &codec, &e).await;
     let rows = rows_when(&env, 1).await;
+    assert!(
+        rows[0].error.as_deref().is_some_and(|e| !e.contains(AWS_KEY_ID)),
+        "free-text fields are redacted too"
+    );
     assert!(
         !rows[0].message_texts[0].contains(AWS_KEY_ID),
         "the value was redacted before the insert"
@@ -519,7 +525,7 @@ async fn a_secret_from_a_producer_that_bypassed_the_shim_never_reaches_clickhous
         rows[0].message_texts[0].starts_with("deploy with"),
         "the rest is kept"
     );
-    assert_eq!(rows[0].finding_rules, ["aws-access-key-id"]);
+    assert_eq!(rows[0].finding_rules, ["aws-access-key-id", "aws-access-key-id"]);
     let stats = sink.stop().await.expect("sink");
     assert_eq!(stats.inserted, 1);
 }

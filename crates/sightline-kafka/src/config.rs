@@ -54,6 +54,10 @@ const RESERVED: &[&str] = &[
     "enable.auto.offset.store",
     "enable.idempotence",
     "group.id",
+    // The stage runtime redoes everything not yet durable on a rebalance, which is only
+    // correct when every partition is revoked and refetched from its commit (eager).
+    "group.protocol",
+    "partition.assignment.strategy",
 ];
 
 impl KafkaConfig {

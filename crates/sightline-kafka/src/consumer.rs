@@ -178,6 +178,8 @@ impl AtLeastOnceConsumer {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
+            // Eager rebalancing: every partition is revoked and refetched from its commit.
+            .set("partition.assignment.strategy", "range,roundrobin")
             .set("statistics.interval.ms", "5000")
             .create_with_context(context)?;
         inner.subscribe(topics)?;

@@ -62,24 +62,36 @@ impl Policy {
 }
 
 impl Policy {
-    /// Scans each turn of `event` with its tenant's rules, redacts what was found and records
-    /// the findings (location `/messages/<i>`) on the event. For events from producers that
+    /// Scans each turn of `event`, its `error` and its `user_agent` with its tenant's rules,
+    /// redacts what was found and records the findings (location `/messages/<i>`, `/error`,
+    /// `/user_agent`) on the event. For events from producers that
     /// may not have passed the shim; the shim's text is already redacted, so nothing is found
     /// again there.
     pub fn scrub(&self, event: &mut LlmEvent, key: &FingerprintKey) {
         let tenant = event.tenant_id.clone();
+        let mut found_at = vec![];
         for (i, m) in event.messages.iter_mut().enumerate() {
             let text = std::mem::take(&mut m.text);
             let (published, found) = self.scan_and_redact(text, &tenant, key);
             m.text = published;
-            for f in &found {
-                let (tier, _) = self.tier_of(f, &tenant);
-                event.findings.push(finding_record(
-                    f,
-                    Some(format!("/messages/{i}")),
-                    Some(tier),
-                ));
+            found_at.extend(found.into_iter().map(|f| (f, format!("/messages/{i}"))));
+        }
+        // Free text a producer fills in besides the turns.
+        for (field, value) in [
+            ("error", &mut event.error),
+            ("user_agent", &mut event.user_agent),
+        ] {
+            if let Some(text) = value.take() {
+                let (published, found) = self.scan_and_redact(text, &tenant, key);
+                *value = Some(published);
+                found_at.extend(found.into_iter().map(|f| (f, format!("/{field}"))));
             }
+        }
+        for (f, location) in found_at {
+            let (tier, _) = self.tier_of(&f, &tenant);
+            event
+                .findings
+                .push(finding_record(&f, Some(location), Some(tier)));
         }
     }
 }

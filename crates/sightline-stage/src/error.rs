@@ -17,6 +17,15 @@ pub enum Error {
         /// What happened and what to do about it.
         message: String,
     },
+    /// Shutdown started while something outside was unavailable; what was not durable is
+    /// redone from the last commit.
+    #[error("{processor} stopped during an outage: {message}")]
+    Interrupted {
+        /// Processor name.
+        processor: String,
+        /// What was unavailable.
+        message: String,
+    },
     /// The metrics listener could not bind.
     #[error("cannot listen for /metrics on {addr}: {message}")]
     Listen {

@@ -73,6 +73,9 @@ struct Loop<P, S: Step, E> {
     /// stored because the effect has not made it durable.
     pending: HashMap<(usize, i32), (i64, Option<i64>)>,
     assigned: HashSet<(usize, i32)>,
+    /// The next offset per partition as last stored (committed on revoke): a partition that
+    /// comes back with exactly this committed offset was not handled elsewhere meanwhile.
+    stored_next: HashMap<(usize, i32), i64>,
     generation: u64,
     stats: Stats,
 }
@@ -119,16 +122,24 @@ where
         dlq,
         pending: HashMap::new(),
         assigned: HashSet::new(),
+        stored_next: HashMap::new(),
         generation: 0,
         stats: Stats::default(),
     };
-    let result = l.consume(&shutdown).await;
+    let result = match l.consume(&shutdown).await {
+        Err(Error::Interrupted { message, .. }) => {
+            tracing::warn!(processor = %l.processor, reason = %message, "stopped during an outage; the rest is redone from the last commit");
+            Ok(())
+        }
+        other => other,
+    };
     let drained = sightline_runtime::shutdown::within_grace(grace, async {
         // A fresh token: the grace period is for finishing, so retries go on within it.
         let finishing = Shutdown::new();
         l.effect.flush(&finishing).await.map_err(|f| l.fatal(f))?;
         l.store_pending()?;
-        l.consumer.commit_now()?;
+        let consumer = &l.consumer;
+        tokio::task::block_in_place(|| consumer.commit_now())?;
         Ok::<_, Error>(())
     })
     .await;
@@ -159,10 +170,18 @@ where
     S: Step,
     E: Effect<Item = S::Out>,
 {
+    /// The error a fault stops the stage with: a transient one only reaches here once
+    /// shutdown started, and is no failure.
     fn fatal(&self, fault: Fault) -> Error {
-        Error::Fatal {
-            processor: self.processor.clone(),
-            message: fault.to_string(),
+        match fault {
+            Fault::Transient(message) => Error::Interrupted {
+                processor: self.processor.clone(),
+                message,
+            },
+            other => Error::Fatal {
+                processor: self.processor.clone(),
+                message: other.to_string(),
+            },
         }
     }
 
@@ -407,6 +426,7 @@ where
 
     fn store_pending(&mut self) -> Result<()> {
         for ((topic, partition), (offset, rebuild)) in self.pending.drain() {
+            self.stored_next.insert((topic, partition), offset + 1);
             if let Err(e) = self
                 .consumer
                 .store(&self.inputs[topic], partition, offset, rebuild)
@@ -458,70 +478,129 @@ where
     }
 
     /// Partitions moved. Whatever is not durable is dropped (the revoke callback committed
-    /// what is); the step loses every partition it held and the state of every partition now
-    /// assigned is rebuilt from its committed rebuild point. With the eager protocol every
-    /// partition is revoked and reassigned anyway, and a partition that left and came back
-    /// may have been handled elsewhere meanwhile.
+    /// what is) and refetched from the commit by the partition's owner. The step keeps the
+    /// state of a partition that stayed, or came back, with the committed offset it last
+    /// stored (nobody handled it meanwhile); it loses the rest, and every other assigned
+    /// partition is rebuilt from its committed rebuild point.
     async fn rebalance(&mut self, shutdown: &Shutdown) -> Result<()> {
         self.effect.discard();
         self.pending.clear();
         self.metrics.lag.clear();
-        let lost: Vec<(usize, i32)> = self.assigned.drain().collect();
-        if !lost.is_empty() {
-            tracing::info!(processor = %self.processor, partitions = lost.len(), "dropping the state of the partitions held");
-            self.step.revoke(&lost);
-        }
-        let consumer = &self.consumer;
-        let inputs = &self.inputs;
-        let now: HashSet<(usize, i32)> = tokio::task::block_in_place(|| consumer.assignment())?
+        let (consumer, inputs) = (&self.consumer, &self.inputs);
+        let now: Vec<(usize, i32)> = self
+            .blocking("reading the assignment", shutdown, || consumer.assignment())
+            .await?
             .into_iter()
             .filter_map(|(t, p)| inputs.iter().position(|i| *i == t).map(|i| (i, p)))
             .collect();
-        self.assigned = now.clone();
-        if now.is_empty() {
+        let named: Vec<(String, i32)> = now
+            .iter()
+            .map(|(t, p)| (self.inputs[*t].clone(), *p))
+            .collect();
+        let points = if named.is_empty() {
+            HashMap::new()
+        } else {
+            let consumer = &self.consumer;
+            self.blocking("reading committed offsets", shutdown, || {
+                consumer.resume_points(&named)
+            })
+            .await?
+        };
+        let committed =
+            |(t, p): &(usize, i32)| points.get(&(self.inputs[*t].clone(), *p)).map(|r| r.next);
+        let kept: HashSet<(usize, i32)> = now
+            .iter()
+            .filter(|p| {
+                self.assigned.contains(p) && committed(p) == self.stored_next.get(p).copied()
+            })
+            .copied()
+            .collect();
+        let lost: Vec<(usize, i32)> = self.assigned.difference(&kept).copied().collect();
+        if !lost.is_empty() {
+            tracing::info!(processor = %self.processor, lost = lost.len(), kept = kept.len(), "dropping the state of partitions handed over");
+            self.step.revoke(&lost);
+        }
+        self.stored_next.retain(|p, _| kept.contains(p));
+        let mut gained: Vec<(usize, i32)> =
+            now.iter().filter(|p| !kept.contains(p)).copied().collect();
+        gained.sort_unstable();
+        self.assigned = now.into_iter().collect();
+        if self.assigned.is_empty() {
             return Ok(());
         }
         self.effect
             .assigned(shutdown)
             .await
             .map_err(|f| self.fatal(f))?;
-        if S::STATEFUL {
-            let mut gained: Vec<(usize, i32)> = now.into_iter().collect();
-            gained.sort_unstable();
-            self.rebuild(&gained).await?;
+        if S::STATEFUL && !gained.is_empty() {
+            self.rebuild(&gained, &points, shutdown).await?;
         }
         Ok(())
+    }
+
+    /// Runs a blocking broker call off the reactor, retrying while it fails and shutdown has
+    /// not started.
+    async fn blocking<T>(
+        &self,
+        what: &str,
+        shutdown: &Shutdown,
+        call: impl Fn() -> sightline_kafka::Result<T>,
+    ) -> Result<T> {
+        let interrupted = |e: sightline_kafka::Error| Error::Interrupted {
+            processor: self.processor.clone(),
+            message: format!("{what}: {e}"),
+        };
+        retry(
+            what,
+            shutdown,
+            self.section.max_backoff,
+            |e: &sightline_kafka::Error| e.is_retryable(),
+            || async { tokio::task::block_in_place(&call) },
+        )
+        .await
+        .map_err(|e| {
+            if e.is_retryable() {
+                interrupted(e)
+            } else {
+                Error::Kafka(e)
+            }
+        })
     }
 
     /// Re-reads each gained partition from its committed rebuild point up to its committed
     /// offset and replays it through the step, discarding the outputs (they were written
     /// before).
-    async fn rebuild(&mut self, gained: &[(usize, i32)]) -> Result<()> {
-        let named: Vec<(String, i32)> = gained
-            .iter()
-            .map(|(t, p)| (self.inputs[*t].clone(), *p))
-            .collect();
-        let consumer = &self.consumer;
-        let points = tokio::task::block_in_place(|| consumer.resume_points(&named))?;
+    async fn rebuild(
+        &mut self,
+        gained: &[(usize, i32)],
+        points: &HashMap<(String, i32), sightline_kafka::ResumePoint>,
+        shutdown: &Shutdown,
+    ) -> Result<()> {
         for (topic, partition) in gained {
+            if shutdown.is_triggered() {
+                return Ok(());
+            }
+            let name = self.inputs[*topic].clone();
             let Some(sightline_kafka::ResumePoint {
                 next,
                 rebuild_from: Some(from),
-            }) = points
-                .get(&(self.inputs[*topic].clone(), *partition))
-                .copied()
+            }) = points.get(&(name.clone(), *partition)).copied()
             else {
-                tracing::info!(processor = %self.processor, topic = %self.inputs[*topic], partition, "no rebuild point committed; starting with empty state");
+                tracing::info!(processor = %self.processor, topic = %name, partition, "no rebuild point committed; starting with empty state");
                 continue;
             };
             if from >= next {
                 continue;
             }
             let started = Instant::now();
-            let name = self.inputs[*topic].clone();
             let consumer = &self.consumer;
-            let records =
-                tokio::task::block_in_place(|| consumer.read_range(&name, *partition, from, next))?;
+            let records = self
+                .blocking(
+                    "re-reading a partition to rebuild its state",
+                    shutdown,
+                    || consumer.read_range(&name, *partition, from, next),
+                )
+                .await?;
             let mut discard = Vec::new();
             let count = records.len();
             for r in records {

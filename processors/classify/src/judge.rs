@@ -40,12 +40,11 @@ pub fn read_answer(body: &[u8]) -> Result<JudgeOutcome, String> {
         .map_err(|e| format!("the judge's answer is not {{\"tier\", \"reason\"}} JSON: {e}"))?;
     let tier = VerdictTier::parse(&answer.tier)
         .ok_or_else(|| "the judge's tier is not NONE, INFO, WARNING or CRITICAL".to_string())?;
-    let reason = answer.reason.map(|r| {
-        r.chars()
-            .filter(|c| !c.is_control())
-            .take(MAX_REASON_CHARS)
-            .collect::<String>()
-    });
+    // Capped after it is redacted (in `ask`), so a value is never cut where a scan would
+    // miss it.
+    let reason = answer
+        .reason
+        .map(|r| r.chars().filter(|c| !c.is_control()).collect::<String>());
     Ok(JudgeOutcome {
         status: JudgeStatus::Answered,
         tier: tier.as_str().into(),
@@ -121,12 +120,15 @@ impl Judge {
         };
         match tokio::time::timeout(config.timeout, call).await {
             Ok(Ok(mut outcome)) => {
-                outcome.reason = outcome
-                    .reason
-                    .map(|r| policy.scan_and_redact(r, &event.tenant_id, key).0);
+                outcome.reason = outcome.reason.map(|r| {
+                    let redacted = policy.scan_and_redact(r, &event.tenant_id, key).0;
+                    redacted.chars().take(MAX_REASON_CHARS).collect()
+                });
                 outcome
             }
             Ok(Err(reason)) => {
+                // A parse error may quote the answer: redacted like the answer.
+                let reason = policy.scan_and_redact(reason, &event.tenant_id, key).0;
                 tracing::warn!(reason, "judge failed; using the fallback tier");
                 fallback(policy, eval, JudgeStatus::Failed, &reason)
             }
@@ -261,7 +263,8 @@ mod tests {
                 .expect("ok")
                 .reason
                 .map(|r| r.len()),
-            Some(500)
+            Some(5000),
+            "capped by `ask`, after redaction"
         );
     }
 }
