@@ -514,7 +514,10 @@ async fn a_secret_from_a_producer_that_bypassed_the_shim_never_reaches_clickhous
     produce(&env, &producer, &codec, &e).await;
     let rows = rows_when(&env, 1).await;
     assert!(
-        rows[0].error.as_deref().is_some_and(|e| !e.contains(AWS_KEY_ID)),
+        rows[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| !e.contains(AWS_KEY_ID)),
         "free-text fields are redacted too"
     );
     assert!(
@@ -525,7 +528,10 @@ async fn a_secret_from_a_producer_that_bypassed_the_shim_never_reaches_clickhous
         rows[0].message_texts[0].starts_with("deploy with"),
         "the rest is kept"
     );
-    assert_eq!(rows[0].finding_rules, ["aws-access-key-id", "aws-access-key-id"]);
+    assert_eq!(
+        rows[0].finding_rules,
+        ["aws-access-key-id", "aws-access-key-id"]
+    );
     let stats = sink.stop().await.expect("sink");
     assert_eq!(stats.inserted, 1);
 }
