@@ -18,6 +18,7 @@ mod config;
 mod dlq;
 mod error;
 mod event;
+mod incident;
 mod resolver;
 mod verdict;
 
@@ -28,6 +29,10 @@ pub use error::{Error, Result};
 pub use event::{
     Attachment, CallStatus, EventKind, InlineFinding, LlmEvent, Message, Provider, ResampleRole,
     Sampling, TokenUsage,
+};
+pub use incident::{
+    CommandAction, IncidentCategory, IncidentCommand, IncidentEvent, IncidentEventType,
+    IncidentLink, IncidentSeverity, IncidentSignal, IncidentSource, IncidentStatus, LinkReason,
 };
 pub use resolver::{PinnedResolver, RegistryResolver, SchemaResolver};
 pub use verdict::{Decision, JudgeOutcome, JudgeStatus, Verdict, VerdictFinding, VerdictTier};
@@ -59,8 +64,33 @@ pub const VERDICT_SCHEMA: SchemaSource = SchemaSource {
     text: include_str!("../../../schemas/verdict.v1.avsc"),
 };
 
+/// The `IncidentEvent` schema.
+pub const INCIDENT_EVENT_SCHEMA: SchemaSource = SchemaSource {
+    full_name: "io.sightline.incidents.v1.IncidentEvent",
+    text: include_str!("../../../schemas/incident_event.v1.avsc"),
+};
+
+/// The `IncidentCommand` schema.
+pub const INCIDENT_COMMAND_SCHEMA: SchemaSource = SchemaSource {
+    full_name: "io.sightline.incidents.v1.IncidentCommand",
+    text: include_str!("../../../schemas/incident_command.v1.avsc"),
+};
+
+/// The `IncidentSignal` schema.
+pub const INCIDENT_SIGNAL_SCHEMA: SchemaSource = SchemaSource {
+    full_name: "io.sightline.incidents.v1.IncidentSignal",
+    text: include_str!("../../../schemas/incident_signal.v1.avsc"),
+};
+
 /// Every schema this crate knows, for resolvers that pin ids.
-pub const ALL_SCHEMAS: &[SchemaSource] = &[LLM_EVENT_SCHEMA, DLQ_RECORD_SCHEMA, VERDICT_SCHEMA];
+pub const ALL_SCHEMAS: &[SchemaSource] = &[
+    LLM_EVENT_SCHEMA,
+    DLQ_RECORD_SCHEMA,
+    VERDICT_SCHEMA,
+    INCIDENT_EVENT_SCHEMA,
+    INCIDENT_COMMAND_SCHEMA,
+    INCIDENT_SIGNAL_SCHEMA,
+];
 
 /// Every schema file `schemas/pinned.json` may name, by its path under `schemas/`: this build's
 /// schemas and the earlier versions records may still be written with.
@@ -68,6 +98,9 @@ pub const SCHEMA_FILES: &[(&str, &str)] = &[
     ("llm_event.v1.avsc", LLM_EVENT_SCHEMA.text),
     ("dlq_record.v1.avsc", DLQ_RECORD_SCHEMA.text),
     ("verdict.v1.avsc", VERDICT_SCHEMA.text),
+    ("incident_event.v1.avsc", INCIDENT_EVENT_SCHEMA.text),
+    ("incident_command.v1.avsc", INCIDENT_COMMAND_SCHEMA.text),
+    ("incident_signal.v1.avsc", INCIDENT_SIGNAL_SCHEMA.text),
     (
         "history/llm_event.v1.id3.avsc",
         include_str!("../../../schemas/history/llm_event.v1.id3.avsc"),
@@ -97,6 +130,18 @@ impl AvroRecord for DlqRecord {
 
 impl AvroRecord for Verdict {
     const SCHEMA: SchemaSource = VERDICT_SCHEMA;
+}
+
+impl AvroRecord for IncidentEvent {
+    const SCHEMA: SchemaSource = INCIDENT_EVENT_SCHEMA;
+}
+
+impl AvroRecord for IncidentCommand {
+    const SCHEMA: SchemaSource = INCIDENT_COMMAND_SCHEMA;
+}
+
+impl AvroRecord for IncidentSignal {
+    const SCHEMA: SchemaSource = INCIDENT_SIGNAL_SCHEMA;
 }
 
 /// A deterministic UUID (version 8 layout) from the sha256 of `parts`, joined unambiguously:

@@ -272,52 +272,16 @@ impl AtLeastOnceConsumer {
         Ok(out)
     }
 
-    /// Reads `topic`/`partition` from `from` up to (not including) `until`, outside the group,
-    /// blocking. For rebuilding state; run it off the async reactor.
+    /// Reads `topic`/`partition` from `from` up to (not including) `until`, or to the end of
+    /// the partition when `until` is `None`; see [`read_back`].
     pub fn read_range(
         &self,
         topic: &str,
         partition: i32,
         from: i64,
-        until: i64,
+        until: Option<i64>,
     ) -> Result<Vec<ReadBack>> {
-        let reader: BaseConsumer = self
-            .config
-            .client_config(&[])
-            .set("group.id", "sightline.rebuild-reader")
-            // A rebuild point the topic no longer holds (retention) starts at the oldest kept.
-            .set("auto.offset.reset", "earliest")
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "false")
-            .create()?;
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(topic, partition, Offset::Offset(from))?;
-        reader.assign(&tpl)?;
-        let mut out = Vec::new();
-        let deadline = std::time::Instant::now() + BROKER_TIMEOUT * 6;
-        let mut next = from;
-        while next < until {
-            if std::time::Instant::now() > deadline {
-                return Err(
-                    KafkaError::MessageConsumption(RDKafkaErrorCode::OperationTimedOut).into(),
-                );
-            }
-            match reader.poll(Duration::from_millis(200)) {
-                Some(Ok(m)) => {
-                    next = m.offset() + 1;
-                    if m.offset() < until {
-                        out.push(ReadBack {
-                            offset: m.offset(),
-                            payload: m.payload().map(<[u8]>::to_vec),
-                        });
-                    }
-                }
-                Some(Err(e)) => return Err(e.into()),
-                None => {}
-            }
-        }
-        Ok(out)
+        read_back(&self.config, topic, partition, from, until)
     }
 
     /// Records behind the high watermark per assigned partition, as librdkafka last reported
@@ -340,4 +304,90 @@ impl AtLeastOnceConsumer {
         }
         false
     }
+}
+
+/// Reads `topic`/`partition` from `from` up to (not including) `until`, or up to the end the
+/// broker reports in its fetch responses when `until` is `None`, outside any group, blocking.
+/// For rebuilding state and for the CLI; run it off the async reactor. A `from` the topic no
+/// longer holds (retention) starts at the oldest record kept.
+///
+/// The end comes from the fetch response's high watermark (partition EOF), not from a
+/// ListOffsets request: tansu 0.6 answers the latter with the base offset of the last batch.
+pub fn read_back(
+    config: &KafkaConfig,
+    topic: &str,
+    partition: i32,
+    from: i64,
+    until: Option<i64>,
+) -> Result<Vec<ReadBack>> {
+    let reader: BaseConsumer = config
+        .client_config(&[])
+        .set("group.id", "sightline.read-back")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(from.max(0)))?;
+    reader.assign(&tpl)?;
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + BROKER_TIMEOUT * 6;
+    let mut next = from;
+    loop {
+        if until.is_some_and(|u| next >= u) {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(KafkaError::MessageConsumption(RDKafkaErrorCode::OperationTimedOut).into());
+        }
+        match reader.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                next = m.offset() + 1;
+                if until.is_none_or(|u| m.offset() < u) {
+                    out.push(ReadBack {
+                        offset: m.offset(),
+                        payload: m.payload().map(<[u8]>::to_vec),
+                    });
+                }
+            }
+            // The end of what the partition holds.
+            Some(Err(KafkaError::PartitionEOF(_))) => {
+                if until.is_none() {
+                    break;
+                }
+            }
+            Some(Err(e)) => return Err(e.into()),
+            None => {}
+        }
+    }
+    Ok(out)
+}
+
+/// How many partitions `topic` has, from the broker's metadata.
+pub fn partition_count(config: &KafkaConfig, topic: &str) -> Result<usize> {
+    let client: BaseConsumer = config
+        .client_config(&[])
+        .set("group.id", "sightline.metadata")
+        .create()?;
+    let metadata = client.fetch_metadata(Some(topic), BROKER_TIMEOUT)?;
+    let count = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map_or(0, |t| t.partitions().len());
+    Ok(count)
+}
+
+/// Every record of `topic`, partition by partition, from the start to the end; blocking.
+pub fn read_topic(config: &KafkaConfig, topic: &str) -> Result<Vec<(i32, ReadBack)>> {
+    let mut out = Vec::new();
+    for partition in 0..i32::try_from(partition_count(config, topic)?).unwrap_or(i32::MAX) {
+        out.extend(
+            read_back(config, topic, partition, 0, None)?
+                .into_iter()
+                .map(|r| (partition, r)),
+        );
+    }
+    Ok(out)
 }

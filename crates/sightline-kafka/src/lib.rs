@@ -18,7 +18,9 @@ mod producer;
 pub mod topics;
 
 pub use config::{KafkaConfig, TopicsConfig};
-pub use consumer::{AtLeastOnceConsumer, ReadBack, ResumePoint};
+pub use consumer::{
+    partition_count, read_back, read_topic, AtLeastOnceConsumer, ReadBack, ResumePoint,
+};
 pub use dlq::DeadLetters;
 pub use error::{Error, Result};
 pub use producer::Producer;

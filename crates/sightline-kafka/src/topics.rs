@@ -17,8 +17,12 @@ pub enum Topic {
     Grouped,
     /// Policy verdicts.
     Verdicts,
-    /// Incidents opened by verdicts.
+    /// Incident events (processors/incidents), keyed by the incident's partition key.
     Incidents,
+    /// People's incident commands (ack, resolve, assign…), keyed like the incident.
+    IncidentCommands,
+    /// Internal to processors/incidents: finished calls re-keyed by tenant.
+    IncidentSignals,
     /// Alert delivery outcomes.
     Notifications,
     /// Records no processor could handle.
@@ -27,11 +31,13 @@ pub enum Topic {
 
 impl Topic {
     /// Every topic, in pipeline order.
-    pub const ALL: [Topic; 6] = [
+    pub const ALL: [Topic; 8] = [
         Topic::Events,
         Topic::Grouped,
         Topic::Verdicts,
         Topic::Incidents,
+        Topic::IncidentCommands,
+        Topic::IncidentSignals,
         Topic::Notifications,
         Topic::Dlq,
     ];
@@ -43,6 +49,8 @@ impl Topic {
             Topic::Grouped => "grouped",
             Topic::Verdicts => "verdicts",
             Topic::Incidents => "incidents",
+            Topic::IncidentCommands => "incident-commands",
+            Topic::IncidentSignals => "incident-signals",
             Topic::Notifications => "notifications",
             Topic::Dlq => "dlq",
         }

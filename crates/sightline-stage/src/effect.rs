@@ -70,6 +70,20 @@ impl OutputRecord for sightline_events::Verdict {
     }
 }
 
+/// Keyed like the incident's inputs, so its events land on the same partition number.
+impl OutputRecord for sightline_events::IncidentEvent {
+    fn key(&self) -> String {
+        self.partition_key.clone()
+    }
+}
+
+/// Keyed by tenant: one partition sees all of a tenant's calls.
+impl OutputRecord for sightline_events::IncidentSignal {
+    fn key(&self) -> String {
+        self.tenant_id.clone()
+    }
+}
+
 /// Produces outputs to one topic and returns once the broker acknowledged all of them.
 #[derive(Debug, Clone)]
 pub struct KafkaOutput<T> {

@@ -568,8 +568,8 @@ where
     }
 
     /// Re-reads each gained partition from its committed rebuild point up to its committed
-    /// offset and replays it through the step, discarding the outputs (they were written
-    /// before).
+    /// offset (to its end, for a topic the stage writes itself) and replays it through the
+    /// step, discarding the outputs (they were written before).
     async fn rebuild(
         &mut self,
         gained: &[(usize, i32)],
@@ -581,15 +581,22 @@ where
                 return Ok(());
             }
             let name = self.inputs[*topic].clone();
-            let Some(sightline_kafka::ResumePoint {
+            let point = points.get(&(name.clone(), *partition)).copied();
+            let (from, until) = if self.step.rebuilds_to_end(*topic) {
+                // The stage's own output: everything it wrote counts, consumed back or not.
+                let from = point.map_or(0, |p| p.rebuild_from.unwrap_or(p.next));
+                (from, None)
+            } else if let Some(sightline_kafka::ResumePoint {
                 next,
                 rebuild_from: Some(from),
-            }) = points.get(&(name.clone(), *partition)).copied()
-            else {
+            }) = point
+            {
+                (from, Some(next))
+            } else {
                 tracing::info!(processor = %self.processor, topic = %name, partition, "no rebuild point committed; starting with empty state");
                 continue;
             };
-            if from >= next {
+            if until.is_some_and(|next| from >= next) {
                 continue;
             }
             let started = Instant::now();
@@ -598,7 +605,7 @@ where
                 .blocking(
                     "re-reading a partition to rebuild its state",
                     shutdown,
-                    || consumer.read_range(&name, *partition, from, next),
+                    || consumer.read_range(&name, *partition, from, until),
                 )
                 .await?;
             let mut discard = Vec::new();
@@ -621,7 +628,7 @@ where
             }
             self.stats.rebuilt += count as u64;
             self.metrics.rebuilt.inc_by(count as u64);
-            tracing::info!(processor = %self.processor, topic = %name, partition, from, until = next, records = count, took = ?started.elapsed(), "state rebuilt");
+            tracing::info!(processor = %self.processor, topic = %name, partition, from, until = ?until, records = count, took = ?started.elapsed(), "state rebuilt");
         }
         Ok(())
     }

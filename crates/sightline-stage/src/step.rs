@@ -67,6 +67,13 @@ pub trait Step: Send + 'static {
         None
     }
 
+    /// Whether input `topic` is the stage's own output read back (a changelog). Its partitions
+    /// are rebuilt up to their end, not to the commit, so the state holds every output written
+    /// before a crash, including those whose inputs are handled again.
+    fn rebuilds_to_end(&self, _topic: usize) -> bool {
+        false
+    }
+
     /// Entries held in state, for the `state_size` gauge.
     fn state_size(&self) -> usize {
         0

@@ -1,45 +1,18 @@
 //! The current policy, replaced without a restart when its file changes or on SIGHUP.
 
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 use sightline_policy::{Policy, PolicySection};
+use sightline_runtime::reload::{Live, Reload};
 use sightline_runtime::Shutdown;
 
 /// The policy in force; cheap to read from any task.
-#[derive(Debug, Clone)]
-pub struct PolicyCell(Arc<RwLock<Arc<Policy>>>);
-
-impl PolicyCell {
-    /// A cell holding `policy`.
-    pub fn new(policy: Policy) -> Self {
-        Self(Arc::new(RwLock::new(Arc::new(policy))))
-    }
-
-    /// The policy in force now.
-    pub fn current(&self) -> Arc<Policy> {
-        match self.0.read() {
-            Ok(p) => p.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    fn replace(&self, policy: Policy) {
-        match self.0.write() {
-            Ok(mut p) => *p = Arc::new(policy),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(policy),
-        }
-    }
-}
-
-fn modified(section: &PolicySection) -> Option<SystemTime> {
-    let file = section.file.as_ref()?;
-    std::fs::metadata(file).and_then(|m| m.modified()).ok()
-}
+pub type PolicyCell = Live<Policy>;
 
 /// Reloads the policy file into `cell` when it changes (checked every `poll`) or on SIGHUP,
-/// until shutdown. A policy that does not load is reported and the one in force stays.
+/// until shutdown. A policy that does not load is reported and the one in force stays; one
+/// with the same version is not counted.
 pub fn watch(
     cell: PolicyCell,
     section: PolicySection,
@@ -47,47 +20,19 @@ pub fn watch(
     reloads: Counter,
     shutdown: Shutdown,
 ) {
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-        let mut seen = modified(&section);
-        loop {
-            #[cfg(unix)]
-            let hangup = async {
-                match hup.as_mut() {
-                    Some(h) => {
-                        h.recv().await;
-                    }
-                    None => std::future::pending().await,
-                }
-            };
-            #[cfg(not(unix))]
-            let hangup = std::future::pending::<()>();
-            let forced = tokio::select! {
-                () = shutdown.wait() => return,
-                () = hangup => true,
-                () = tokio::time::sleep(poll) => false,
-            };
-            let now = modified(&section);
-            if !forced && now == seen {
-                continue;
-            }
-            seen = now;
-            match section.load() {
-                Ok(policy) => {
-                    let before = cell.current().version().to_string();
-                    if policy.version() != before {
-                        tracing::info!(from = %before, to = %policy.version(), "policy reloaded");
-                        cell.replace(policy);
-                        reloads.inc();
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "policy not reloaded; the one in force stays")
-                }
-            }
-        }
-    });
+    let file = section.file.clone();
+    let reload = Reload {
+        what: "policy",
+        file,
+        poll,
+        load: Box::new(move || section.load()),
+        same: |a: &Policy, b: &Policy| a.version() == b.version(),
+        on_reload: Box::new(move |p: &Policy| {
+            tracing::info!(to = %p.version(), "policy reloaded");
+            reloads.inc();
+        }),
+    };
+    sightline_runtime::reload::watch(cell, reload, shutdown);
 }
 
 #[cfg(test)]
