@@ -1,5 +1,5 @@
 //! Runs one processor as its own process, as its binary would, for tests that kill it:
-//! `sightline-test-processor dedupe|classify --config <file>`.
+//! `sightline-test-processor dedupe|classify|incidents --config <file>`.
 
 use sightline_runtime::{config::load_or_exit, telemetry, Shutdown};
 
@@ -10,7 +10,9 @@ async fn main() -> anyhow::Result<()> {
     let kind = args.next().unwrap_or_default();
     let config = match (args.next().as_deref(), args.next()) {
         (Some("--config"), Some(path)) => std::path::PathBuf::from(path),
-        _ => anyhow::bail!("usage: sightline-test-processor dedupe|classify --config <file>"),
+        _ => anyhow::bail!(
+            "usage: sightline-test-processor dedupe|classify|incidents --config <file>"
+        ),
     };
     let shutdown = Shutdown::on_signals();
     match kind.as_str() {
@@ -19,6 +21,9 @@ async fn main() -> anyhow::Result<()> {
         }
         "classify" => {
             sightline_classify::run(load_or_exit(Some(&config)), shutdown).await?;
+        }
+        "incidents" => {
+            sightline_incidents::run(load_or_exit(Some(&config)), Some(config), shutdown).await?;
         }
         other => anyhow::bail!("unknown processor '{other}'"),
     }

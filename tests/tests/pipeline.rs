@@ -21,6 +21,8 @@ const WAIT: Duration = Duration::from_secs(60);
 
 #[path = "pipeline/endpoints.rs"]
 mod endpoints;
+#[path = "pipeline/incidents.rs"]
+mod incidents;
 #[path = "pipeline/processors.rs"]
 mod processors;
 #[path = "pipeline/registry.rs"]

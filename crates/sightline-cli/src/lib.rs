@@ -7,10 +7,14 @@
 //! - `sightline verdicts [--user U] [--min-tier T]`: prints verdicts from
 //!   `sightline.verdicts.v1` as JSON lines (tier, rules, findings by location and
 //!   fingerprint, actions, judge, policy version; never a value).
+//! - `sightline incident list|show|ack|resolve|dismiss|assign|note`: incidents from
+//!   `sightline.incidents.v1`, and commands to `sightline.incident-commands.v1` that move them
+//!   along OPEN → INVESTIGATING → RESOLVED | DISMISSED.
 //!
 //! Each command reads the same layered config as the services (`--config`, then
 //! `SIGHTLINE__…` env) and exits non-zero with a message naming what failed.
 
+pub mod incident;
 pub mod scan;
 pub mod verdicts;
 
@@ -71,6 +75,12 @@ pub enum Command {
     Scan(scan::ScanArgs),
     /// Print verdicts (sightline.verdicts.v1) as JSON lines.
     Verdicts(verdicts::VerdictsArgs),
+    /// List, show and work incidents.
+    Incident {
+        /// What to do.
+        #[command(subcommand)]
+        action: incident::IncidentAction,
+    },
     /// Manage Kafka topics.
     Topics {
         /// What to do with topics.
@@ -93,6 +103,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Command::Scan(scan) => scan::run(scan, &mut std::io::stdout().lock())?,
         Command::Verdicts(v) => {
             verdicts::run(&load(), v, &mut std::io::stdout().lock()).await?;
+        }
+        Command::Incident { action } => {
+            incident::run(&load(), action, &mut std::io::stdout()).await?;
         }
         Command::Migrate => {
             let config = load();

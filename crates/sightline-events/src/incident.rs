@@ -19,6 +19,19 @@ pub enum IncidentEventType {
     NoteAdded,
 }
 
+impl IncidentEventType {
+    /// The Avro symbol.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentEventType::Opened => "OPENED",
+            IncidentEventType::Occurred => "OCCURRED",
+            IncidentEventType::StatusChanged => "STATUS_CHANGED",
+            IncidentEventType::Assigned => "ASSIGNED",
+            IncidentEventType::NoteAdded => "NOTE_ADDED",
+        }
+    }
+}
+
 /// How bad an incident is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -33,6 +46,19 @@ pub enum IncidentSeverity {
     High,
     /// Critical.
     Critical,
+}
+
+impl IncidentSeverity {
+    /// The Avro symbol.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentSeverity::Info => "INFO",
+            IncidentSeverity::Low => "LOW",
+            IncidentSeverity::Medium => "MEDIUM",
+            IncidentSeverity::High => "HIGH",
+            IncidentSeverity::Critical => "CRITICAL",
+        }
+    }
 }
 
 /// What an incident is about.
@@ -51,6 +77,19 @@ pub enum IncidentCategory {
     Cost,
 }
 
+impl IncidentCategory {
+    /// The Avro symbol.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentCategory::Safety => "SAFETY",
+            IncidentCategory::Privacy => "PRIVACY",
+            IncidentCategory::Compliance => "COMPLIANCE",
+            IncidentCategory::Performance => "PERFORMANCE",
+            IncidentCategory::Cost => "COST",
+        }
+    }
+}
+
 /// Where an incident is in its workflow: OPEN → INVESTIGATING → RESOLVED | DISMISSED.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -66,6 +105,16 @@ pub enum IncidentStatus {
 }
 
 impl IncidentStatus {
+    /// The Avro symbol.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentStatus::Open => "OPEN",
+            IncidentStatus::Investigating => "INVESTIGATING",
+            IncidentStatus::Resolved => "RESOLVED",
+            IncidentStatus::Dismissed => "DISMISSED",
+        }
+    }
+
     /// Resolved or dismissed: a new occurrence opens a new incident.
     pub fn is_closed(self) -> bool {
         matches!(self, IncidentStatus::Resolved | IncidentStatus::Dismissed)
@@ -82,6 +131,17 @@ pub enum LinkReason {
     Related,
     /// Background.
     Context,
+}
+
+impl LinkReason {
+    /// The Avro symbol.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkReason::Trigger => "TRIGGER",
+            LinkReason::Related => "RELATED",
+            LinkReason::Context => "CONTEXT",
+        }
+    }
 }
 
 /// A call linked to an incident.

@@ -525,7 +525,9 @@ impl RuleBook {
 
     /// The rules of `tenant`'s tenant-wide checks.
     pub fn tenant(&self, tenant: &str) -> &Rules {
-        self.tenants.get(tenant).map_or(&self.defaults, |t| &t.rules)
+        self.tenants
+            .get(tenant)
+            .map_or(&self.defaults, |t| &t.rules)
     }
 
     /// The rules of `user` of `tenant`.
@@ -586,9 +588,10 @@ mod tests {
     use super::*;
 
     fn load(text: &str) -> Result<IncidentsConfig, Vec<Problem>> {
-        let config: IncidentsConfig = Figment::from(<figment::providers::Toml as figment::providers::Format>::string(text))
-            .extract()
-            .map_err(|e| vec![Problem::new("parse", e.to_string())])?;
+        let config: IncidentsConfig =
+            Figment::from(<figment::providers::Toml as figment::providers::Format>::string(text))
+                .extract()
+                .map_err(|e| vec![Problem::new("parse", e.to_string())])?;
         let p = config.validate();
         if p.is_empty() {
             Ok(config)
@@ -640,7 +643,10 @@ window = "2h"
         let dana = book.user("acme", "dana");
         assert!((dana.user_cost.limit_usd - 20.0).abs() < 1e-9);
         assert_eq!(dana.user_cost.window, Duration::from_secs(7200));
-        assert_eq!(dana.repeated_warnings.count, 5, "a user inherits the tenant's rules");
+        assert_eq!(
+            dana.repeated_warnings.count, 5,
+            "a user inherits the tenant's rules"
+        );
         assert!(book.user("acme", "erin").user_cost.limit_usd.abs() < 1e-9);
     }
 
@@ -662,9 +668,13 @@ window = "30d"
         )
         .expect_err("invalid");
         let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
-        assert!(keys.contains(&"rules.failure_rate.above_percent"), "{keys:?}");
         assert!(
-            keys.iter().any(|k| k.starts_with("tenants.acme.rules.slow_calls")),
+            keys.contains(&"rules.failure_rate.above_percent"),
+            "{keys:?}"
+        );
+        assert!(
+            keys.iter()
+                .any(|k| k.starts_with("tenants.acme.rules.slow_calls")),
             "{problems:?}"
         );
         assert!(
@@ -677,13 +687,10 @@ window = "30d"
             "the unknown key is named: {text:?}"
         );
         // acme's own problem hides its user's; fixing acme reveals the tenant-wide key.
-        let problems = load(
-            "[tenants.acme.users.dana.rules.failure_rate]\nabove_percent = 2.0\n",
-        )
-        .expect_err("invalid");
+        let problems = load("[tenants.acme.users.dana.rules.failure_rate]\nabove_percent = 2.0\n")
+            .expect_err("invalid");
         assert_eq!(
-            problems[0].key,
-            "tenants.acme.users.dana.rules.failure_rate",
+            problems[0].key, "tenants.acme.users.dana.rules.failure_rate",
             "{problems:?}"
         );
     }

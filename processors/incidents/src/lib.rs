@@ -60,11 +60,14 @@ pub fn inputs(names: &TopicNames) -> Vec<String> {
 fn check_partitions(config: &IncidentsConfig, topics: &[String]) -> anyhow::Result<()> {
     let mut counts = Vec::new();
     for t in topics {
-        let n = sightline_kafka::partition_count(&config.kafka, t)
-            .with_context(|| format!("reading the metadata of {t} from {}", config.kafka.brokers))?;
+        let n = sightline_kafka::partition_count(&config.kafka, t).with_context(|| {
+            format!("reading the metadata of {t} from {}", config.kafka.brokers)
+        })?;
         counts.push(format!("{t}: {n}"));
         if n == 0 {
-            anyhow::bail!("topic {t} does not exist; create Sightline's topics with `sightline topics apply`");
+            anyhow::bail!(
+                "topic {t} does not exist; create Sightline's topics with `sightline topics apply`"
+            );
         }
     }
     let first = &counts[0];
@@ -105,11 +108,10 @@ pub async fn run(
             file: config_file,
             poll: config.incidents.config_poll,
             load: Box::new(move || {
-                sightline_runtime::config::load::<IncidentsConfig>(file.as_deref())
-                    .and_then(|c| {
-                        c.rule_book()
-                            .map_err(|problems| sightline_runtime::ConfigError { problems })
-                    })
+                sightline_runtime::config::load::<IncidentsConfig>(file.as_deref()).and_then(|c| {
+                    c.rule_book()
+                        .map_err(|problems| sightline_runtime::ConfigError { problems })
+                })
             }),
             same: |a, b| a == b,
             on_reload: Box::new(move |_| {

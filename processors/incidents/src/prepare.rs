@@ -17,7 +17,12 @@ pub struct IncidentsPrepare {
 impl Prepare for IncidentsPrepare {
     type Out = Prepared;
 
-    async fn prepare(&self, topic: usize, bytes: &[u8], rebuilding: bool) -> Result<Prepared, Fault> {
+    async fn prepare(
+        &self,
+        topic: usize,
+        bytes: &[u8],
+        rebuilding: bool,
+    ) -> Result<Prepared, Fault> {
         let c = &self.codec;
         let input = match topic {
             INCIDENTS => Input::Incident(Box::new(decode(c, bytes).await?)),
@@ -25,7 +30,11 @@ impl Prepare for IncidentsPrepare {
             GROUPED => Input::Grouped(Box::new(decode(c, bytes).await?)),
             SIGNALS => Input::Signal(decode(c, bytes).await?),
             COMMANDS => Input::Command(decode(c, bytes).await?),
-            other => return Err(Fault::Fatal(format!("input topic index {other} is not configured"))),
+            other => {
+                return Err(Fault::Fatal(format!(
+                    "input topic index {other} is not configured"
+                )))
+            }
         };
         Ok(Prepared { input, rebuilding })
     }

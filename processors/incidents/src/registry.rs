@@ -260,13 +260,15 @@ pub fn carry_out(
         CommandAction::Dismiss if !status.is_closed() => moved(IncidentStatus::Dismissed),
         CommandAction::Ack | CommandAction::Resolve | CommandAction::Dismiss => {
             return Err(format!(
-                "cannot {action} incident {id}: it is {status:?}; {workflow}"
+                "cannot {action} incident {id}: it is {}; {workflow}",
+                status.as_str()
             ));
         }
         CommandAction::Assign => {
             if status.is_closed() {
                 return Err(format!(
-                    "cannot ASSIGN incident {id}: it is {status:?} (closed)"
+                    "cannot ASSIGN incident {id}: it is {} (closed)",
+                    status.as_str()
                 ));
             }
             let who = command
@@ -288,7 +290,9 @@ pub fn carry_out(
                 .filter(|n| !n.is_empty())
                 .ok_or("NOTE needs a note")?;
             if note.chars().count() > MAX_NOTE_CHARS {
-                return Err(format!("a note may hold at most {MAX_NOTE_CHARS} characters"));
+                return Err(format!(
+                    "a note may hold at most {MAX_NOTE_CHARS} characters"
+                ));
             }
             let mut e = follow(current, IncidentEventType::NoteAdded, at, actor, source);
             e.note = Some(note.to_string());

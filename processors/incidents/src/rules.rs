@@ -112,8 +112,8 @@ fn span(d_ms: i64) -> String {
 }
 
 fn date(at_ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH
-        + std::time::Duration::from_millis(u64::try_from(at_ms).unwrap_or(0));
+    let t =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(at_ms).unwrap_or(0));
     let s = humantime::format_rfc3339(t).to_string();
     s.get(..10).unwrap_or(&s).to_string()
 }
@@ -131,7 +131,13 @@ impl Part {
         }
         let event = match self.registry.open(&r.dedupe_key) {
             Some(prev) => {
-                let mut e = follow(prev, IncidentEventType::Occurred, r.at_ms, RULE_ACTOR, source);
+                let mut e = follow(
+                    prev,
+                    IncidentEventType::Occurred,
+                    r.at_ms,
+                    RULE_ACTOR,
+                    source,
+                );
                 e.occurrences += 1;
                 e.first_seen_ms = e.first_seen_ms.min(r.at_ms);
                 e.last_seen_ms = e.last_seen_ms.max(r.at_ms);
@@ -320,7 +326,12 @@ impl Part {
             hits.push(
                 v.occurred_at_ms,
                 source.offset,
-                link(&v.call_id, &v.event_id, LinkReason::Related, v.occurred_at_ms),
+                link(
+                    &v.call_id,
+                    &v.event_id,
+                    LinkReason::Related,
+                    v.occurred_at_ms,
+                ),
                 &mut self.verdict_offsets,
             );
             let dedupe_key = format!("repeated_warnings/{}/{}", v.tenant_id, v.user_id);
@@ -331,8 +342,18 @@ impl Part {
                 .map(|h| h.item.clone())
                 .collect();
             if counted.len() >= rw.count as usize {
-                let mut links = vec![link(&v.call_id, &v.event_id, LinkReason::Trigger, v.occurred_at_ms)];
-                links.extend(counted.iter().filter(|l| l.event_id.as_deref() != Some(&v.event_id)).cloned());
+                let mut links = vec![link(
+                    &v.call_id,
+                    &v.event_id,
+                    LinkReason::Trigger,
+                    v.occurred_at_ms,
+                )];
+                links.extend(
+                    counted
+                        .iter()
+                        .filter(|l| l.event_id.as_deref() != Some(&v.event_id))
+                        .cloned(),
+                );
                 raises.push(Raise {
                     rule: "repeated_warnings",
                     dedupe_key,
@@ -378,7 +399,12 @@ impl Part {
         if !self.seen_signals.insert(s.signal_id.clone()) {
             return;
         }
-        self.seen_order.push(s.occurred_at_ms, source.offset, s.signal_id.clone(), &mut self.signal_offsets);
+        self.seen_order.push(
+            s.occurred_at_ms,
+            source.offset,
+            s.signal_id.clone(),
+            &mut self.signal_offsets,
+        );
         self.watermark = self.watermark.max(s.occurred_at_ms);
         let t = s.occurred_at_ms;
         let rules = book.tenant(&s.tenant_id);
@@ -404,7 +430,9 @@ impl Part {
 
         // Failure rate over a sliding window.
         let fr = &rules.failure_rate;
-        tenant.calls.push(t, source.offset, s.failed, &mut self.signal_offsets);
+        tenant
+            .calls
+            .push(t, source.offset, s.failed, &mut self.signal_offsets);
         let percent = failure_percent(&tenant.calls, ms(fr.window), t, fr.min_calls);
         let failing = fr.enabled && percent.is_some_and(|p| p > fr.above_percent);
         if failing && !tenant.failing {
@@ -433,7 +461,8 @@ impl Part {
                 run.first_offset = Some(source.offset);
                 self.signal_offsets.hold(source.offset);
             }
-            run.links.push(link(&s.call_id, &s.event_id, LinkReason::Related, t));
+            run.links
+                .push(link(&s.call_id, &s.event_id, LinkReason::Related, t));
             if run.links.len() > sc.more_than as usize + 1 {
                 run.links.remove(0);
             }
@@ -466,7 +495,12 @@ impl Part {
 
         // The tenant's daily budget.
         if s.cost_usd_micros > 0 {
-            tenant.costs.push(t, source.offset, s.cost_usd_micros, &mut self.signal_offsets);
+            tenant.costs.push(
+                t,
+                source.offset,
+                s.cost_usd_micros,
+                &mut self.signal_offsets,
+            );
         }
         let tb = &rules.tenant_budget;
         if tb.daily_usd > 0.0 {
@@ -480,7 +514,11 @@ impl Part {
             } else {
                 0
             };
-            let before = if tenant.budget.0 == day { tenant.budget.1 } else { 0 };
+            let before = if tenant.budget.0 == day {
+                tenant.budget.1
+            } else {
+                0
+            };
             if level > before {
                 let (severity, limit) = if level == 2 {
                     (IncidentSeverity::Critical, tb.critical_percent)
@@ -490,16 +528,17 @@ impl Part {
                 raises.push(Raise {
                     severity,
                     category: IncidentCategory::Cost,
-                    title: format!(
-                        "Daily cost above {limit}% of budget ({percent:.0}%) - {whom}"
-                    ),
+                    title: format!("Daily cost above {limit}% of budget ({percent:.0}%) - {whom}"),
                     description: format!(
                         "{} spent on {} (UTC) against a daily budget of {}.",
                         usd(spent),
                         date(t),
                         usd((tb.daily_usd * 1_000_000.0) as i64)
                     ),
-                    ..base("tenant_budget", format!("tenant_budget/{}/{}", s.tenant_id, date(t)))
+                    ..base(
+                        "tenant_budget",
+                        format!("tenant_budget/{}/{}", s.tenant_id, date(t)),
+                    )
                 });
             }
             tenant.budget = (day, level.max(before));
@@ -514,7 +553,12 @@ impl Part {
                 .entry((s.tenant_id.clone(), s.user_id.clone()))
                 .or_default();
             if s.cost_usd_micros > 0 {
-                state.costs.push(t, source.offset, s.cost_usd_micros, &mut self.signal_offsets);
+                state.costs.push(
+                    t,
+                    source.offset,
+                    s.cost_usd_micros,
+                    &mut self.signal_offsets,
+                );
             }
             let spent = sum(&state.costs, t - ms(uc.window), t);
             let above = spent as f64 > uc.limit_usd * 1_000_000.0;
@@ -563,7 +607,8 @@ impl Part {
         for u in self.user_costs.values_mut() {
             u.costs.evict(before, &mut self.signal_offsets);
         }
-        self.user_costs.retain(|_, u| !u.costs.is_empty() || u.above);
+        self.user_costs
+            .retain(|_, u| !u.costs.is_empty() || u.above);
         for h in self.seen_order.between(i64::MIN, before) {
             self.seen_signals.remove(&h.item);
         }

@@ -174,7 +174,8 @@ impl Step for Incidents {
                         )));
                     }
                     if !part.registry.has_taken(&current.dedupe_key, source) {
-                        let event = carry_out(current, &command, source).map_err(Fault::BadInput)?;
+                        let event =
+                            carry_out(current, &command, source).map_err(Fault::BadInput)?;
                         part.registry.apply(&event, None);
                         events.push(event);
                     }

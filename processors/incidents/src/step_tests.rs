@@ -18,14 +18,20 @@ const T0: i64 = 1_780_000_000_000;
 const MIN: i64 = 60_000;
 
 fn topics() -> Vec<String> {
-    ["inc", "ver", "grp", "sig", "cmd"].map(String::from).to_vec()
+    ["inc", "ver", "grp", "sig", "cmd"]
+        .map(String::from)
+        .to_vec()
 }
 
 fn book(edit: impl FnOnce(&mut Rules)) -> RuleBook {
     let mut rules = Rules::default();
     edit(&mut rules);
-    RuleBook::build(&rules, &Default::default(), std::time::Duration::from_secs(600))
-        .expect("valid rules")
+    RuleBook::build(
+        &rules,
+        &Default::default(),
+        std::time::Duration::from_secs(600),
+    )
+    .expect("valid rules")
 }
 
 fn finding(category: &str, tier: &str, fingerprint: &str) -> VerdictFinding {
@@ -42,7 +48,13 @@ fn finding(category: &str, tier: &str, fingerprint: &str) -> VerdictFinding {
     }
 }
 
-fn verdict(n: u32, user: &str, at: i64, tier: VerdictTier, findings: Vec<VerdictFinding>) -> Verdict {
+fn verdict(
+    n: u32,
+    user: &str,
+    at: i64,
+    tier: VerdictTier,
+    findings: Vec<VerdictFinding>,
+) -> Verdict {
     Verdict {
         verdict_id: format!("v{n}"),
         event_id: format!("e{n}"),
@@ -66,7 +78,14 @@ fn verdict(n: u32, user: &str, at: i64, tier: VerdictTier, findings: Vec<Verdict
     }
 }
 
-fn signal(n: u32, user: &str, at: i64, failed: bool, latency_ms: i64, cost_usd_micros: i64) -> IncidentSignal {
+fn signal(
+    n: u32,
+    user: &str,
+    at: i64,
+    failed: bool,
+    latency_ms: i64,
+    cost_usd_micros: i64,
+) -> IncidentSignal {
     IncidentSignal {
         signal_id: format!("s{n}"),
         event_id: format!("e{n}"),
@@ -106,9 +125,15 @@ impl Run {
         self.apply(input, at, false)
     }
 
-    fn apply(&mut self, input: Input, at: At, rebuilding: bool) -> Result<Vec<IncidentEvent>, Fault> {
+    fn apply(
+        &mut self,
+        input: Input,
+        at: At,
+        rebuilding: bool,
+    ) -> Result<Vec<IncidentEvent>, Fault> {
         let mut out = Vec::new();
-        self.step.apply(Prepared { input, rebuilding }, at, 0, &mut out)?;
+        self.step
+            .apply(Prepared { input, rebuilding }, at, 0, &mut out)?;
         Ok(out
             .into_iter()
             .filter_map(|o| match o {
@@ -119,14 +144,19 @@ impl Run {
     }
 
     fn verdict(&mut self, v: Verdict) -> Vec<IncidentEvent> {
-        self.feed(VERDICTS, Input::Verdict(Box::new(v))).expect("verdict")
+        self.feed(VERDICTS, Input::Verdict(Box::new(v)))
+            .expect("verdict")
     }
 
     fn signal(&mut self, s: IncidentSignal) -> Vec<IncidentEvent> {
         self.feed(SIGNALS, Input::Signal(s)).expect("signal")
     }
 
-    fn command(&mut self, incident: &IncidentEvent, action: CommandAction) -> Result<Vec<IncidentEvent>, Fault> {
+    fn command(
+        &mut self,
+        incident: &IncidentEvent,
+        action: CommandAction,
+    ) -> Result<Vec<IncidentEvent>, Fault> {
         let command = IncidentCommand {
             command_id: format!("cmd-{}-{action:?}", incident.incident_id),
             incident_id: incident.incident_id.clone(),
@@ -142,7 +172,13 @@ impl Run {
 }
 
 fn aws(n: u32, user: &str, at: i64, fingerprint: &str) -> Verdict {
-    verdict(n, user, at, VerdictTier::Critical, vec![finding("secret", "CRITICAL", fingerprint)])
+    verdict(
+        n,
+        user,
+        at,
+        VerdictTier::Critical,
+        vec![finding("secret", "CRITICAL", fingerprint)],
+    )
 }
 
 #[test]
@@ -154,7 +190,9 @@ fn the_same_key_pasted_ten_times_is_one_incident_with_ten_occurrences() {
     }
     assert_eq!(events.len(), 10);
     assert_eq!(events[0].event_type, IncidentEventType::Opened);
-    assert!(events[1..].iter().all(|e| e.event_type == IncidentEventType::Occurred));
+    assert!(events[1..]
+        .iter()
+        .all(|e| e.event_type == IncidentEventType::Occurred));
     let last = events.last().expect("events");
     assert_eq!(last.occurrences, 10);
     assert_eq!(last.seq, 10);
@@ -163,7 +201,10 @@ fn the_same_key_pasted_ten_times_is_one_incident_with_ten_occurrences() {
     assert_eq!(last.title, "Credentials detected in AI prompt - User: dana");
     assert_eq!((last.first_seen_ms, last.last_seen_ms), (T0, T0 + 9 * MIN));
     assert!(events.iter().all(|e| e.incident_id == last.incident_id));
-    assert!(!last.description.contains("fp-aws-"), "only a short fingerprint prefix");
+    assert!(
+        !last.description.contains("fp-aws-"),
+        "only a short fingerprint prefix"
+    );
     // A different key, or another user, is another incident.
     let other = run.verdict(aws(20, "dana", T0, "fp-other"));
     assert_ne!(other[0].incident_id, last.incident_id);
@@ -185,18 +226,35 @@ fn resamples_and_quiet_verdicts_open_nothing() {
     let mut inherited = aws(1, "dana", T0, "fp");
     inherited.decision = Decision::Inherited;
     assert!(run.verdict(inherited).is_empty());
-    assert!(run.verdict(verdict(2, "dana", T0, VerdictTier::Info, vec![])).is_empty());
+    assert!(run
+        .verdict(verdict(2, "dana", T0, VerdictTier::Info, vec![]))
+        .is_empty());
     let mut run = Run::new(book(|r| r.critical_verdict.enabled = false));
-    assert!(run.verdict(aws(3, "dana", T0, "fp")).is_empty(), "rule disabled");
+    assert!(
+        run.verdict(aws(3, "dana", T0, "fp")).is_empty(),
+        "rule disabled"
+    );
 }
 
 #[test]
 fn production_access_is_high_and_a_judged_critical_without_findings_groups_by_rules() {
     let mut run = Run::new(book(|_| {}));
-    let prod = run.verdict(verdict(1, "dana", T0, VerdictTier::Critical, vec![finding("production", "CRITICAL", "fp-db")]));
+    let prod = run.verdict(verdict(
+        1,
+        "dana",
+        T0,
+        VerdictTier::Critical,
+        vec![finding("production", "CRITICAL", "fp-db")],
+    ));
     assert_eq!(prod[0].severity, IncidentSeverity::High);
     assert!(prod[0].title.starts_with("Production access detected"));
-    let mut judged = verdict(2, "dana", T0, VerdictTier::Critical, vec![finding("pii", "WARNING", "fp-mail")]);
+    let mut judged = verdict(
+        2,
+        "dana",
+        T0,
+        VerdictTier::Critical,
+        vec![finding("pii", "WARNING", "fp-mail")],
+    );
     judged.rules = vec!["judge-escalation".into()];
     let e = run.verdict(judged);
     assert_eq!(e.len(), 1);
@@ -207,21 +265,39 @@ fn production_access_is_high_and_a_judged_critical_without_findings_groups_by_ru
 #[test]
 fn pii_in_a_response_is_critical_privacy() {
     let mut run = Run::new(book(|_| {}));
-    let mut v = verdict(1, "dana", T0, VerdictTier::Warning, vec![finding("pii", "WARNING", "fp-ssn")]);
+    let mut v = verdict(
+        1,
+        "dana",
+        T0,
+        VerdictTier::Warning,
+        vec![finding("pii", "WARNING", "fp-ssn")],
+    );
     v.kind = "RESPONSE".into();
     let e = run.verdict(v.clone());
     assert_eq!(e.len(), 1, "{e:?}");
     assert_eq!(e[0].rule, "pii_in_response");
-    assert_eq!((e[0].severity, e[0].category), (IncidentSeverity::Critical, IncidentCategory::Privacy));
+    assert_eq!(
+        (e[0].severity, e[0].category),
+        (IncidentSeverity::Critical, IncidentCategory::Privacy)
+    );
     // A CRITICAL response with that PII is still one incident, not two.
     v.verdict_id = "v2".into();
     v.tier = VerdictTier::Critical;
     v.findings[0].tier = "CRITICAL".into();
     let e = run.verdict(v);
     assert_eq!(e.len(), 1);
-    assert_eq!((e[0].event_type, e[0].occurrences), (IncidentEventType::Occurred, 2));
+    assert_eq!(
+        (e[0].event_type, e[0].occurrences),
+        (IncidentEventType::Occurred, 2)
+    );
     // In a prompt, PII is not this rule's business.
-    let prompt = verdict(3, "erin", T0, VerdictTier::Warning, vec![finding("pii", "WARNING", "fp-x")]);
+    let prompt = verdict(
+        3,
+        "erin",
+        T0,
+        VerdictTier::Warning,
+        vec![finding("pii", "WARNING", "fp-x")],
+    );
     assert!(run.verdict(prompt).is_empty());
 }
 
@@ -232,24 +308,37 @@ fn three_warnings_within_an_hour_open_a_medium_safety_incident() {
     // Spread over more than an hour: nothing.
     assert!(run.verdict(warn(1, T0)).is_empty());
     assert!(run.verdict(warn(2, T0 + 40 * MIN)).is_empty());
-    assert!(run.verdict(warn(3, T0 + 61 * MIN)).is_empty(), "the first fell out of the hour");
+    assert!(
+        run.verdict(warn(3, T0 + 61 * MIN)).is_empty(),
+        "the first fell out of the hour"
+    );
     let e = run.verdict(warn(4, T0 + 70 * MIN));
     assert_eq!(e.len(), 1);
     let opened = &e[0];
-    assert_eq!((opened.severity, opened.category), (IncidentSeverity::Medium, IncidentCategory::Safety));
+    assert_eq!(
+        (opened.severity, opened.category),
+        (IncidentSeverity::Medium, IncidentCategory::Safety)
+    );
     assert_eq!(opened.occurrences, 3);
     assert_eq!(opened.links.len(), 3);
     assert_eq!(opened.links[0].call_id, "c4", "the trigger first");
     assert_eq!(opened.first_seen_ms, T0 + 40 * MIN);
     let next = run.verdict(warn(5, T0 + 71 * MIN));
-    assert_eq!((next[0].event_type, next[0].occurrences), (IncidentEventType::Occurred, 4));
+    assert_eq!(
+        (next[0].event_type, next[0].occurrences),
+        (IncidentEventType::Occurred, 4)
+    );
     // Dismissed, old warnings do not reopen it; three new ones do.
-    run.command(&next[0], CommandAction::Dismiss).expect("dismiss");
+    run.command(&next[0], CommandAction::Dismiss)
+        .expect("dismiss");
     let later = T0 + 72 * MIN;
     assert!(run.verdict(warn(6, later)).is_empty());
     assert!(run.verdict(warn(7, later + 1)).is_empty());
     let e = run.verdict(warn(8, later + 2));
-    assert_eq!((e[0].event_type, e[0].occurrences), (IncidentEventType::Opened, 3));
+    assert_eq!(
+        (e[0].event_type, e[0].occurrences),
+        (IncidentEventType::Opened, 3)
+    );
 }
 
 #[test]
@@ -264,27 +353,50 @@ fn a_failure_rate_above_five_percent_over_five_minutes_is_high_performance() {
     // A second failure: 2/21 = 9.5%.
     let e = run.signal(signal(20, "dana", T0 + 20_000, true, 100, 0));
     assert_eq!(e.len(), 1);
-    assert_eq!((e[0].severity, e[0].category), (IncidentSeverity::High, IncidentCategory::Performance));
+    assert_eq!(
+        (e[0].severity, e[0].category),
+        (IncidentSeverity::High, IncidentCategory::Performance)
+    );
     assert_eq!(e[0].user_id, None);
     assert_eq!(e[0].partition_key, "acme");
-    assert!(e[0].title.starts_with("Failure rate 9.5% over 5m"), "{}", e[0].title);
+    assert!(
+        e[0].title.starts_with("Failure rate 9.5% over 5m"),
+        "{}",
+        e[0].title
+    );
     // Still above: nothing more.
-    assert!(run.signal(signal(21, "erin", T0 + 21_000, true, 100, 0)).is_empty());
+    assert!(run
+        .signal(signal(21, "erin", T0 + 21_000, true, 100, 0))
+        .is_empty());
     // Five minutes later the window holds only healthy calls; a new burst is an occurrence.
     let later = T0 + 10 * MIN;
     for n in 0..20 {
-        assert!(run.signal(signal(100 + n, "dana", later + i64::from(n), false, 100, 0)).is_empty());
+        assert!(run
+            .signal(signal(100 + n, "dana", later + i64::from(n), false, 100, 0))
+            .is_empty());
     }
     let mut e = Vec::new();
     for n in 0..3 {
-        e.extend(run.signal(signal(200 + n, "dana", later + 100 + i64::from(n), true, 100, 0)));
+        e.extend(run.signal(signal(
+            200 + n,
+            "dana",
+            later + 100 + i64::from(n),
+            true,
+            100,
+            0,
+        )));
     }
     assert_eq!(e.len(), 1);
-    assert_eq!((e[0].event_type, e[0].occurrences), (IncidentEventType::Occurred, 2));
+    assert_eq!(
+        (e[0].event_type, e[0].occurrences),
+        (IncidentEventType::Occurred, 2)
+    );
     // Fewer calls than min_calls never open it.
     let mut run = Run::new(book(|_| {}));
     for n in 0..5 {
-        assert!(run.signal(signal(n, "dana", T0 + i64::from(n), true, 100, 0)).is_empty());
+        assert!(run
+            .signal(signal(n, "dana", T0 + i64::from(n), true, 100, 0))
+            .is_empty());
     }
 }
 
@@ -296,13 +408,18 @@ fn more_than_ten_consecutive_slow_calls_are_medium_performance() {
         assert!(run.signal(slow(n)).is_empty());
     }
     // A fast call breaks the run.
-    assert!(run.signal(signal(10, "dana", T0 + 10_500, false, 900, 0)).is_empty());
+    assert!(run
+        .signal(signal(10, "dana", T0 + 10_500, false, 900, 0))
+        .is_empty());
     for n in 11..21 {
         assert!(run.signal(slow(n)).is_empty(), "call {n}");
     }
     let e = run.signal(slow(21));
     assert_eq!(e.len(), 1);
-    assert_eq!((e[0].severity, e[0].category), (IncidentSeverity::Medium, IncidentCategory::Performance));
+    assert_eq!(
+        (e[0].severity, e[0].category),
+        (IncidentSeverity::Medium, IncidentCategory::Performance)
+    );
     assert_eq!(e[0].occurrences, 11);
     assert_eq!(e[0].links.len(), 11);
     assert!(run.signal(slow(22)).is_empty(), "once per run");
@@ -313,20 +430,38 @@ fn a_tenant_over_its_daily_budget_is_high_then_critical_and_a_new_day_starts_afr
     let mut run = Run::new(book(|r| r.tenant_budget.daily_usd = 10.0));
     let usd = |d: f64| (d * 1_000_000.0) as i64;
     let day = T0 - T0.rem_euclid(86_400_000);
-    assert!(run.signal(signal(1, "dana", day + 1000, false, 100, usd(15.0))).is_empty(), "150% is not above");
+    assert!(
+        run.signal(signal(1, "dana", day + 1000, false, 100, usd(15.0)))
+            .is_empty(),
+        "150% is not above"
+    );
     let high = run.signal(signal(2, "erin", day + 2000, false, 100, usd(0.5)));
     assert_eq!(high.len(), 1);
-    assert_eq!((high[0].severity, high[0].category), (IncidentSeverity::High, IncidentCategory::Cost));
-    assert!(high[0].title.contains("above 150% of budget"), "{}", high[0].title);
-    assert!(run.signal(signal(3, "dana", day + 3000, false, 100, usd(1.0))).is_empty());
+    assert_eq!(
+        (high[0].severity, high[0].category),
+        (IncidentSeverity::High, IncidentCategory::Cost)
+    );
+    assert!(
+        high[0].title.contains("above 150% of budget"),
+        "{}",
+        high[0].title
+    );
+    assert!(run
+        .signal(signal(3, "dana", day + 3000, false, 100, usd(1.0)))
+        .is_empty());
     let critical = run.signal(signal(4, "dana", day + 4000, false, 100, usd(4.0)));
     assert_eq!(critical.len(), 1);
-    assert_eq!(critical[0].incident_id, high[0].incident_id, "the same incident, escalated");
+    assert_eq!(
+        critical[0].incident_id, high[0].incident_id,
+        "the same incident, escalated"
+    );
     assert_eq!(critical[0].severity, IncidentSeverity::Critical);
     assert!(critical[0].title.contains("above 200%"));
     // The next UTC day has its own budget.
     let next = day + 86_400_000;
-    assert!(run.signal(signal(5, "dana", next + 1, false, 100, usd(14.0))).is_empty());
+    assert!(run
+        .signal(signal(5, "dana", next + 1, false, 100, usd(14.0)))
+        .is_empty());
     let e = run.signal(signal(6, "dana", next + 2, false, 100, usd(2.0)));
     assert_eq!(e[0].event_type, IncidentEventType::Opened);
     assert_ne!(e[0].incident_id, high[0].incident_id);
@@ -338,34 +473,58 @@ fn a_user_over_their_cost_limit_opens_a_cost_incident_for_that_user() {
         r.user_cost.limit_usd = 5.0;
         r.user_cost.window = std::time::Duration::from_secs(3600);
     }));
-    assert!(run.signal(signal(1, "dana", T0, false, 100, 3_000_000)).is_empty());
-    assert!(run.signal(signal(2, "erin", T0, false, 100, 4_000_000)).is_empty(), "per user");
+    assert!(run
+        .signal(signal(1, "dana", T0, false, 100, 3_000_000))
+        .is_empty());
+    assert!(
+        run.signal(signal(2, "erin", T0, false, 100, 4_000_000))
+            .is_empty(),
+        "per user"
+    );
     let e = run.signal(signal(3, "dana", T0 + MIN, false, 100, 2_500_000));
     assert_eq!(e.len(), 1);
     assert_eq!(e[0].user_id.as_deref(), Some("dana"));
     assert_eq!(e[0].category, IncidentCategory::Cost);
     assert!(e[0].title.contains("$5.50"), "{}", e[0].title);
     // Out of the window, the first call no longer counts.
-    assert!(run.signal(signal(4, "dana", T0 + 61 * MIN, false, 100, 1)).is_empty());
+    assert!(run
+        .signal(signal(4, "dana", T0 + 61 * MIN, false, 100, 1))
+        .is_empty());
 }
 
 #[test]
 fn a_copy_of_a_signal_is_counted_once() {
     let mut run = Run::new(book(|r| r.user_cost.limit_usd = 5.0));
-    assert!(run.signal(signal(1, "dana", T0, false, 100, 3_000_000)).is_empty());
-    assert!(run.signal(signal(1, "dana", T0, false, 100, 3_000_000)).is_empty(), "a replayed copy");
-    assert_eq!(run.signal(signal(2, "dana", T0, false, 100, 3_000_000)).len(), 1);
+    assert!(run
+        .signal(signal(1, "dana", T0, false, 100, 3_000_000))
+        .is_empty());
+    assert!(
+        run.signal(signal(1, "dana", T0, false, 100, 3_000_000))
+            .is_empty(),
+        "a replayed copy"
+    );
+    assert_eq!(
+        run.signal(signal(2, "dana", T0, false, 100, 3_000_000))
+            .len(),
+        1
+    );
 }
 
 #[test]
 fn illegal_commands_are_bad_input_with_a_reason() {
     let mut run = Run::new(book(|_| {}));
     let opened = run.verdict(aws(1, "dana", T0, "fp")).remove(0);
-    let resolved = run.command(&opened, CommandAction::Resolve).expect("resolve").remove(0);
+    let resolved = run
+        .command(&opened, CommandAction::Resolve)
+        .expect("resolve")
+        .remove(0);
     let Err(Fault::BadInput(reason)) = run.command(&resolved, CommandAction::Ack) else {
         panic!("acking a resolved incident must be refused");
     };
-    assert!(reason.contains("RESOLVE") || reason.contains("Resolved"), "{reason}");
+    assert!(
+        reason.contains("RESOLVE") || reason.contains("Resolved"),
+        "{reason}"
+    );
     let mut unknown = resolved.clone();
     unknown.incident_id = "nope".into();
     let Err(Fault::BadInput(reason)) = run.command(&unknown, CommandAction::Note) else {
@@ -384,13 +543,39 @@ fn a_reload_changes_the_rules_and_keeps_the_windows() {
     let warn = |n: u32| verdict(n, "dana", T0 + i64::from(n), VerdictTier::Warning, vec![]);
     let mut out = Vec::new();
     for n in 0..2 {
-        let at = At { topic: VERDICTS, partition: 0, offset: i64::from(n) };
-        step.apply(Prepared { input: Input::Verdict(Box::new(warn(n))), rebuilding: false }, at, 0, &mut out).expect("apply");
+        let at = At {
+            topic: VERDICTS,
+            partition: 0,
+            offset: i64::from(n),
+        };
+        step.apply(
+            Prepared {
+                input: Input::Verdict(Box::new(warn(n))),
+                rebuilding: false,
+            },
+            at,
+            0,
+            &mut out,
+        )
+        .expect("apply");
     }
     assert!(out.is_empty());
     live.replace(book(|r| r.repeated_warnings.count = 2));
-    let at = At { topic: VERDICTS, partition: 0, offset: 2 };
-    step.apply(Prepared { input: Input::Verdict(Box::new(warn(2))), rebuilding: false }, at, 0, &mut out).expect("apply");
+    let at = At {
+        topic: VERDICTS,
+        partition: 0,
+        offset: 2,
+    };
+    step.apply(
+        Prepared {
+            input: Input::Verdict(Box::new(warn(2))),
+            rebuilding: false,
+        },
+        at,
+        0,
+        &mut out,
+    )
+    .expect("apply");
     let Some(Out::Incident(e)) = out.first() else {
         panic!("the new count applies to the warnings already held: {out:?}");
     };
@@ -400,16 +585,48 @@ fn a_reload_changes_the_rules_and_keeps_the_windows() {
 /// An input of a generated timeline; commands name the open incident of a dedupe key.
 #[derive(Debug, Clone)]
 enum Gen {
-    Verdict { user: u8, tier: u8, fingerprint: u8, minute: u8 },
-    Signal { user: u8, failed: bool, slow: bool, cents: u16, minute: u8 },
-    Command { fingerprint: u8, action: u8 },
+    Verdict {
+        user: u8,
+        tier: u8,
+        fingerprint: u8,
+        minute: u8,
+    },
+    Signal {
+        user: u8,
+        failed: bool,
+        slow: bool,
+        cents: u16,
+        minute: u8,
+    },
+    Command {
+        fingerprint: u8,
+        action: u8,
+    },
 }
 
 fn gen() -> impl Strategy<Value = Gen> {
     prop_oneof![
-        (0..2u8, 0..3u8, 0..2u8, 0..90u8).prop_map(|(user, tier, fingerprint, minute)| Gen::Verdict { user, tier, fingerprint, minute }),
-        (0..2u8, any::<bool>(), any::<bool>(), 0..300u16, 0..90u8).prop_map(|(user, failed, slow, cents, minute)| Gen::Signal { user, failed, slow, cents, minute }),
-        (0..2u8, 0..4u8).prop_map(|(fingerprint, action)| Gen::Command { fingerprint, action }),
+        (0..2u8, 0..3u8, 0..2u8, 0..90u8).prop_map(|(user, tier, fingerprint, minute)| {
+            Gen::Verdict {
+                user,
+                tier,
+                fingerprint,
+                minute,
+            }
+        }),
+        (0..2u8, any::<bool>(), any::<bool>(), 0..300u16, 0..90u8).prop_map(
+            |(user, failed, slow, cents, minute)| Gen::Signal {
+                user,
+                failed,
+                slow,
+                cents,
+                minute
+            }
+        ),
+        (0..2u8, 0..4u8).prop_map(|(fingerprint, action)| Gen::Command {
+            fingerprint,
+            action
+        }),
     ]
 }
 
@@ -424,7 +641,12 @@ fn reference(timeline: &[Gen], rules: &RuleBook) -> (Vec<(usize, Input)>, Vec<Ve
     for (n, g) in timeline.iter().enumerate() {
         let n = u32::try_from(n).expect("small");
         let (topic, input) = match g {
-            Gen::Verdict { user, tier, fingerprint, minute } => {
+            Gen::Verdict {
+                user,
+                tier,
+                fingerprint,
+                minute,
+            } => {
                 let at = T0 + i64::from(*minute) * MIN;
                 let user = users()[usize::from(*user)];
                 let v = match tier {
@@ -434,16 +656,39 @@ fn reference(timeline: &[Gen], rules: &RuleBook) -> (Vec<(usize, Input)>, Vec<Ve
                 };
                 (VERDICTS, Input::Verdict(Box::new(v)))
             }
-            Gen::Signal { user, failed, slow, cents, minute } => {
+            Gen::Signal {
+                user,
+                failed,
+                slow,
+                cents,
+                minute,
+            } => {
                 let at = T0 + i64::from(*minute) * MIN;
                 let latency = if *slow { 11_000 } else { 500 };
-                let s = signal(n, users()[usize::from(*user)], at, *failed, latency, i64::from(*cents) * 10_000);
+                let s = signal(
+                    n,
+                    users()[usize::from(*user)],
+                    at,
+                    *failed,
+                    latency,
+                    i64::from(*cents) * 10_000,
+                );
                 (SIGNALS, Input::Signal(s))
             }
-            Gen::Command { fingerprint, action } => {
+            Gen::Command {
+                fingerprint,
+                action,
+            } => {
                 let key = format!("critical_verdict/acme/dana/fp{fingerprint}");
-                let Some(target) = run.step.open_incident(0, &key).cloned() else { continue };
-                let action = [CommandAction::Ack, CommandAction::Resolve, CommandAction::Assign, CommandAction::Note][usize::from(*action)];
+                let Some(target) = run.step.open_incident(0, &key).cloned() else {
+                    continue;
+                };
+                let action = [
+                    CommandAction::Ack,
+                    CommandAction::Resolve,
+                    CommandAction::Assign,
+                    CommandAction::Note,
+                ][usize::from(*action)];
                 let command = IncidentCommand {
                     command_id: format!("cmd{n}"),
                     incident_id: target.incident_id.clone(),

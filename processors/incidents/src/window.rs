@@ -83,7 +83,9 @@ impl<T> Hits<T> {
     /// Entries with `from_ms < at_ms <= to_ms`.
     pub fn between(&self, from_ms: i64, to_ms: i64) -> impl Iterator<Item = &Hit<T>> {
         let start = self.items.partition_point(|h| h.at_ms <= from_ms);
-        self.items.range(start..).take_while(move |h| h.at_ms <= to_ms)
+        self.items
+            .range(start..)
+            .take_while(move |h| h.at_ms <= to_ms)
     }
 
     /// Drops entries at or before `before_ms`, releasing their offsets.
@@ -115,7 +117,12 @@ impl<T> Hits<T> {
 
 /// The share of failed calls in the window ending at `to_ms`, when it holds at least
 /// `min_calls` calls.
-pub fn failure_percent(calls: &Hits<bool>, window_ms: i64, to_ms: i64, min_calls: u32) -> Option<f64> {
+pub fn failure_percent(
+    calls: &Hits<bool>,
+    window_ms: i64,
+    to_ms: i64,
+    min_calls: u32,
+) -> Option<f64> {
     let (mut total, mut failed) = (0u64, 0u64);
     for h in calls.between(to_ms - window_ms, to_ms) {
         total += 1;
@@ -163,7 +170,11 @@ mod tests {
         assert_eq!(times, vec![1_000, 2_000, 3_000]);
         assert_eq!(hits.between(1_000, 3_000).count(), 2, "from is exclusive");
         assert_eq!(failure_percent(&hits, 5_000, 3_000, 3), Some(100.0 / 3.0));
-        assert_eq!(failure_percent(&hits, 5_000, 3_000, 4), None, "too few calls");
+        assert_eq!(
+            failure_percent(&hits, 5_000, 3_000, 4),
+            None,
+            "too few calls"
+        );
         hits.evict(1_500, &mut held);
         assert_eq!(hits.len(), 2);
         assert_eq!(held.lowest(), Some(2));

@@ -25,6 +25,8 @@ pub struct Proc {
     child: tokio::process::Child,
     log: PathBuf,
     pub metrics: String,
+    /// Its config file.
+    pub config: PathBuf,
 }
 
 impl Proc {
@@ -37,6 +39,17 @@ impl Proc {
         policy: Option<&std::path::Path>,
         stage: &str,
     ) -> Self {
+        let policy = format!(
+            "[policy]\nfingerprint_key_env = \"SIGHTLINE_TEST_KEY\"\n{}",
+            policy
+                .map(|p| format!("file = {:?}\n", p.display().to_string()))
+                .unwrap_or_default()
+        );
+        Self::start_with(kind, env, group, &policy, stage)
+    }
+
+    /// Starts `kind` with `sections` (TOML) after the common ones.
+    pub fn start_with(kind: &str, env: &TestEnv, group: &str, sections: &str, stage: &str) -> Self {
         let dir = std::env::temp_dir().join(unique(kind));
         std::fs::create_dir_all(&dir).expect("dir");
         let port = free_port();
@@ -44,11 +57,10 @@ impl Proc {
             "[kafka]\nbrokers = \"{brokers}\"\nclient_id = \"{kind}\"\n[kafka.librdkafka]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n\
              [topics]\nprefix = \"{prefix}\"\npartitions = {partitions}\n\
              [stage]\ngroup_id = \"{group}\"\nmetrics_listen = \"127.0.0.1:{port}\"\nshutdown_grace = \"10s\"\nmax_backoff = \"2s\"\n{stage}\
-             [policy]\nfingerprint_key_env = \"SIGHTLINE_TEST_KEY\"\n{policy}",
+             {sections}",
             brokers = env.kafka.brokers,
             prefix = env.topics.prefix,
             partitions = env.topics.partitions,
-            policy = policy.map(|p| format!("file = {:?}\n", p.display().to_string())).unwrap_or_default(),
         );
         let path = dir.join(format!("{kind}.toml"));
         std::fs::write(&path, config).expect("config");
@@ -70,6 +82,7 @@ impl Proc {
             child,
             log,
             metrics: format!("http://127.0.0.1:{port}/metrics"),
+            config: path,
         }
     }
 
