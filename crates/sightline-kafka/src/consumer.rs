@@ -352,11 +352,8 @@ pub fn read_back(
                 }
             }
             // The end of what the partition holds.
-            Some(Err(KafkaError::PartitionEOF(_))) => {
-                if until.is_none() {
-                    break;
-                }
-            }
+            Some(Err(KafkaError::PartitionEOF(_))) if until.is_none() => break,
+            Some(Err(KafkaError::PartitionEOF(_))) => {}
             Some(Err(e)) => return Err(e.into()),
             None => {}
         }
