@@ -69,6 +69,8 @@ pub fn run() -> Result<(), String> {
         "-p",
         "sightline-classify",
         "-p",
+        "sightline-incidents",
+        "-p",
         "sightline-testkit",
         "--bins",
     ]))?;
@@ -105,7 +107,7 @@ pub fn run() -> Result<(), String> {
         )?;
     }
 
-    step("start fake upstream, shim, sink, dedupe and classify (each its own process)");
+    step("start fake upstream, shim, sink, dedupe, classify and incidents (each its own process)");
     let mut procs = Procs(vec![]);
     procs.0.push(spawn(
         "fake upstream",
@@ -148,7 +150,7 @@ pub fn run() -> Result<(), String> {
             .env("SIGHTLINE__BATCH__MAX_AGE", "300ms"),
         &logs,
     )?);
-    for processor in ["dedupe", "classify"] {
+    for processor in ["dedupe", "classify", "incidents"] {
         procs.0.push(spawn(
             &format!("sightline-{processor}"),
             Command::new(bin.join(format!("sightline-{processor}")))
@@ -285,6 +287,85 @@ pub fn run() -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+    step("dana pastes the same key twice more, in two separate calls");
+    for attempt in ["still failing", "one more try"] {
+        let body = format!(
+            r#"{{"model":"claude-sonnet-4","max_tokens":64,"messages":[{{"role":"user","content":"{attempt}: aws_access_key_id = {AWS_KEY_ID}"}}]}}"#
+        );
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "30",
+                "-H",
+                "content-type: application/json",
+            ])
+            .args(["-H", &format!("x-api-key: {}", demo_key("dana"))])
+            .args(["-d", &body, &format!("{shim}/v1/messages")])
+            .output()
+            .map_err(|e| format!("cannot run curl: {e}"))?;
+        eprintln!(
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+                .chars()
+                .take(120)
+                .collect::<String>()
+        );
+    }
+    step("one incident for the pasted key: the parallel burst counts once, each later paste once more");
+    let sightline = |args: &[&str]| -> Result<String, String> {
+        let out = Command::new(bin.join("sightline"))
+            .args(args)
+            .envs(env.iter().cloned())
+            .output()
+            .map_err(|e| format!("cannot run sightline {}: {e}", args.join(" ")))?;
+        if !out.status.success() {
+            return Err(format!(
+                "sightline {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).to_string())
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let id = loop {
+        // Columns: ID SEVERITY CATEGORY STATUS OCC LAST-SEEN TITLE…
+        let table = sightline(&["incident", "list", "--user", "dana"])?;
+        let found = table.lines().find_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let occurrences: u64 = cols.get(4)?.parse().ok()?;
+            (line.contains("Credentials detected") && occurrences >= 3).then(|| cols[0].to_string())
+        });
+        if let Some(id) = found {
+            break id;
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "no incident with 3 occurrences for dana within 60s; see logs in {}",
+                logs.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    println!(
+        "$ sightline incident list --user dana\n{}",
+        sightline(&["incident", "list", "--user", "dana"])?
+    );
+    let shown = sightline(&["incident", "show", &id])?;
+    println!("$ sightline incident show {id}\n{shown}");
+    if shown.contains(AWS_KEY_ID) {
+        return Err("the incident holds the pasted key".into());
+    }
+    step("on-call resolves it");
+    println!(
+        "$ sightline incident resolve {id} --actor oncall@acme.test\n{}",
+        sightline(&["incident", "resolve", &id, "--actor", "oncall@acme.test"])?
+    );
+    println!(
+        "$ sightline incident list --user dana --status resolved\n{}",
+        sightline(&["incident", "list", "--user", "dana", "--status", "resolved"])?
+    );
     println!(
         "Query it yourself:\n  clickhouse-client --port {} -d {DATABASE} -q 'SELECT * FROM llm_call_summary'\n  \
          curl 'http://127.0.0.1:{ch_port}/?database={DATABASE}' --data-binary 'SELECT user_id, count() FROM llm_calls GROUP BY user_id'\n\
