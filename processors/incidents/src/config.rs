@@ -617,6 +617,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_is_valid_and_says_the_defaults() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/config/incidents.toml");
+        let config: IncidentsConfig =
+            sightline_runtime::load(Some(std::path::Path::new(path))).expect("valid");
+        assert_eq!(config.rules, Rules::default(), "the example lists the defaults");
+    }
+
+    #[test]
     fn tenants_and_users_override_key_by_key() {
         let config = load(
             r#"
