@@ -13,6 +13,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 use sightline_events::{IncidentSeverity, RegistryConfig};
 use sightline_kafka::{KafkaConfig, TopicsConfig};
+use sightline_policy::PolicySection;
 use sightline_runtime::{Problem, Validate};
 use sightline_stage::StageSection;
 
@@ -32,6 +33,9 @@ pub struct IncidentsConfig {
     /// `[stage]`
     #[serde(default)]
     pub stage: StageSection,
+    /// `[policy]`: commands' notes are scanned and redacted with it.
+    #[serde(default)]
+    pub policy: PolicySection,
     /// `[incidents]`
     #[serde(default)]
     pub incidents: IncidentsSection,
@@ -557,6 +561,7 @@ impl Validate for IncidentsConfig {
         p.extend(self.topics.validate("topics"));
         p.extend(self.schema_registry.validate("schema_registry"));
         p.extend(self.stage.validate("stage"));
+        p.extend(self.policy.validate("policy", false));
         if self.incidents.config_poll.is_zero() {
             p.push(Problem::new(
                 "incidents.config_poll",
@@ -618,10 +623,17 @@ mod tests {
 
     #[test]
     fn the_example_config_is_valid_and_says_the_defaults() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/config/incidents.toml");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/config/incidents.toml"
+        );
         let config: IncidentsConfig =
             sightline_runtime::load(Some(std::path::Path::new(path))).expect("valid");
-        assert_eq!(config.rules, Rules::default(), "the example lists the defaults");
+        assert_eq!(
+            config.rules,
+            Rules::default(),
+            "the example lists the defaults"
+        );
     }
 
     #[test]

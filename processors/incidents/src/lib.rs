@@ -147,7 +147,18 @@ pub async fn run(
         dlq_topic: names.name(Topic::Dlq),
         codec: codec.clone(),
         section: config.stage.clone(),
-        prepare: prepare::IncidentsPrepare { codec },
+        prepare: prepare::IncidentsPrepare {
+            codec,
+            policy: config.policy.load()?,
+            // Findings in notes are redacted, never published: without the deployment's key,
+            // a key of this process will do.
+            keys: sightline_detect::KeyRing::new(
+                config
+                    .policy
+                    .master_key()
+                    .unwrap_or_else(|| sightline_events::LlmEvent::new_id().into_bytes()),
+            ),
+        },
         step,
         effect,
         metrics,

@@ -771,3 +771,70 @@ proptest! {
         prop_assert_eq!(again, expected);
     }
 }
+
+#[test]
+fn a_response_becomes_a_signal_and_a_request_does_not() {
+    use sightline_events::{CallStatus, EventKind, LlmEvent, Provider};
+    let mut e = LlmEvent::request(
+        "acme",
+        "dana",
+        Provider::Openai,
+        "POST /v1/chat/completions",
+    );
+    assert!(crate::step::signal_of(&e).is_none());
+    e.kind = EventKind::Response;
+    e.latency_ms = Some(1_200);
+    for (status, failed) in [
+        (CallStatus::Ok, false),
+        (CallStatus::Blocked, false),
+        (CallStatus::UpstreamError, true),
+        (CallStatus::Failed, true),
+    ] {
+        e.status = status;
+        let s = crate::step::signal_of(&e).expect("signal");
+        assert_eq!(s.failed, failed, "{status:?}");
+        assert_eq!(s.cost_usd_micros, 0, "unknown cost counts as 0");
+        assert_eq!(s.signal_id, IncidentSignal::id_for(&e.event_id));
+    }
+    e.cost_usd_micros = Some(-5);
+    assert_eq!(
+        crate::step::signal_of(&e).expect("signal").cost_usd_micros,
+        0
+    );
+}
+
+#[test]
+fn a_grouped_response_is_re_keyed_as_a_signal_only_when_live() {
+    use sightline_events::{EventKind, LlmEvent, Provider};
+    let mut step = Incidents::new(topics(), Live::new(book(|_| {})), Counter::default());
+    let mut e = LlmEvent::request("acme", "dana", Provider::Anthropic, "POST /v1/messages");
+    e.kind = EventKind::Response;
+    let at = At {
+        topic: crate::step::GROUPED,
+        partition: 0,
+        offset: 0,
+    };
+    let mut out = Vec::new();
+    step.apply(
+        Prepared {
+            input: Input::Grouped(Box::new(e.clone())),
+            rebuilding: true,
+        },
+        at,
+        0,
+        &mut out,
+    )
+    .expect("apply");
+    assert!(out.is_empty(), "nothing is written while rebuilding");
+    step.apply(
+        Prepared {
+            input: Input::Grouped(Box::new(e)),
+            rebuilding: false,
+        },
+        at,
+        0,
+        &mut out,
+    )
+    .expect("apply");
+    assert!(matches!(out.as_slice(), [Out::Signal(s)] if s.tenant_id == "acme"));
+}

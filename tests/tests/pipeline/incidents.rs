@@ -494,6 +494,29 @@ async fn incidents_are_worked_from_the_cli_and_rules_reload_without_losing_windo
         dlq[0].error
     );
 
+    // A note sent past the CLI with a key in it: the key never reaches the incidents topic.
+    let pasted_note = IncidentCommand {
+        command_id: "cmd-note-with-key".into(),
+        action: CommandAction::Note,
+        actor: "mallory".into(),
+        note: Some(format!("aws_access_key_id = {}", super::AWS_KEY_ID)),
+        ..illegal.clone()
+    };
+    let bytes = codec.encode(&topic, &pasted_note).await.expect("encode");
+    producer
+        .send(&topic, pasted_note.partition_key.as_bytes(), &bytes, None)
+        .await
+        .expect("send");
+    let noted = incident(&env, "the note sent past the CLI", |e| {
+        e.command_id.as_deref() == Some("cmd-note-with-key")
+    })
+    .await;
+    let note = noted.note.expect("note");
+    assert!(
+        !note.is_empty() && !note.contains(super::AWS_KEY_ID),
+        "{note}"
+    );
+
     // Resolved, the same key pasted again opens a new incident.
     send_verdicts(
         &env,
@@ -573,4 +596,37 @@ async fn incidents_are_worked_from_the_cli_and_rules_reload_without_losing_windo
         .metric("sightline_stage_incidents_rule_reloads_total")
         .await;
     assert_eq!(reloads, Some(1.0), "{}", proc.tail());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inputs_with_different_partition_counts_are_refused_at_start() {
+    let kafka = sightline_kafka::KafkaConfig {
+        brokers: sightline_testkit::kafka_brokers(),
+        ..Default::default()
+    };
+    let mut topics = sightline_kafka::TopicsConfig {
+        prefix: unique("t"),
+        partitions: 2,
+        ..Default::default()
+    };
+    topics
+        .partitions_by_topic
+        .insert("incident-signals".into(), 1);
+    sightline_kafka::topics::apply(&kafka, &topics)
+        .await
+        .expect("topics");
+    let config = sightline_incidents::IncidentsConfig {
+        kafka,
+        topics: topics.clone(),
+        ..Default::default()
+    };
+    let err = sightline_incidents::run(config, None, sightline_runtime::Shutdown::new())
+        .await
+        .expect_err("co-partitioning is required");
+    let text = err.to_string();
+    assert!(
+        text.contains("same number of partitions")
+            && text.contains(&format!("{}.incident-signals.v1: 1", topics.prefix)),
+        "{text}"
+    );
 }
