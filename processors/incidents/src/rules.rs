@@ -5,7 +5,7 @@
 //! incident, OCCURRED (one more occurrence) when it has. An input its dedupe key has already
 //! taken in (handled again after a restart) changes windows but raises nothing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sightline_events::{
     derived_id, EventKind, IncidentCategory, IncidentEvent, IncidentEventType, IncidentLink,
@@ -62,8 +62,8 @@ struct TenantState {
     calls: Hits<bool>,
     failing: bool,
     costs: Hits<i64>,
-    /// (UTC day start, level reached: 0 none, 1 high, 2 critical).
-    budget: (i64, u8),
+    /// Level reached per UTC day (by its start): 0 none, 1 high, 2 critical.
+    budget: BTreeMap<i64, u8>,
     slow: HashMap<String, SlowRun>,
 }
 
@@ -514,11 +514,7 @@ impl Part {
             } else {
                 0
             };
-            let before = if tenant.budget.0 == day {
-                tenant.budget.1
-            } else {
-                0
-            };
+            let before = tenant.budget.get(&day).copied().unwrap_or(0);
             if level > before {
                 let (severity, limit) = if level == 2 {
                     (IncidentSeverity::Critical, tb.critical_percent)
@@ -541,7 +537,7 @@ impl Part {
                     )
                 });
             }
-            tenant.budget = (day, level.max(before));
+            tenant.budget.insert(day, level.max(before));
         }
 
         // A user's cost over a rolling window.
@@ -603,6 +599,7 @@ impl Part {
         for t in self.tenants.values_mut() {
             t.calls.evict(before, &mut self.signal_offsets);
             t.costs.evict(before, &mut self.signal_offsets);
+            t.budget.retain(|day, _| *day + DAY_MS > before);
         }
         for u in self.user_costs.values_mut() {
             u.costs.evict(before, &mut self.signal_offsets);

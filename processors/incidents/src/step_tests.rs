@@ -457,12 +457,20 @@ fn a_tenant_over_its_daily_budget_is_high_then_critical_and_a_new_day_starts_afr
     );
     assert_eq!(critical[0].severity, IncidentSeverity::Critical);
     assert!(critical[0].title.contains("above 200%"));
-    // The next UTC day has its own budget.
+    // A late call of that day changes nothing; the next UTC day has its own budget.
     let next = day + 86_400_000;
+    assert!(run
+        .signal(signal(7, "dana", next + 1, false, 100, 1))
+        .is_empty());
+    assert!(
+        run.signal(signal(8, "dana", day + 5000, false, 100, 1))
+            .is_empty(),
+        "late"
+    );
     assert!(run
         .signal(signal(5, "dana", next + 1, false, 100, usd(14.0)))
         .is_empty());
-    let e = run.signal(signal(6, "dana", next + 2, false, 100, usd(2.0)));
+    let e = run.signal(signal(6, "dana", next + 3, false, 100, usd(2.0)));
     assert_eq!(e[0].event_type, IncidentEventType::Opened);
     assert_ne!(e[0].incident_id, high[0].incident_id);
 }
