@@ -455,7 +455,7 @@ async fn command(
             folded.partition,
         );
         let records = tokio::task::spawn_blocking(move || {
-            sightline_kafka::read_back(&kafka, &t, p, from, None)
+            sightline_kafka::read_back(&kafka, &t, p, from, None, usize::MAX)
         })
         .await??;
         for r in records {

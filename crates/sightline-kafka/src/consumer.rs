@@ -272,16 +272,17 @@ impl AtLeastOnceConsumer {
         Ok(out)
     }
 
-    /// Reads `topic`/`partition` from `from` up to (not including) `until`, or to the end of
-    /// the partition when `until` is `None`; see [`read_back`].
+    /// Reads up to `limit` records of `topic`/`partition` from `from`, up to (not including)
+    /// `until`, or to the end of the partition when `until` is `None`; see [`read_back`].
     pub fn read_range(
         &self,
         topic: &str,
         partition: i32,
         from: i64,
         until: Option<i64>,
+        limit: usize,
     ) -> Result<Vec<ReadBack>> {
-        read_back(&self.config, topic, partition, from, until)
+        read_back(&self.config, topic, partition, from, until, limit)
     }
 
     /// Records behind the high watermark per assigned partition, as librdkafka last reported
@@ -306,10 +307,12 @@ impl AtLeastOnceConsumer {
     }
 }
 
-/// Reads `topic`/`partition` from `from` up to (not including) `until`, or up to the end the
-/// broker reports in its fetch responses when `until` is `None`, outside any group, blocking.
-/// For rebuilding state and for the CLI; run it off the async reactor. A `from` the topic no
-/// longer holds (retention) starts at the oldest record kept.
+/// Reads up to `limit` records of `topic`/`partition` from `from`, up to (not including)
+/// `until`, or up to the end the broker reports in its fetch responses when `until` is `None`,
+/// outside any group, blocking. Fewer than `limit` records means the range is done; read
+/// long ranges in chunks, from the offset after the last record. For rebuilding state and
+/// for the CLI; run it off the async reactor. A `from` the topic no longer holds (retention)
+/// starts at the oldest record kept. Fails when no record arrives for a minute.
 ///
 /// The end comes from the fetch response's high watermark (partition EOF), not from a
 /// ListOffsets request: tansu 0.6 answers the latter with the base offset of the last batch.
@@ -319,6 +322,7 @@ pub fn read_back(
     partition: i32,
     from: i64,
     until: Option<i64>,
+    limit: usize,
 ) -> Result<Vec<ReadBack>> {
     let reader: BaseConsumer = config
         .client_config(&[])
@@ -332,10 +336,11 @@ pub fn read_back(
     tpl.add_partition_offset(topic, partition, Offset::Offset(from.max(0)))?;
     reader.assign(&tpl)?;
     let mut out = Vec::new();
-    let deadline = std::time::Instant::now() + BROKER_TIMEOUT * 6;
+    let idle = BROKER_TIMEOUT * 6;
+    let mut deadline = std::time::Instant::now() + idle;
     let mut next = from;
     loop {
-        if until.is_some_and(|u| next >= u) {
+        if until.is_some_and(|u| next >= u) || out.len() >= limit {
             break;
         }
         if std::time::Instant::now() > deadline {
@@ -343,6 +348,7 @@ pub fn read_back(
         }
         match reader.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
+                deadline = std::time::Instant::now() + idle;
                 next = m.offset() + 1;
                 if until.is_none_or(|u| m.offset() < u) {
                     out.push(ReadBack {
@@ -381,7 +387,7 @@ pub fn read_topic(config: &KafkaConfig, topic: &str) -> Result<Vec<(i32, ReadBac
     let mut out = Vec::new();
     for partition in 0..i32::try_from(partition_count(config, topic)?).unwrap_or(i32::MAX) {
         out.extend(
-            read_back(config, topic, partition, 0, None)?
+            read_back(config, topic, partition, 0, None, usize::MAX)?
                 .into_iter()
                 .map(|r| (partition, r)),
         );

@@ -14,6 +14,9 @@ use crate::{At, Durable, Effect, Error, Fault, Prepare, Result, StageMetrics, St
 /// Records prepared at once (decoding, an outside question such as a judge call).
 const PREPARE_CONCURRENCY: usize = 16;
 
+/// Records re-read at once when rebuilding state.
+const REBUILD_CHUNK: usize = 20_000;
+
 /// Everything a stage runs with.
 pub struct Stage<P, S, E> {
     /// Processor name: the consumer group suffix, the DLQ's `processor`, the metrics label.
@@ -506,21 +509,32 @@ where
             })
             .await?
         };
-        let committed =
-            |(t, p): &(usize, i32)| points.get(&(self.inputs[*t].clone(), *p)).map(|r| r.next);
-        let kept: HashSet<(usize, i32)> = now
+        let committed: HashMap<(usize, i32), i64> = now
             .iter()
-            .filter(|p| {
-                self.assigned.contains(p) && committed(p) == self.stored_next.get(p).copied()
+            .filter_map(|(t, p)| {
+                points
+                    .get(&(self.inputs[*t].clone(), *p))
+                    .map(|r| ((*t, *p), r.next))
             })
-            .copied()
             .collect();
+        let kept = kept_partitions(
+            &self.assigned,
+            &now,
+            &committed,
+            &self.stored_next,
+            S::SHARES_PARTITIONS,
+        );
         let lost: Vec<(usize, i32)> = self.assigned.difference(&kept).copied().collect();
         if !lost.is_empty() {
             tracing::info!(processor = %self.processor, lost = lost.len(), kept = kept.len(), "dropping the state of partitions handed over");
             self.step.revoke(&lost);
         }
+        // A partition nobody handles meanwhile keeps this commit: it is kept at the next
+        // rebalance even if no record of it arrives before then.
         self.stored_next.retain(|p, _| kept.contains(p));
+        for (p, next) in &committed {
+            self.stored_next.entry(*p).or_insert(*next);
+        }
         let mut gained: Vec<(usize, i32)> =
             now.iter().filter(|p| !kept.contains(p)).copied().collect();
         gained.sort_unstable();
@@ -600,36 +614,105 @@ where
                 continue;
             }
             let started = Instant::now();
-            let consumer = &self.consumer;
-            let records = self
-                .blocking(
-                    "re-reading a partition to rebuild its state",
-                    shutdown,
-                    || consumer.read_range(&name, *partition, from, until),
-                )
-                .await?;
+            let mut next = from;
+            let mut count = 0usize;
             let mut discard = Vec::new();
-            let count = records.len();
-            for r in records {
-                let Some(payload) = r.payload.as_deref() else {
-                    continue;
-                };
-                // Records that failed the first time went to the DLQ then; skip them again.
-                let Ok(input) = self.prepare.prepare(*topic, payload, true).await else {
-                    continue;
-                };
-                let at = At {
-                    topic: *topic,
-                    partition: *partition,
-                    offset: r.offset,
-                };
-                let _ = self.step.apply(input, at, now_ms(), &mut discard);
-                discard.clear();
+            // In chunks, so a long range is never all in memory.
+            loop {
+                let consumer = &self.consumer;
+                let records = self
+                    .blocking(
+                        "re-reading a partition to rebuild its state",
+                        shutdown,
+                        || consumer.read_range(&name, *partition, next, until, REBUILD_CHUNK),
+                    )
+                    .await?;
+                let done = records.len() < REBUILD_CHUNK;
+                count += records.len();
+                for r in records {
+                    next = r.offset + 1;
+                    let Some(payload) = r.payload.as_deref() else {
+                        continue;
+                    };
+                    // Records that failed the first time went to the DLQ then; skip them again.
+                    let Ok(input) = self.prepare.prepare(*topic, payload, true).await else {
+                        continue;
+                    };
+                    let at = At {
+                        topic: *topic,
+                        partition: *partition,
+                        offset: r.offset,
+                    };
+                    let _ = self.step.apply(input, at, now_ms(), &mut discard);
+                    discard.clear();
+                }
+                if done || shutdown.is_triggered() {
+                    break;
+                }
+                tracing::info!(processor = %self.processor, topic = %name, partition, records = count, "rebuilding state");
             }
             self.stats.rebuilt += count as u64;
             self.metrics.rebuilt.inc_by(count as u64);
             tracing::info!(processor = %self.processor, topic = %name, partition, from, until = ?until, records = count, took = ?started.elapsed(), "state rebuilt");
         }
         Ok(())
+    }
+}
+
+/// The partitions whose state survives a rebalance: assigned before and now, with the
+/// committed offset this member last stored (or committed when they were assigned), so nobody
+/// handled them meanwhile. When the step keeps one state per partition number across its
+/// inputs (`shared`), a number is kept only if all of its topics are.
+fn kept_partitions(
+    before: &HashSet<(usize, i32)>,
+    now: &[(usize, i32)],
+    committed: &HashMap<(usize, i32), i64>,
+    stored_next: &HashMap<(usize, i32), i64>,
+    shared: bool,
+) -> HashSet<(usize, i32)> {
+    let mut kept: HashSet<(usize, i32)> = now
+        .iter()
+        .filter(|p| before.contains(p) && committed.get(p) == stored_next.get(p))
+        .copied()
+        .collect();
+    if shared {
+        let broken: HashSet<i32> = now
+            .iter()
+            .chain(before.iter())
+            .filter(|p| !kept.contains(p))
+            .map(|(_, partition)| *partition)
+            .collect();
+        kept.retain(|(_, partition)| !broken.contains(partition));
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_is_kept_only_if_nobody_handled_it_meanwhile() {
+        let before: HashSet<_> = [(0, 0), (0, 1), (1, 0), (1, 1)].into();
+        let now = [(0, 0), (1, 0), (0, 2)];
+        let committed: HashMap<_, _> = [((0, 0), 10), ((1, 0), 7), ((0, 2), 3)].into();
+        // (1, 0) had no record here since it was assigned: its stored commit is the one it
+        // was assigned with.
+        let stored: HashMap<_, _> = [((0, 0), 10), ((1, 0), 7), ((0, 1), 4)].into();
+        let kept = kept_partitions(&before, &now, &committed, &stored, false);
+        assert_eq!(kept, [(0, 0), (1, 0)].into());
+        // Someone else committed (1, 0) meanwhile: it is rebuilt.
+        let moved: HashMap<_, _> = [((0, 0), 10), ((1, 0), 9), ((0, 2), 3)].into();
+        let kept = kept_partitions(&before, &now, &moved, &stored, false);
+        assert_eq!(kept, [(0, 0)].into());
+        // One state per partition number: losing (1, 0) loses (0, 0) too.
+        let kept = kept_partitions(&before, &now, &moved, &stored, true);
+        assert!(kept.is_empty(), "{kept:?}");
+        let kept = kept_partitions(&before, &now, &committed, &stored, true);
+        assert_eq!(
+            kept,
+            [(0, 0), (1, 0)].into(),
+            "partition 1 moved, 0 stayed whole"
+        );
     }
 }

@@ -46,6 +46,11 @@ pub trait Step: Send + 'static {
     /// Whether the step keeps state that must be rebuilt when partitions move.
     const STATEFUL: bool = false;
 
+    /// Whether the step keeps one state per partition number across all its input topics
+    /// (co-partitioned inputs). Then a partition number is kept on a rebalance only if all of
+    /// its topics are, and otherwise every topic of it is revoked and rebuilt.
+    const SHARES_PARTITIONS: bool = false;
+
     /// Handles one input at `at`, observed at `now_ms`; appends outputs to `out`.
     fn apply(
         &mut self,

@@ -382,11 +382,17 @@ impl Rules {
                 "must be longer than 0 (e.g. \"10s\")",
             ));
         }
-        if self.repeated_warnings.count == 0 {
-            p.push(Problem::new(
-                format!("{prefix}.repeated_warnings.count"),
-                "must be at least 1",
-            ));
+        for (key, n) in [
+            ("repeated_warnings.count", self.repeated_warnings.count),
+            ("slow_calls.more_than", self.slow_calls.more_than),
+            ("failure_rate.min_calls", self.failure_rate.min_calls),
+        ] {
+            if n == 0 || n > 100_000 {
+                p.push(Problem::new(
+                    format!("{prefix}.{key}"),
+                    "must be between 1 and 100000",
+                ));
+            }
         }
         let f = &self.failure_rate;
         if !(f.above_percent > 0.0 && f.above_percent < 100.0) {
@@ -422,17 +428,71 @@ impl Rules {
         p
     }
 
-    /// The longest window among these rules (the budget's is a day).
-    fn longest_window(&self) -> Duration {
+    /// Each window's length (the budget's is a day).
+    fn windows(&self) -> Horizons {
+        Horizons {
+            warnings: ms(self.repeated_warnings.window),
+            calls: ms(self.failure_rate.window),
+            tenant_costs: ms(day()),
+            user_costs: ms(self.user_cost.window),
+            slow_runs: ms(SLOW_RUN_BREAK),
+        }
+    }
+}
+
+/// A run of slow calls is broken by this long without a slow call.
+pub const SLOW_RUN_BREAK: Duration = Duration::from_secs(3600);
+
+/// How long, behind the newest event time of a partition, each kind of window state is kept:
+/// the longest window of its rule across tenants and users, plus the allowed lateness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Horizons {
+    /// WARNING verdicts per user.
+    pub warnings: i64,
+    /// Calls per tenant (failure rate).
+    pub calls: i64,
+    /// Costs per tenant (daily budget).
+    pub tenant_costs: i64,
+    /// Costs per user.
+    pub user_costs: i64,
+    /// Runs of slow calls.
+    pub slow_runs: i64,
+}
+
+impl Horizons {
+    fn max(self, o: Horizons) -> Horizons {
+        Horizons {
+            warnings: self.warnings.max(o.warnings),
+            calls: self.calls.max(o.calls),
+            tenant_costs: self.tenant_costs.max(o.tenant_costs),
+            user_costs: self.user_costs.max(o.user_costs),
+            slow_runs: self.slow_runs.max(o.slow_runs),
+        }
+    }
+
+    fn plus(self, lateness: i64) -> Horizons {
+        Horizons {
+            warnings: self.warnings.saturating_add(lateness),
+            calls: self.calls.saturating_add(lateness),
+            tenant_costs: self.tenant_costs.saturating_add(lateness),
+            user_costs: self.user_costs.saturating_add(lateness),
+            slow_runs: self.slow_runs.saturating_add(lateness),
+        }
+    }
+
+    /// The longest: signal ids seen and closed incidents are kept this long, so a copy that
+    /// arrives while any window still holds its original is recognised.
+    pub fn longest(self) -> i64 {
         [
-            self.repeated_warnings.window,
-            self.failure_rate.window,
-            self.user_cost.window,
-            day(),
+            self.warnings,
+            self.calls,
+            self.tenant_costs,
+            self.user_costs,
+            self.slow_runs,
         ]
         .into_iter()
         .max()
-        .unwrap_or_else(day)
+        .unwrap_or(0)
     }
 }
 
@@ -441,8 +501,8 @@ impl Rules {
 pub struct RuleBook {
     defaults: Rules,
     tenants: HashMap<String, TenantRules>,
-    /// Window state is kept this long behind the newest event of a partition.
-    pub horizon_ms: i64,
+    /// How long each kind of window state is kept behind the newest event of a partition.
+    pub horizons: Horizons,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -485,7 +545,7 @@ impl RuleBook {
     ) -> Result<Self, Vec<Problem>> {
         let mut problems = defaults.validate("rules");
         let mut resolved = HashMap::new();
-        let mut longest = defaults.longest_window();
+        let mut longest = defaults.windows();
         for (tenant, section) in tenants {
             let prefix = format!("tenants.{tenant}.rules");
             let rules = match merged(defaults, &section.rules, &prefix) {
@@ -495,7 +555,7 @@ impl RuleBook {
                     continue;
                 }
             };
-            longest = longest.max(rules.longest_window());
+            longest = longest.max(rules.windows());
             let mut users = HashMap::new();
             for (user, u) in &section.users {
                 let prefix = format!("tenants.{tenant}.users.{user}.rules");
@@ -509,7 +569,7 @@ impl RuleBook {
                 }
                 match merged(&rules, &u.rules, &prefix) {
                     Ok(r) => {
-                        longest = longest.max(r.longest_window());
+                        longest = longest.max(r.windows());
                         users.insert(user.clone(), r);
                     }
                     Err(p) => problems.extend(p),
@@ -523,7 +583,7 @@ impl RuleBook {
         Ok(Self {
             defaults: defaults.clone(),
             tenants: resolved,
-            horizon_ms: ms(longest + lateness),
+            horizons: longest.plus(ms(lateness)),
         })
     }
 
@@ -618,7 +678,9 @@ mod tests {
         assert!((r.tenant_budget.high_percent - 150.0).abs() < f64::EPSILON);
         assert!((r.tenant_budget.critical_percent - 200.0).abs() < f64::EPSILON);
         assert_eq!(r.pii_in_response.severity, IncidentSeverity::Critical);
-        assert_eq!(book.horizon_ms, 86_400_000 + 600_000);
+        assert_eq!(book.horizons.warnings, 3_600_000 + 600_000);
+        assert_eq!(book.horizons.calls, 300_000 + 600_000);
+        assert_eq!(book.horizons.longest(), 86_400_000 + 600_000);
     }
 
     #[test]

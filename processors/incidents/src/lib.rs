@@ -63,19 +63,18 @@ fn check_partitions(config: &IncidentsConfig, topics: &[String]) -> anyhow::Resu
         let n = sightline_kafka::partition_count(&config.kafka, t).with_context(|| {
             format!("reading the metadata of {t} from {}", config.kafka.brokers)
         })?;
-        counts.push(format!("{t}: {n}"));
         if n == 0 {
             anyhow::bail!(
                 "topic {t} does not exist; create Sightline's topics with `sightline topics apply`"
             );
         }
+        counts.push((t, n));
     }
-    let first = &counts[0];
-    let same = |c: &String| c.rsplit(' ').next() == first.rsplit(' ').next();
-    if !counts.iter().all(same) {
+    if counts.iter().any(|(_, n)| *n != counts[0].1) {
+        let found: Vec<String> = counts.iter().map(|(t, n)| format!("{t}: {n}")).collect();
         anyhow::bail!(
             "the incidents processor's inputs must have the same number of partitions (a key's records share a partition number on every topic); found {}. Set one topics.partitions for them",
-            counts.join(", ")
+            found.join(", ")
         );
     }
     Ok(())
@@ -150,13 +149,13 @@ pub async fn run(
         prepare: prepare::IncidentsPrepare {
             codec,
             policy: config.policy.load()?,
-            // Findings in notes are redacted, never published: without the deployment's key,
-            // a key of this process will do.
+            // Findings in notes are redacted, never published: without the deployment's key a
+            // fixed one will do (the same on every run, so a replay redacts identically).
             keys: sightline_detect::KeyRing::new(
                 config
                     .policy
                     .master_key()
-                    .unwrap_or_else(|| sightline_events::LlmEvent::new_id().into_bytes()),
+                    .unwrap_or_else(|| b"sightline-incidents-note-redaction".to_vec()),
             ),
         },
         step,

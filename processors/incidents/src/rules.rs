@@ -12,11 +12,21 @@ use sightline_events::{
     IncidentSeverity, IncidentSignal, IncidentStatus, LinkReason, Verdict, VerdictTier,
 };
 
-use crate::config::{ms, RuleBook};
+use crate::config::{ms, Horizons, RuleBook, SLOW_RUN_BREAK};
 use crate::registry::{follow, take_in, Registry, Source, RULE_ACTOR};
 use crate::window::{day_start, failure_percent, sum, Hits, Offsets};
 
 const DAY_MS: i64 = 86_400_000;
+
+/// A dedupe key from its parts, `/`-separated with `%` and `/` escaped inside parts, so ids
+/// that hold a `/` cannot make two keys equal.
+pub fn dedupe_key(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .map(|p| p.replace('%', "%25").replace('/', "%2F"))
+        .collect::<Vec<_>>()
+        .join("/")
+}
 
 /// What a firing rule asks for.
 #[derive(Debug, Clone)]
@@ -54,6 +64,7 @@ pub struct Raise {
 struct SlowRun {
     count: u32,
     first_offset: Option<i64>,
+    last_at_ms: i64,
     links: Vec<IncidentLink>,
 }
 
@@ -61,6 +72,9 @@ struct SlowRun {
 struct TenantState {
     calls: Hits<bool>,
     failing: bool,
+    /// The latest event time the failure rate was evaluated at; a late call does not
+    /// re-evaluate it (it would flip `failing` back and forth).
+    rate_evaluated_at: i64,
     costs: Hits<i64>,
     /// Level reached per UTC day (by its start): 0 none, 1 high, 2 critical.
     budget: BTreeMap<i64, u8>,
@@ -71,6 +85,7 @@ struct TenantState {
 struct UserCostState {
     costs: Hits<i64>,
     above: bool,
+    evaluated_at: i64,
 }
 
 /// Everything one partition's rules hold.
@@ -213,14 +228,20 @@ impl Part {
         let mut seen = HashSet::new();
         // Personal data a model sent back.
         if response && rules.pii_in_response.enabled {
-            for f in v.findings.iter().filter(|f| f.category == "pii") {
+            for f in v
+                .findings
+                .iter()
+                .filter(|f| f.category == "pii" && !f.example)
+            {
                 if seen.insert(("pii", f.fingerprint.clone())) {
                     raises.push(Raise {
                         rule: "pii_in_response",
-                        dedupe_key: format!(
-                            "pii_in_response/{}/{}/{}",
-                            v.tenant_id, v.user_id, f.fingerprint
-                        ),
+                        dedupe_key: dedupe_key(&[
+                            "pii_in_response",
+                            &v.tenant_id,
+                            &v.user_id,
+                            &f.fingerprint,
+                        ]),
                         partition_key: partition_key.clone(),
                         tenant: v.tenant_id.clone(),
                         user: Some(v.user_id.clone()),
@@ -296,10 +317,12 @@ impl Part {
                 };
                 raises.push(Raise {
                     rule: "critical_verdict",
-                    dedupe_key: format!(
-                        "critical_verdict/{}/{}/{}",
-                        v.tenant_id, v.user_id, fingerprint
-                    ),
+                    dedupe_key: dedupe_key(&[
+                        "critical_verdict",
+                        &v.tenant_id,
+                        &v.user_id,
+                        &fingerprint,
+                    ]),
                     partition_key: partition_key.clone(),
                     tenant: v.tenant_id.clone(),
                     user: Some(v.user_id.clone()),
@@ -334,9 +357,11 @@ impl Part {
                 ),
                 &mut self.verdict_offsets,
             );
-            let dedupe_key = format!("repeated_warnings/{}/{}", v.tenant_id, v.user_id);
-            let from = (v.occurred_at_ms - ms(rw.window))
-                .max(self.registry.closed_at(&dedupe_key).unwrap_or(i64::MIN));
+            let key = dedupe_key(&["repeated_warnings", &v.tenant_id, &v.user_id]);
+            let from = v
+                .occurred_at_ms
+                .saturating_sub(ms(rw.window))
+                .max(self.registry.closed_at(&key).unwrap_or(i64::MIN));
             let counted: Vec<IncidentLink> = hits
                 .between(from, v.occurred_at_ms)
                 .map(|h| h.item.clone())
@@ -356,7 +381,7 @@ impl Part {
                 );
                 raises.push(Raise {
                     rule: "repeated_warnings",
-                    dedupe_key,
+                    dedupe_key: key,
                     partition_key: partition_key.clone(),
                     tenant: v.tenant_id.clone(),
                     user: Some(v.user_id.clone()),
@@ -433,8 +458,17 @@ impl Part {
         tenant
             .calls
             .push(t, source.offset, s.failed, &mut self.signal_offsets);
+        // Evaluated at the newest time only; with too few calls in the window the last
+        // evaluation stands, so it fires again only after the rate fell back.
         let percent = failure_percent(&tenant.calls, ms(fr.window), t, fr.min_calls);
-        let failing = fr.enabled && percent.is_some_and(|p| p > fr.above_percent);
+        let failing = if !fr.enabled {
+            false
+        } else if t < tenant.rate_evaluated_at {
+            tenant.failing
+        } else {
+            tenant.rate_evaluated_at = t;
+            percent.map_or(tenant.failing, |p| p > fr.above_percent)
+        };
         if failing && !tenant.failing {
             let p = percent.unwrap_or_default();
             raises.push(Raise {
@@ -446,7 +480,7 @@ impl Part {
                     span(ms(fr.window)),
                     fr.min_calls
                 ),
-                ..base("failure_rate", format!("failure_rate/{}", s.tenant_id))
+                ..base("failure_rate", dedupe_key(&["failure_rate", &s.tenant_id]))
             });
         }
         tenant.failing = failing;
@@ -455,8 +489,16 @@ impl Part {
         let sc = &rules.slow_calls;
         let model = s.model.clone().unwrap_or_else(|| "unknown".into());
         let run = tenant.slow.entry(model.clone()).or_default();
+        if run.count > 0 && t.saturating_sub(run.last_at_ms) > ms(SLOW_RUN_BREAK) {
+            // A long quiet spell breaks a run.
+            if let Some(o) = run.first_offset.take() {
+                self.signal_offsets.release(o);
+            }
+            *run = SlowRun::default();
+        }
         if s.latency_ms.is_some_and(|l| l > ms(sc.slower_than)) {
-            run.count += 1;
+            run.count = run.count.saturating_add(1);
+            run.last_at_ms = run.last_at_ms.max(t);
             if run.first_offset.is_none() {
                 run.first_offset = Some(source.offset);
                 self.signal_offsets.hold(source.offset);
@@ -466,7 +508,7 @@ impl Part {
             if run.links.len() > sc.more_than as usize + 1 {
                 run.links.remove(0);
             }
-            if sc.enabled && run.count == sc.more_than + 1 {
+            if sc.enabled && run.count == sc.more_than.saturating_add(1) {
                 let mut links = vec![trigger.clone()];
                 links.extend(run.links.iter().rev().skip(1).cloned());
                 raises.push(Raise {
@@ -483,7 +525,10 @@ impl Part {
                     ),
                     links,
                     occurrences: i64::from(run.count),
-                    ..base("slow_calls", format!("slow_calls/{}/{model}", s.tenant_id))
+                    ..base(
+                        "slow_calls",
+                        dedupe_key(&["slow_calls", &s.tenant_id, &model]),
+                    )
                 });
             }
         } else if s.latency_ms.is_some() {
@@ -505,7 +550,11 @@ impl Part {
         let tb = &rules.tenant_budget;
         if tb.daily_usd > 0.0 {
             let day = day_start(t);
-            let spent = sum(&tenant.costs, day - 1, day + DAY_MS - 1);
+            let spent = sum(
+                &tenant.costs,
+                day.saturating_sub(1),
+                day.saturating_add(DAY_MS - 1),
+            );
             let percent = spent as f64 / (tb.daily_usd * 1_000_000.0) * 100.0;
             let level = if percent > tb.critical_percent {
                 2
@@ -533,7 +582,7 @@ impl Part {
                     ),
                     ..base(
                         "tenant_budget",
-                        format!("tenant_budget/{}/{}", s.tenant_id, date(t)),
+                        dedupe_key(&["tenant_budget", &s.tenant_id, &date(t)]),
                     )
                 });
             }
@@ -556,8 +605,13 @@ impl Part {
                     &mut self.signal_offsets,
                 );
             }
-            let spent = sum(&state.costs, t - ms(uc.window), t);
-            let above = spent as f64 > uc.limit_usd * 1_000_000.0;
+            let spent = sum(&state.costs, t.saturating_sub(ms(uc.window)), t);
+            let above = if t < state.evaluated_at {
+                state.above
+            } else {
+                state.evaluated_at = t;
+                spent as f64 > uc.limit_usd * 1_000_000.0
+            };
             if above && !state.above {
                 raises.push(Raise {
                     severity: uc.severity,
@@ -576,7 +630,7 @@ impl Part {
                     ),
                     ..base(
                         "user_cost",
-                        format!("user_cost/{}/{}", s.tenant_id, s.user_id),
+                        dedupe_key(&["user_cost", &s.tenant_id, &s.user_id]),
                     )
                 });
             }
@@ -589,28 +643,47 @@ impl Part {
         }
     }
 
-    /// Forgets what every window has left behind, and incidents closed before that.
-    pub fn evict(&mut self, horizon_ms: i64) {
-        let before = self.watermark.saturating_sub(horizon_ms);
+    /// Forgets what each window has left behind (its horizon behind the partition's newest
+    /// event time), signal ids and closed incidents after the longest.
+    pub fn evict(&mut self, h: Horizons) {
+        let before = |horizon: i64| self.watermark.saturating_sub(horizon);
+        let (warnings, calls, tenant_costs, user_costs, runs, longest) = (
+            before(h.warnings),
+            before(h.calls),
+            before(h.tenant_costs),
+            before(h.user_costs),
+            before(h.slow_runs),
+            before(h.longest()),
+        );
         for hits in self.warnings.values_mut() {
-            hits.evict(before, &mut self.verdict_offsets);
+            hits.evict(warnings, &mut self.verdict_offsets);
         }
         self.warnings.retain(|_, h| !h.is_empty());
         for t in self.tenants.values_mut() {
-            t.calls.evict(before, &mut self.signal_offsets);
-            t.costs.evict(before, &mut self.signal_offsets);
-            t.budget.retain(|day, _| *day + DAY_MS > before);
+            t.calls.evict(calls, &mut self.signal_offsets);
+            t.costs.evict(tenant_costs, &mut self.signal_offsets);
+            t.budget
+                .retain(|day, _| day.saturating_add(DAY_MS) > tenant_costs);
+            for run in t.slow.values_mut() {
+                if run.count > 0 && run.last_at_ms <= runs {
+                    if let Some(o) = run.first_offset.take() {
+                        self.signal_offsets.release(o);
+                    }
+                    *run = SlowRun::default();
+                }
+            }
+            t.slow.retain(|_, run| run.count > 0);
         }
         for u in self.user_costs.values_mut() {
-            u.costs.evict(before, &mut self.signal_offsets);
+            u.costs.evict(user_costs, &mut self.signal_offsets);
         }
         self.user_costs
             .retain(|_, u| !u.costs.is_empty() || u.above);
-        for h in self.seen_order.between(i64::MIN, before) {
+        for h in self.seen_order.between(i64::MIN, longest) {
             self.seen_signals.remove(&h.item);
         }
-        self.seen_order.evict(before, &mut self.signal_offsets);
-        self.registry.evict(before);
+        self.seen_order.evict(longest, &mut self.signal_offsets);
+        self.registry.evict(longest);
     }
 }
 

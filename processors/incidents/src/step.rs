@@ -112,6 +112,20 @@ pub fn signal_of(event: &LlmEvent) -> Option<IncidentSignal> {
     })
 }
 
+/// How far from the processor's clock an input's time may be. A time far ahead would move the
+/// partition's watermark and end every window at once.
+const MAX_SKEW_MS: i64 = 86_400_000;
+
+fn plausible(field: &str, at_ms: i64, now_ms: i64) -> Result<(), Fault> {
+    if at_ms > now_ms.saturating_add(MAX_SKEW_MS) {
+        Err(Fault::BadInput(format!(
+            "{field} is more than a day ahead of the processor's clock"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
 fn require(field: &str, value: &str) -> Result<(), Fault> {
     if value.trim().is_empty() {
         Err(Fault::BadInput(format!("{field} is empty")))
@@ -124,12 +138,13 @@ impl Step for Incidents {
     type In = Prepared;
     type Out = Out;
     const STATEFUL: bool = true;
+    const SHARES_PARTITIONS: bool = true;
 
     fn apply(
         &mut self,
         prepared: Prepared,
         at: At,
-        _now_ms: i64,
+        now_ms: i64,
         out: &mut Vec<Out>,
     ) -> Result<(), Fault> {
         let live = !prepared.rebuilding;
@@ -146,11 +161,13 @@ impl Step for Incidents {
             Input::Verdict(v) => {
                 require("tenant_id", &v.tenant_id)?;
                 require("user_id", &v.user_id)?;
+                plausible("occurred_at_ms", v.occurred_at_ms, now_ms)?;
                 part.verdict(&v, source, &book, live, &mut events);
             }
             Input::Signal(s) => {
                 require("tenant_id", &s.tenant_id)?;
                 require("signal_id", &s.signal_id)?;
+                plausible("occurred_at_ms", s.occurred_at_ms, now_ms)?;
                 part.signal(&s, source, &book, live, &mut events);
             }
             Input::Grouped(event) => {
@@ -173,7 +190,18 @@ impl Step for Incidents {
                             command.incident_id, current.partition_key
                         )));
                     }
-                    if !part.registry.has_taken(&current.dedupe_key, source) {
+                    // A command's time becomes the incident's (and closes its windows): it
+                    // must be near the processor's clock.
+                    if command.issued_at_ms.saturating_sub(now_ms).abs() > MAX_SKEW_MS {
+                        return Err(Fault::BadInput(format!(
+                            "issued_at_ms of command {} is more than a day from the processor's clock",
+                            command.command_id
+                        )));
+                    }
+                    // Handled again after a restart, or sent twice in a row by its producer.
+                    let again = part.registry.has_taken(&current.dedupe_key, source)
+                        || current.command_id.as_deref() == Some(command.command_id.as_str());
+                    if !again {
                         let event =
                             carry_out(current, &command, source).map_err(Fault::BadInput)?;
                         part.registry.apply(&event, None);
@@ -192,9 +220,9 @@ impl Step for Incidents {
     }
 
     fn tick(&mut self, _now_ms: i64, _out: &mut Vec<Out>) {
-        let horizon = self.rules.current().horizon_ms;
+        let horizons = self.rules.current().horizons;
         for part in self.parts.values_mut() {
-            part.evict(horizon);
+            part.evict(horizons);
         }
     }
 

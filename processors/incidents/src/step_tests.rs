@@ -16,6 +16,8 @@ use crate::step::{Incidents, Input, Out, Prepared, COMMANDS, INCIDENTS, SIGNALS,
 
 const T0: i64 = 1_780_000_000_000;
 const MIN: i64 = 60_000;
+/// The processor's clock in these timelines.
+const NOW: i64 = T0 + 120 * MIN;
 
 fn topics() -> Vec<String> {
     ["inc", "ver", "grp", "sig", "cmd"]
@@ -133,7 +135,7 @@ impl Run {
     ) -> Result<Vec<IncidentEvent>, Fault> {
         let mut out = Vec::new();
         self.step
-            .apply(Prepared { input, rebuilding }, at, 0, &mut out)?;
+            .apply(Prepared { input, rebuilding }, at, NOW, &mut out)?;
         Ok(out
             .into_iter()
             .filter_map(|o| match o {
@@ -562,7 +564,7 @@ fn a_reload_changes_the_rules_and_keeps_the_windows() {
                 rebuilding: false,
             },
             at,
-            0,
+            NOW,
             &mut out,
         )
         .expect("apply");
@@ -580,7 +582,7 @@ fn a_reload_changes_the_rules_and_keeps_the_windows() {
             rebuilding: false,
         },
         at,
-        0,
+        NOW,
         &mut out,
     )
     .expect("apply");
@@ -829,20 +831,134 @@ fn a_grouped_response_is_re_keyed_as_a_signal_only_when_live() {
             rebuilding: true,
         },
         at,
-        0,
+        NOW,
         &mut out,
     )
     .expect("apply");
     assert!(out.is_empty(), "nothing is written while rebuilding");
+    let mut future = e.clone();
+    future.occurred_at_ms = NOW + 2 * 86_400_000;
+    let signal = crate::step::signal_of(&future).expect("signal");
+    let at_signal = At {
+        topic: SIGNALS,
+        partition: 0,
+        offset: 0,
+    };
+    let refused = step.apply(
+        Prepared {
+            input: Input::Signal(signal),
+            rebuilding: false,
+        },
+        at_signal,
+        NOW,
+        &mut out,
+    );
+    assert!(
+        matches!(refused, Err(Fault::BadInput(r)) if r.contains("ahead")),
+        "a time two days ahead is refused"
+    );
     step.apply(
         Prepared {
             input: Input::Grouped(Box::new(e)),
             rebuilding: false,
         },
         at,
-        0,
+        NOW,
         &mut out,
     )
     .expect("apply");
     assert!(matches!(out.as_slice(), [Out::Signal(s)] if s.tenant_id == "acme"));
+}
+
+#[test]
+fn a_late_call_does_not_flip_the_failure_rate_back_and_forth() {
+    let mut run = Run::new(book(|r| r.failure_rate.min_calls = 4));
+    let mut opened = Vec::new();
+    for n in 0..4 {
+        opened.extend(run.signal(signal(n, "dana", T0 + i64::from(n) * 1000, n == 3, 100, 0)));
+    }
+    assert_eq!(opened.len(), 1, "1 of 4 failed: above 5%");
+    // A late, healthy call from long before: its window has too few calls; nothing changes.
+    assert!(run
+        .signal(signal(10, "dana", T0 - 60 * MIN, false, 100, 0))
+        .is_empty());
+    assert!(
+        run.signal(signal(11, "dana", T0 + 5_000, true, 100, 0))
+            .is_empty(),
+        "still failing: no second occurrence"
+    );
+}
+
+#[test]
+fn a_command_sent_twice_in_a_row_is_carried_out_once_and_its_time_must_be_near_the_clock() {
+    let mut run = Run::new(book(|_| {}));
+    let opened = run.verdict(aws(1, "dana", T0, "fp")).remove(0);
+    assert_eq!(
+        run.command(&opened, CommandAction::Note)
+            .expect("note")
+            .len(),
+        1
+    );
+    assert!(
+        run.command(&opened, CommandAction::Note)
+            .expect("again")
+            .is_empty(),
+        "same command id"
+    );
+    let far = IncidentCommand {
+        command_id: "far".into(),
+        incident_id: opened.incident_id.clone(),
+        partition_key: opened.partition_key.clone(),
+        action: CommandAction::Ack,
+        actor: "sam".into(),
+        assignee: None,
+        note: None,
+        issued_at_ms: i64::MAX,
+    };
+    let refused = run.feed(COMMANDS, Input::Command(far));
+    assert!(matches!(refused, Err(Fault::BadInput(r)) if r.contains("clock")));
+}
+
+#[test]
+fn ids_holding_a_slash_cannot_share_a_dedupe_key() {
+    use crate::rules::dedupe_key;
+    assert_ne!(
+        dedupe_key(&["r", "a/b", "c"]),
+        dedupe_key(&["r", "a", "b/c"])
+    );
+    assert_eq!(dedupe_key(&["r", "acme", "dana"]), "r/acme/dana");
+}
+
+#[test]
+fn an_hour_without_a_slow_call_breaks_a_run_and_example_pii_opens_nothing() {
+    let mut run = Run::new(book(|r| r.slow_calls.more_than = 2));
+    assert!(run
+        .signal(signal(1, "dana", T0, false, 12_000, 0))
+        .is_empty());
+    assert!(run
+        .signal(signal(2, "dana", T0 + 1000, false, 12_000, 0))
+        .is_empty());
+    assert!(
+        run.signal(signal(3, "dana", T0 + 61 * MIN, false, 12_000, 0))
+            .is_empty(),
+        "run broken"
+    );
+    assert!(run
+        .signal(signal(4, "dana", T0 + 62 * MIN, false, 12_000, 0))
+        .is_empty());
+    assert_eq!(
+        run.signal(signal(5, "dana", T0 + 63 * MIN, false, 12_000, 0))
+            .len(),
+        1
+    );
+    let mut v = verdict(
+        6,
+        "dana",
+        T0,
+        VerdictTier::Warning,
+        vec![finding("pii", "WARNING", "fp-doc")],
+    );
+    v.kind = "RESPONSE".into();
+    v.findings[0].example = true;
+    assert!(run.verdict(v).is_empty(), "a documented example value");
 }

@@ -124,7 +124,7 @@ pub fn failure_percent(
     min_calls: u32,
 ) -> Option<f64> {
     let (mut total, mut failed) = (0u64, 0u64);
-    for h in calls.between(to_ms - window_ms, to_ms) {
+    for h in calls.between(to_ms.saturating_sub(window_ms), to_ms) {
         total += 1;
         failed += u64::from(h.item);
     }

@@ -213,7 +213,9 @@ async fn incident_state_is_exact_across_a_sigkill_in_the_middle_of_a_burst() {
             input: Input::Verdict(Box::new(v)),
             rebuilding: false,
         };
-        reference.apply(input, at, 0, &mut out).expect("reference");
+        reference
+            .apply(input, at, sightline_events::now_ms(), &mut out)
+            .expect("reference");
         expected.extend(out.into_iter().filter_map(|o| match o {
             Out::Incident(e) => Some(*e),
             Out::Signal(_) => None,
