@@ -479,7 +479,7 @@ async fn incidents_are_worked_from_the_cli_and_rules_reload_without_losing_windo
         actor: "mallory".into(),
         assignee: None,
         note: None,
-        issued_at_ms: T0,
+        issued_at_ms: sightline_events::now_ms(),
     };
     let bytes = codec.encode(&topic, &illegal).await.expect("encode");
     let producer = Producer::new(&env.kafka).expect("producer");
