@@ -632,3 +632,132 @@ async fn inputs_with_different_partition_counts_are_refused_at_start() {
         "{text}"
     );
 }
+
+/// Sends a NOTE for `incident` straight to the commands topic.
+async fn note(env: &TestEnv, incident: &IncidentEvent, text: &str) {
+    let codec = Codec::pinned().expect("codec");
+    let topic = env.topic(Topic::IncidentCommands);
+    let command = IncidentCommand {
+        command_id: unique("cmd"),
+        incident_id: incident.incident_id.clone(),
+        partition_key: incident.partition_key.clone(),
+        action: CommandAction::Note,
+        actor: "sam@acme.test".into(),
+        assignee: None,
+        note: Some(text.into()),
+        issued_at_ms: sightline_events::now_ms(),
+    };
+    let bytes = codec.encode(&topic, &command).await.expect("encode");
+    Producer::new(&env.kafka)
+        .expect("producer")
+        .send(&topic, command.partition_key.as_bytes(), &bytes, None)
+        .await
+        .expect("send");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_joining_takes_partitions_without_any_incident_opened_twice() {
+    let env = TestEnv::new(2).await.expect("env");
+    let group = unique("incidents");
+    let sections = incidents_config("");
+    let users: Vec<String> = (0..8).map(|u| format!("u{u}")).collect();
+    let paste = |round: usize| -> Vec<Verdict> {
+        users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| {
+                let n = round * 100 + i;
+                verdict(
+                    n,
+                    u,
+                    T0 + n as i64 * 1_000,
+                    VerdictTier::Critical,
+                    Some(&format!("fp-{u}")),
+                )
+            })
+            .collect()
+    };
+    let latest = |events: &[IncidentEvent]| -> BTreeMap<String, IncidentEvent> {
+        let mut m: BTreeMap<String, IncidentEvent> = BTreeMap::new();
+        for e in events {
+            if m.get(&e.incident_id).is_none_or(|l| e.seq > l.seq) {
+                m.insert(e.incident_id.clone(), e.clone());
+            }
+        }
+        m
+    };
+    // One instance opens eight incidents (both partitions) and takes a note on each, so
+    // every input partition, the commands' included, has a commit.
+    let mut first = Proc::start_with(
+        "incidents",
+        &env,
+        &group,
+        &sections,
+        "commit_every = \"500ms\"\n",
+    );
+    send_verdicts(&env, &paste(0)).await;
+    let opened = eventually("eight incidents", WAIT, || async {
+        let l = latest(&all_incident_events(&env).await);
+        (l.len() == 8).then_some(l)
+    })
+    .await;
+    for incident in opened.values() {
+        note(&env, incident, "looking").await;
+    }
+    eventually("eight notes", WAIT, || async {
+        let l = latest(&all_incident_events(&env).await);
+        l.values()
+            .all(|e| e.event_type == IncidentEventType::NoteAdded)
+            .then_some(())
+    })
+    .await;
+    assert!(
+        first.terminate(Duration::from_secs(15)).await,
+        "{}",
+        first.tail()
+    );
+
+    // Its replacement takes every partition and handles verdicts only: the commands
+    // partitions stay idle at the commit they were assigned with.
+    let second = Proc::start_with(
+        "incidents",
+        &env,
+        &group,
+        &sections,
+        "commit_every = \"500ms\"\n",
+    );
+    send_verdicts(&env, &paste(1)).await;
+    eventually("a second occurrence of each", WAIT, || async {
+        let l = latest(&all_incident_events(&env).await);
+        (l.len() == 8 && l.values().all(|e| e.occurrences == 2)).then_some(())
+    })
+    .await;
+
+    // Another instance joins: the partitions move, one each.
+    let joined = Proc::start_with("incidents", &env, &group, &sections, "");
+    eventually("the new instance rebuilt a partition", WAIT, || async {
+        joined
+            .metric("sightline_stage_rebuilt_total")
+            .await
+            .filter(|n| *n > 0.0)
+    })
+    .await;
+    send_verdicts(&env, &paste(2)).await;
+    // 8 opened, 8 notes, 8 + 8 occurrences.
+    let events = eventually("an event for each paste", WAIT, || async {
+        let events = all_incident_events(&env).await;
+        (distinct(&events).len() >= 32).then_some(events)
+    })
+    .await;
+    let l = latest(&events);
+    assert_eq!(
+        l.len(),
+        8,
+        "no incident opened twice\nkept:\n{}\njoined:\n{}",
+        second.tail(),
+        joined.tail()
+    );
+    assert!(l
+        .values()
+        .all(|e| e.occurrences == 3 && e.status == IncidentStatus::Open));
+}
