@@ -204,16 +204,7 @@ pub fn run() -> Result<(), String> {
     );
     let parallel: Vec<Child> = (0..3)
         .map(|_| {
-            Command::new("curl")
-                .args([
-                    "-sS",
-                    "--max-time",
-                    "30",
-                    "-H",
-                    "content-type: application/json",
-                ])
-                .args(["-H", &format!("x-api-key: {}", demo_key("dana"))])
-                .args(["-d", &pasted, &format!("{shim}/v1/messages")])
+            dana_calls(&shim, &pasted)
                 .stdout(std::process::Stdio::piped())
                 .spawn()
                 .map_err(|e| format!("cannot run curl: {e}"))
@@ -292,16 +283,7 @@ pub fn run() -> Result<(), String> {
         let body = format!(
             r#"{{"model":"claude-sonnet-4","max_tokens":64,"messages":[{{"role":"user","content":"{attempt}: aws_access_key_id = {AWS_KEY_ID}"}}]}}"#
         );
-        let out = Command::new("curl")
-            .args([
-                "-sS",
-                "--max-time",
-                "30",
-                "-H",
-                "content-type: application/json",
-            ])
-            .args(["-H", &format!("x-api-key: {}", demo_key("dana"))])
-            .args(["-d", &body, &format!("{shim}/v1/messages")])
+        let out = dana_calls(&shim, &body)
             .output()
             .map_err(|e| format!("cannot run curl: {e}"))?;
         eprintln!(
@@ -408,6 +390,21 @@ const CALLS: [(&str, &str, &str, &str); 4] = [
         r#"{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Name three schedulers."}]}"#,
     ),
 ];
+
+/// curl, as dana, posting `body` to the shim's Messages endpoint.
+fn dana_calls(shim: &str, body: &str) -> Command {
+    let mut curl = Command::new("curl");
+    curl.args([
+        "-sS",
+        "--max-time",
+        "30",
+        "-H",
+        "content-type: application/json",
+    ])
+    .args(["-H", &format!("x-api-key: {}", demo_key("dana"))])
+    .args(["-d", body, &format!("{shim}/v1/messages")]);
+    curl
+}
 
 /// The demo API key of `user` (a made-up key; the fake upstream accepts any).
 fn demo_key(user: &str) -> String {

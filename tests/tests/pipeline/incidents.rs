@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
-use rdkafka::Message as _;
 use sightline_cli::incident::{read_incidents, Act, IncidentAction};
 use sightline_cli::CliConfig;
 use sightline_events::Codec;
@@ -21,8 +20,8 @@ use sightline_runtime::reload::Live;
 use sightline_stage::{At, Step};
 use sightline_testkit::{eventually, unique, TestEnv};
 
-use super::processors::{read_until, Proc};
-use super::{reader, WAIT};
+use super::processors::{read_until, with_coordinates, Proc};
+use super::WAIT;
 
 const T0: i64 = 1_780_000_000_000;
 
@@ -92,26 +91,6 @@ async fn send_verdicts(env: &TestEnv, verdicts: &[Verdict]) {
             .await
             .expect("send");
     }
-}
-
-/// The verdicts on the topic with their coordinates, in offset order per partition.
-async fn verdicts_with_coordinates(env: &TestEnv, n: usize) -> Vec<(i32, i64, Verdict)> {
-    let consumer = reader(env, Topic::Verdicts);
-    let codec = Codec::pinned().expect("codec");
-    let mut out = vec![];
-    for _ in 0..n {
-        let msg = tokio::time::timeout(WAIT, consumer.recv())
-            .await
-            .expect("records")
-            .expect("recv");
-        let v: Verdict = codec
-            .decode(msg.payload().unwrap_or_default())
-            .await
-            .expect("decode");
-        out.push((msg.partition(), msg.offset(), v));
-    }
-    out.sort_by_key(|(p, o, _)| (*p, *o));
-    out
 }
 
 fn incidents_config(rules: &str) -> String {
@@ -202,7 +181,9 @@ async fn incident_state_is_exact_across_a_sigkill_in_the_middle_of_a_burst() {
         Counter::default(),
     );
     let mut expected: Vec<IncidentEvent> = vec![];
-    for (partition, offset, v) in verdicts_with_coordinates(&env, verdicts.len()).await {
+    for (partition, offset, v) in
+        with_coordinates::<Verdict>(&env, Topic::Verdicts, verdicts.len()).await
+    {
         let mut out = vec![];
         let at = At {
             topic: VERDICTS,

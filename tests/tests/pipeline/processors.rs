@@ -480,10 +480,14 @@ async fn produce_all(env: &TestEnv, events: &[LlmEvent]) {
     }
 }
 
-/// The decodable records among the first `n` of the events topic, with their partition and
-/// offset, in offset order.
-async fn events_with_coordinates(env: &TestEnv, n: usize) -> Vec<(i32, i64, LlmEvent)> {
-    let consumer = reader(env, Topic::Events);
+/// The decodable records among the first `n` of `topic`, with their partition and offset, in
+/// offset order.
+pub async fn with_coordinates<T: sightline_events::AvroRecord>(
+    env: &TestEnv,
+    topic: Topic,
+    n: usize,
+) -> Vec<(i32, i64, T)> {
+    let consumer = reader(env, topic);
     let codec = Codec::pinned().expect("codec");
     let mut out = vec![];
     for _ in 0..n {
@@ -491,10 +495,7 @@ async fn events_with_coordinates(env: &TestEnv, n: usize) -> Vec<(i32, i64, LlmE
             .await
             .expect("records")
             .expect("recv");
-        if let Ok(e) = codec
-            .decode::<LlmEvent>(msg.payload().unwrap_or_default())
-            .await
-        {
+        if let Ok(e) = codec.decode::<T>(msg.payload().unwrap_or_default()).await {
             out.push((msg.partition(), msg.offset(), e));
         }
     }
@@ -569,7 +570,9 @@ async fn dedupe_killed_mid_window_and_restarted_changes_nothing() {
     });
     let key = sightline_detect::FingerprintKey::for_tenant(KEY.as_bytes(), "acme");
     let mut expected = HashMap::new();
-    for (partition, offset, e) in events_with_coordinates(&env, events.len() + 2).await {
+    for (partition, offset, e) in
+        with_coordinates::<LlmEvent>(&env, Topic::Events, events.len() + 2).await
+    {
         if e.user_id.is_empty() {
             continue;
         }
