@@ -149,6 +149,8 @@ pub struct ResumePoint {
 pub struct ReadBack {
     /// Its offset.
     pub offset: i64,
+    /// The broker's timestamp of the record, if it has one.
+    pub timestamp_ms: Option<i64>,
     /// Its bytes.
     pub payload: Option<Vec<u8>>,
 }
@@ -353,13 +355,19 @@ pub fn read_back(
                 if until.is_none_or(|u| m.offset() < u) {
                     out.push(ReadBack {
                         offset: m.offset(),
+                        timestamp_ms: m.timestamp().to_millis(),
                         payload: m.payload().map(<[u8]>::to_vec),
                     });
                 }
             }
-            // The end of what the partition holds.
-            Some(Err(KafkaError::PartitionEOF(_))) if until.is_none() => break,
-            Some(Err(KafkaError::PartitionEOF(_))) => {}
+            // The end of what the partition holds (short of `until` only when the topic lost
+            // records, e.g. it was recreated: what is there is all there is).
+            Some(Err(KafkaError::PartitionEOF(_))) => {
+                if until.is_some() {
+                    tracing::warn!(topic, partition, next, until = ?until, "partition ends before the offset asked for");
+                }
+                break;
+            }
             Some(Err(e)) => return Err(e.into()),
             None => {}
         }

@@ -57,6 +57,8 @@ pub struct Stats {
 /// A record copied out of the consumer, with the rebalance generation it arrived in.
 struct Owned {
     at: At,
+    /// The broker's timestamp of the record (when it was written), if it has one.
+    written_ms: Option<i64>,
     generation: u64,
     key: Option<Vec<u8>>,
     payload: Option<Vec<u8>>,
@@ -253,6 +255,7 @@ where
                 partition: m.partition(),
                 offset: m.offset(),
             },
+            written_ms: m.timestamp().to_millis(),
             generation: self.consumer.rebalance_generation(),
             key: m.key().map(<[u8]>::to_vec),
             payload: m.payload().map(<[u8]>::to_vec),
@@ -369,7 +372,8 @@ where
                 let mut rejected = Vec::new();
                 for (record, input) in prepared {
                     let started = Instant::now();
-                    if let Err(fault) = step.apply(input, record.at, now, &mut out) {
+                    let written = record.written_ms.unwrap_or(now);
+                    if let Err(fault) = step.apply(input, record.at, written, &mut out) {
                         // Kept whole: the DLQ gets the original bytes.
                         rejected.push((record, fault));
                     }
@@ -590,9 +594,14 @@ where
         points: &HashMap<(String, i32), sightline_kafka::ResumePoint>,
         shutdown: &Shutdown,
     ) -> Result<()> {
+        // Cut short, the state is partial: stop rather than handle records with it.
+        let interrupted = || Error::Interrupted {
+            processor: self.processor.clone(),
+            message: "shutdown while rebuilding state".into(),
+        };
         for (topic, partition) in gained {
             if shutdown.is_triggered() {
-                return Ok(());
+                return Err(interrupted());
             }
             let name = self.inputs[*topic].clone();
             let point = points.get(&(name.clone(), *partition)).copied();
@@ -643,11 +652,15 @@ where
                         partition: *partition,
                         offset: r.offset,
                     };
-                    let _ = self.step.apply(input, at, now_ms(), &mut discard);
+                    let written = r.timestamp_ms.unwrap_or_else(now_ms);
+                    let _ = self.step.apply(input, at, written, &mut discard);
                     discard.clear();
                 }
-                if done || shutdown.is_triggered() {
+                if done {
                     break;
+                }
+                if shutdown.is_triggered() {
+                    return Err(interrupted());
                 }
                 tracing::info!(processor = %self.processor, topic = %name, partition, records = count, "rebuilding state");
             }

@@ -51,7 +51,9 @@ pub trait Step: Send + 'static {
     /// its topics are, and otherwise every topic of it is revoked and rebuilt.
     const SHARES_PARTITIONS: bool = false;
 
-    /// Handles one input at `at`, observed at `now_ms`; appends outputs to `out`.
+    /// Handles one input at `at`; appends outputs to `out`. `now_ms` is when the record was
+    /// written to its topic (the broker's timestamp; the wall clock for a record without one),
+    /// so a replay of the record sees the same time.
     fn apply(
         &mut self,
         input: Self::In,

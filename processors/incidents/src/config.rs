@@ -33,7 +33,8 @@ pub struct IncidentsConfig {
     /// `[stage]`
     #[serde(default)]
     pub stage: StageSection,
-    /// `[policy]`: commands' notes are scanned and redacted with it.
+    /// `[policy]`: commands' notes are scanned and redacted with it, with the deployment's
+    /// fingerprint key (required: a redaction shows a fingerprint prefix).
     #[serde(default)]
     pub policy: PolicySection,
     /// `[incidents]`
@@ -428,13 +429,14 @@ impl Rules {
         p
     }
 
-    /// Each window's length (the budget's is a day).
+    /// How far back each window's state is needed: the window (the budget's is a day); twice
+    /// it for the failure rate and user cost, whose last decision stands for a window.
     fn windows(&self) -> Horizons {
         Horizons {
             warnings: ms(self.repeated_warnings.window),
-            calls: ms(self.failure_rate.window),
+            calls: ms(self.failure_rate.window).saturating_mul(2),
             tenant_costs: ms(day()),
-            user_costs: ms(self.user_cost.window),
+            user_costs: ms(self.user_cost.window).saturating_mul(2),
             slow_runs: ms(SLOW_RUN_BREAK),
         }
     }
@@ -621,7 +623,7 @@ impl Validate for IncidentsConfig {
         p.extend(self.topics.validate("topics"));
         p.extend(self.schema_registry.validate("schema_registry"));
         p.extend(self.stage.validate("stage"));
-        p.extend(self.policy.validate("policy", false));
+        p.extend(self.policy.validate("policy", true));
         if self.incidents.config_poll.is_zero() {
             p.push(Problem::new(
                 "incidents.config_poll",
@@ -653,6 +655,7 @@ mod tests {
     use super::*;
 
     fn load(text: &str) -> Result<IncidentsConfig, Vec<Problem>> {
+        std::env::set_var("SIGHTLINE_FINGERPRINT_KEY", "example-key");
         let config: IncidentsConfig =
             Figment::from(<figment::providers::Toml as figment::providers::Format>::string(text))
                 .extract()
@@ -679,8 +682,8 @@ mod tests {
         assert!((r.tenant_budget.critical_percent - 200.0).abs() < f64::EPSILON);
         assert_eq!(r.pii_in_response.severity, IncidentSeverity::Critical);
         assert_eq!(book.horizons.warnings, 3_600_000 + 600_000);
-        assert_eq!(book.horizons.calls, 300_000 + 600_000);
-        assert_eq!(book.horizons.longest(), 86_400_000 + 600_000);
+        assert_eq!(book.horizons.calls, 2 * 300_000 + 600_000);
+        assert_eq!(book.horizons.longest(), 2 * 86_400_000 + 600_000);
     }
 
     #[test]
@@ -689,6 +692,8 @@ mod tests {
             env!("CARGO_MANIFEST_DIR"),
             "/../../docs/config/incidents.toml"
         );
+        // The example names the usual key variable; no other test here reads it.
+        std::env::set_var("SIGHTLINE_FINGERPRINT_KEY", "example-key");
         let config: IncidentsConfig =
             sightline_runtime::load(Some(std::path::Path::new(path))).expect("valid");
         assert_eq!(

@@ -90,6 +90,12 @@ pub async fn run(
     let names = TopicNames::from(&config.topics);
     let inputs = inputs(&names);
     check_partitions(&config, &inputs)?;
+    let key = config.policy.master_key().ok_or_else(|| {
+        anyhow::anyhow!(
+            "{} is not set; set it to the shim's fingerprint key (notes are redacted with it)",
+            config.policy.fingerprint_key_env
+        )
+    })?;
     let book = config
         .rule_book()
         .map_err(|p| sightline_runtime::ConfigError { problems: p })?;
@@ -149,14 +155,7 @@ pub async fn run(
         prepare: prepare::IncidentsPrepare {
             codec,
             policy: config.policy.load()?,
-            // Findings in notes are redacted, never published: without the deployment's key a
-            // fixed one will do (the same on every run, so a replay redacts identically).
-            keys: sightline_detect::KeyRing::new(
-                config
-                    .policy
-                    .master_key()
-                    .unwrap_or_else(|| b"sightline-incidents-note-redaction".to_vec()),
-            ),
+            keys: sightline_detect::KeyRing::new(key),
         },
         step,
         effect,

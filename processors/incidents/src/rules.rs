@@ -75,6 +75,8 @@ struct TenantState {
     /// The latest event time the failure rate was evaluated at; a late call does not
     /// re-evaluate it (it would flip `failing` back and forth).
     rate_evaluated_at: i64,
+    /// When the window last held enough calls to decide; `failing` lapses a window after.
+    rate_decided_at: i64,
     costs: Hits<i64>,
     /// Level reached per UTC day (by its start): 0 none, 1 high, 2 critical.
     budget: BTreeMap<i64, u8>,
@@ -459,17 +461,26 @@ impl Part {
             .calls
             .push(t, source.offset, s.failed, &mut self.signal_offsets);
         // Evaluated at the newest time only; with too few calls in the window the last
-        // evaluation stands, so it fires again only after the rate fell back.
-        let percent = failure_percent(&tenant.calls, ms(fr.window), t, fr.min_calls);
+        // decision stands for one window (then it lapses, as the calls it was drawn from
+        // have), so it fires again only after the rate fell back or the tenant went quiet.
+        let window = ms(fr.window);
+        let percent = failure_percent(&tenant.calls, window, t, fr.min_calls);
+        let previous = tenant.failing && t.saturating_sub(tenant.rate_decided_at) <= window;
         let failing = if !fr.enabled {
             false
         } else if t < tenant.rate_evaluated_at {
-            tenant.failing
+            previous
         } else {
             tenant.rate_evaluated_at = t;
-            percent.map_or(tenant.failing, |p| p > fr.above_percent)
+            match percent {
+                Some(p) => {
+                    tenant.rate_decided_at = t;
+                    p > fr.above_percent
+                }
+                None => previous,
+            }
         };
-        if failing && !tenant.failing {
+        if failing && !previous {
             let p = percent.unwrap_or_default();
             raises.push(Raise {
                 severity: fr.severity,
@@ -605,14 +616,17 @@ impl Part {
                     &mut self.signal_offsets,
                 );
             }
-            let spent = sum(&state.costs, t.saturating_sub(ms(uc.window)), t);
+            let window = ms(uc.window);
+            let spent = sum(&state.costs, t.saturating_sub(window), t);
+            // Above the limit lapses a window after it was last evaluated.
+            let previous = state.above && t.saturating_sub(state.evaluated_at) <= window;
             let above = if t < state.evaluated_at {
-                state.above
+                previous
             } else {
                 state.evaluated_at = t;
                 spent as f64 > uc.limit_usd * 1_000_000.0
             };
-            if above && !state.above {
+            if above && !previous {
                 raises.push(Raise {
                     severity: uc.severity,
                     category: IncidentCategory::Cost,
@@ -665,7 +679,7 @@ impl Part {
             t.budget
                 .retain(|day, _| day.saturating_add(DAY_MS) > tenant_costs);
             for run in t.slow.values_mut() {
-                if run.count > 0 && run.last_at_ms <= runs {
+                if run.count > 0 && run.last_at_ms < runs {
                     if let Some(o) = run.first_offset.take() {
                         self.signal_offsets.release(o);
                     }
@@ -677,8 +691,7 @@ impl Part {
         for u in self.user_costs.values_mut() {
             u.costs.evict(user_costs, &mut self.signal_offsets);
         }
-        self.user_costs
-            .retain(|_, u| !u.costs.is_empty() || u.above);
+        self.user_costs.retain(|_, u| !u.costs.is_empty());
         for h in self.seen_order.between(i64::MIN, longest) {
             self.seen_signals.remove(&h.item);
         }

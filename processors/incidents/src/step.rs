@@ -112,14 +112,20 @@ pub fn signal_of(event: &LlmEvent) -> Option<IncidentSignal> {
     })
 }
 
-/// How far from the processor's clock an input's time may be. A time far ahead would move the
-/// partition's watermark and end every window at once.
-const MAX_SKEW_MS: i64 = 86_400_000;
+/// How far ahead of its record's broker timestamp an event time may be. A time far ahead
+/// would move the partition's watermark and end windows early. (The broker's timestamp, not
+/// the processor's clock: a replay must decide the same.)
+const MAX_AHEAD_MS: i64 = 15 * 60_000;
 
-fn plausible(field: &str, at_ms: i64, now_ms: i64) -> Result<(), Fault> {
-    if at_ms > now_ms.saturating_add(MAX_SKEW_MS) {
+/// How far from its record's broker timestamp a command's `issued_at_ms` may be.
+const MAX_COMMAND_SKEW_MS: u64 = 86_400_000;
+
+fn plausible(field: &str, at_ms: i64, written_ms: i64) -> Result<(), Fault> {
+    if at_ms < 0 {
+        Err(Fault::BadInput(format!("{field} is before 1970")))
+    } else if at_ms > written_ms.saturating_add(MAX_AHEAD_MS) {
         Err(Fault::BadInput(format!(
-            "{field} is more than a day ahead of the processor's clock"
+            "{field} is more than 15 minutes ahead of when the record was written"
         )))
     } else {
         Ok(())
@@ -190,17 +196,17 @@ impl Step for Incidents {
                             command.incident_id, current.partition_key
                         )));
                     }
-                    // A command's time becomes the incident's (and closes its windows): it
-                    // must be near the processor's clock.
-                    if command.issued_at_ms.saturating_sub(now_ms).abs() > MAX_SKEW_MS {
-                        return Err(Fault::BadInput(format!(
-                            "issued_at_ms of command {} is more than a day from the processor's clock",
-                            command.command_id
-                        )));
-                    }
                     // Handled again after a restart, or sent twice in a row by its producer.
                     let again = part.registry.has_taken(&current.dedupe_key, source)
                         || current.command_id.as_deref() == Some(command.command_id.as_str());
+                    // A command's time becomes the incident's (and closes its windows): it
+                    // must be near when the command was written.
+                    if !again && command.issued_at_ms.abs_diff(now_ms) > MAX_COMMAND_SKEW_MS {
+                        return Err(Fault::BadInput(format!(
+                            "issued_at_ms of command {} is more than a day from when it was written",
+                            command.command_id
+                        )));
+                    }
                     if !again {
                         let event =
                             carry_out(current, &command, source).map_err(Fault::BadInput)?;

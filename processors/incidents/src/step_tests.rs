@@ -133,9 +133,15 @@ impl Run {
         at: At,
         rebuilding: bool,
     ) -> Result<Vec<IncidentEvent>, Fault> {
+        // Verdicts and signals are written to their topics as they happen; commands now.
+        let written = match &input {
+            Input::Verdict(v) => v.occurred_at_ms.max(NOW),
+            Input::Signal(s) => s.occurred_at_ms.max(NOW),
+            _ => NOW,
+        };
         let mut out = Vec::new();
         self.step
-            .apply(Prepared { input, rebuilding }, at, NOW, &mut out)?;
+            .apply(Prepared { input, rebuilding }, at, written, &mut out)?;
         Ok(out
             .into_iter()
             .filter_map(|o| match o {
@@ -916,7 +922,7 @@ fn a_command_sent_twice_in_a_row_is_carried_out_once_and_its_time_must_be_near_t
         issued_at_ms: i64::MAX,
     };
     let refused = run.feed(COMMANDS, Input::Command(far));
-    assert!(matches!(refused, Err(Fault::BadInput(r)) if r.contains("clock")));
+    assert!(matches!(refused, Err(Fault::BadInput(r)) if r.contains("written")));
 }
 
 #[test]
@@ -961,4 +967,29 @@ fn an_hour_without_a_slow_call_breaks_a_run_and_example_pii_opens_nothing() {
     v.kind = "RESPONSE".into();
     v.findings[0].example = true;
     assert!(run.verdict(v).is_empty(), "a documented example value");
+}
+
+#[test]
+fn a_failing_tenant_that_goes_quiet_for_a_window_can_fail_again() {
+    let mut run = Run::new(book(|r| r.failure_rate.min_calls = 4));
+    let mut out = Vec::new();
+    for n in 0..4 {
+        out.extend(run.signal(signal(n, "dana", T0 + i64::from(n), true, 100, 0)));
+    }
+    assert_eq!(out.len(), 1);
+    // Too few calls to decide, within the window: still failing, nothing new.
+    assert!(run
+        .signal(signal(10, "dana", T0 + 4 * MIN, true, 100, 0))
+        .is_empty());
+    // Quiet for longer than the window: the decision lapsed; a new burst is an occurrence.
+    let later = T0 + 20 * MIN;
+    let mut again = Vec::new();
+    for n in 0..4 {
+        again.extend(run.signal(signal(20 + n, "dana", later + i64::from(n), true, 100, 0)));
+    }
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        (again[0].event_type, again[0].occurrences),
+        (IncidentEventType::Occurred, 2)
+    );
 }

@@ -133,7 +133,9 @@ pub fn failure_percent(
 
 /// The sum of the amounts in the window ending at `to_ms`.
 pub fn sum(costs: &Hits<i64>, from_ms: i64, to_ms: i64) -> i64 {
-    costs.between(from_ms, to_ms).map(|h| h.item).sum()
+    costs
+        .between(from_ms, to_ms)
+        .fold(0i64, |acc, h| acc.saturating_add(h.item))
 }
 
 /// Start of the UTC day holding `at_ms`.

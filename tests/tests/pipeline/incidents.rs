@@ -94,7 +94,9 @@ async fn send_verdicts(env: &TestEnv, verdicts: &[Verdict]) {
 }
 
 fn incidents_config(rules: &str) -> String {
-    format!("[incidents]\nconfig_poll = \"200ms\"\n{rules}")
+    format!(
+        "[policy]\nfingerprint_key_env = \"SIGHTLINE_TEST_KEY\"\n[incidents]\nconfig_poll = \"200ms\"\n{rules}"
+    )
 }
 
 /// Every incident event on the topic, to its end.
