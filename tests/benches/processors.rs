@@ -10,11 +10,14 @@
 //!   the acks per batch, store offsets): what the broker and client cost here;
 //! - dedupe: events → grouped;
 //! - classify: grouped → verdicts (the detection engine on every primary and response);
+//! - incidents: verdicts + grouped → incidents (every rule's windows; responses re-keyed by
+//!   tenant and read back), counted in inputs handled (2N), shown without a target;
 //! - baseline again, so a noisy neighbour shows.
 //!
 //! Each rate is measured from the first output the broker acknowledged to the N-th (the
-//! stages' `sightline_stage_produced_total`, the baseline's own count), so joining the group
-//! is not counted. (tansu's reported high watermarks lag behind what a topic holds, so they
+//! stages' `sightline_stage_produced_total`, the baseline's own count; for incidents, which
+//! write little, from the first input handled to the 2N-th, `sightline_stage_consumed_total`),
+//! so joining the group is not counted. (tansu's reported high watermarks lag behind what a topic holds, so they
 //! cannot be used.) Target: each stage at least 50% of
 //! the baseline.
 
@@ -125,6 +128,20 @@ async fn produced(metrics: &str) -> u64 {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse::<f64>().ok())
         .map_or(0, |v| v as u64)
+}
+
+/// `sightline_stage_consumed_total` of a stage's `/metrics` for the topics named `…<short>.v1`.
+async fn consumed(metrics: &str, shorts: &[&str]) -> u64 {
+    let Ok(resp) = reqwest::get(metrics).await else {
+        return 0;
+    };
+    let body = resp.text().await.unwrap_or_default();
+    body.lines()
+        .filter(|l| l.starts_with("sightline_stage_consumed_total"))
+        .filter(|l| shorts.iter().any(|s| l.contains(&format!(".{s}.v1\""))))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
 }
 
 fn free_port() -> u16 {
@@ -297,13 +314,35 @@ async fn main() {
     shutdown.trigger();
     task.await.expect("classify task").expect("classify");
 
+    let (section, metrics) = stage(&unique("incidents"));
+    let mut incidents = sightline_incidents::IncidentsConfig {
+        kafka: env.kafka.clone(),
+        topics: env.topics.clone(),
+        stage: section,
+        ..Default::default()
+    };
+    incidents.policy.fingerprint_key_env = KEY_ENV.into();
+    let shutdown = Shutdown::new();
+    let task = tokio::spawn(sightline_incidents::run(incidents, None, shutdown.clone()));
+    let label = "incidents: verdicts + grouped";
+    results.push((
+        label,
+        rate(label, 2 * n, || {
+            consumed(&metrics, &["verdicts", "grouped"])
+        })
+        .await,
+    ));
+    shutdown.trigger();
+    task.await.expect("incidents task").expect("incidents");
+
     results.push(run_baseline("baseline again").await);
 
-    let reference = (results[0].1 + results[3].1) / 2.0;
+    let reference = (results[0].1 + results[4].1) / 2.0;
     println!("{:<32} {:>12} {:>14}", "", "events/s", "of baseline");
     for (label, r) in &results {
         println!("{label:<32} {r:>12.0} {:>13.0}%", r / reference * 100.0);
     }
+    // Incidents writes little; its inputs/s are shown beside the baseline, with no target.
     for (label, r) in &results[1..3] {
         let share = r / reference;
         println!(

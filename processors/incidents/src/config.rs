@@ -430,14 +430,25 @@ impl Rules {
     }
 
     /// How far back each window's state is needed: the window (the budget's is a day); twice
-    /// it for the failure rate and user cost, whose last decision stands for a window.
+    /// it for the failure rate and user cost, whose last decision stands for a window; none for
+    /// a rule that is off.
     fn windows(&self) -> Horizons {
+        let on = |enabled: bool, d: i64| if enabled { d } else { 0 };
         Horizons {
-            warnings: ms(self.repeated_warnings.window),
-            calls: ms(self.failure_rate.window).saturating_mul(2),
-            tenant_costs: ms(day()),
-            user_costs: ms(self.user_cost.window).saturating_mul(2),
-            slow_runs: ms(SLOW_RUN_BREAK),
+            warnings: on(
+                self.repeated_warnings.enabled,
+                ms(self.repeated_warnings.window),
+            ),
+            calls: on(
+                self.failure_rate.enabled,
+                ms(self.failure_rate.window).saturating_mul(2),
+            ),
+            tenant_costs: on(self.tenant_budget.daily_usd > 0.0, ms(day())),
+            user_costs: on(
+                self.user_cost.limit_usd > 0.0,
+                ms(self.user_cost.window).saturating_mul(2),
+            ),
+            slow_runs: on(self.slow_calls.enabled, ms(SLOW_RUN_BREAK)),
         }
     }
 }
@@ -683,7 +694,13 @@ mod tests {
         assert_eq!(r.pii_in_response.severity, IncidentSeverity::Critical);
         assert_eq!(book.horizons.warnings, 3_600_000 + 600_000);
         assert_eq!(book.horizons.calls, 2 * 300_000 + 600_000);
-        assert_eq!(book.horizons.longest(), 2 * 86_400_000 + 600_000);
+        // No budget and no user limit by default: nothing is kept for a day.
+        assert_eq!(book.horizons.longest(), 3_600_000 + 600_000);
+        let mut with_budget = Rules::default();
+        with_budget.tenant_budget.daily_usd = 10.0;
+        let book = RuleBook::build(&with_budget, &BTreeMap::new(), Duration::from_secs(600))
+            .expect("book");
+        assert_eq!(book.horizons.longest(), 86_400_000 + 600_000);
     }
 
     #[test]
