@@ -370,7 +370,7 @@ pub async fn run(
     Ok(())
 }
 
-/// Notes land on a topic and in ClickHouse: refuse one the detection engine flags.
+/// Notes land on the commands and incidents topics: refuse one the detection engine flags.
 fn refuse_sensitive(note: &str) -> anyhow::Result<()> {
     let policy = sightline_policy::Policy::builtin_default();
     let findings = policy.scan(note, "default", b"sightline-cli-note-check");

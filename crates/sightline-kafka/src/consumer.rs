@@ -144,7 +144,7 @@ pub struct ResumePoint {
     pub rebuild_from: Option<i64>,
 }
 
-/// A record read back while rebuilding state.
+/// A record read back outside a group (to rebuild state, or by the CLI).
 #[derive(Debug, Clone)]
 pub struct ReadBack {
     /// Its offset.

@@ -96,7 +96,7 @@ where
             match (reload.load)() {
                 Ok(value) => {
                     if !(reload.same)(&live.current(), &value) {
-                        tracing::info!(what = reload.what, "reloaded");
+                        tracing::info!(what = reload.what, "reloaded; the new one is in force");
                         (reload.on_reload)(&value);
                         live.replace(value);
                     }

@@ -4,7 +4,8 @@
 //! - a [`Prepare`]: decodes a record (and, where a processor must ask something outside, such
 //!   as classify's judge, asks it); [`AvroInput`] is the plain decoder;
 //! - a [`Step`]: pure and synchronous. It takes the prepared input, its source coordinates
-//!   and the current time (passed in, never read inside) and appends outputs; `tick` lets
+//!   and when the record was written (the broker's timestamp, passed in; no clock is read
+//!   inside) and appends outputs; `tick` lets
 //!   windows expire; `revoke` drops the state of partitions that moved;
 //! - an [`Effect`]: makes outputs durable ([`KafkaOutput`] produces and waits for the
 //!   broker's acks; the ClickHouse sink inserts).

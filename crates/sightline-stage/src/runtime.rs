@@ -448,6 +448,10 @@ where
     async fn dead_letter(&mut self, m: &Owned, reason: &str, shutdown: &Shutdown) -> Result<()> {
         let topic = self.inputs[m.at.topic].clone();
         let dlq = self.dlq.clone();
+        let payload = match m.payload.as_deref() {
+            Some(bytes) => Some(self.prepare.dead_letter_payload(m.at.topic, bytes).await),
+            None => None,
+        };
         retry(
             "sending to the DLQ",
             shutdown,
@@ -459,7 +463,7 @@ where
                     m.at.partition,
                     m.at.offset,
                     m.key.as_deref(),
-                    m.payload.as_deref(),
+                    payload.as_deref(),
                     reason,
                 )
             },

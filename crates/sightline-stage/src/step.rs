@@ -51,14 +51,14 @@ pub trait Step: Send + 'static {
     /// its topics are, and otherwise every topic of it is revoked and rebuilt.
     const SHARES_PARTITIONS: bool = false;
 
-    /// Handles one input at `at`; appends outputs to `out`. `now_ms` is when the record was
-    /// written to its topic (the broker's timestamp; the wall clock for a record without one),
-    /// so a replay of the record sees the same time.
+    /// Handles one input at `at`; appends outputs to `out`. `written_ms` is when the record
+    /// was written to its topic (the broker's timestamp; the wall clock for a record without
+    /// one), so a replay of the record sees the same time.
     fn apply(
         &mut self,
         input: Self::In,
         at: At,
-        now_ms: i64,
+        written_ms: i64,
         out: &mut Vec<Self::Out>,
     ) -> Result<(), Fault>;
 
@@ -102,6 +102,13 @@ pub trait Prepare: Send + Sync + 'static {
         bytes: &[u8],
         rebuilding: bool,
     ) -> Result<Self::Out, Fault>;
+
+    /// The bytes the DLQ keeps of a record of input `topic` that was refused: the original by
+    /// default. A processor whose input may carry text it redacts (people's notes) returns
+    /// the redacted record instead, so a refusal does not copy a secret.
+    async fn dead_letter_payload(&self, _topic: usize, bytes: &[u8]) -> Vec<u8> {
+        bytes.to_vec()
+    }
 }
 
 /// The plain [`Prepare`]: decodes an Avro record of type `T` from any input topic.

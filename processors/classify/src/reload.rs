@@ -27,8 +27,7 @@ pub fn watch(
         poll,
         load: Box::new(move || section.load()),
         same: |a: &Policy, b: &Policy| a.version() == b.version(),
-        on_reload: Box::new(move |p: &Policy| {
-            tracing::info!(to = %p.version(), "policy reloaded");
+        on_reload: Box::new(move |_: &Policy| {
             reloads.inc();
         }),
     };

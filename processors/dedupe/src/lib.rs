@@ -30,8 +30,9 @@ use sightline_stage::{At, AvroInput, Fault, KafkaOutput, Stage, StageMetrics, St
 pub use config::DedupeConfig;
 use window::{Settings, Windows};
 
-/// How far ahead of the processor's clock an event's time may be; later ones go to the DLQ
-/// (one far-future time would otherwise end every open window of its partition).
+/// How far ahead of when its record was written (the broker's timestamp) an event's time may
+/// be; later ones go to the DLQ (one far-future time would otherwise end every open window of
+/// its partition).
 const MAX_AHEAD_MS: i64 = 24 * 3600 * 1000;
 
 /// Processor name: consumer group `sightline-dedupe`, DLQ `processor`, metrics label.

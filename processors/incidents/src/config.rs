@@ -56,7 +56,8 @@ pub struct IncidentsSection {
     #[serde(default = "default_poll", with = "humantime_serde")]
     pub config_poll: Duration,
     /// How far behind the newest event of a partition an event may arrive and still be
-    /// counted in its windows; window state is kept this much longer than the longest window.
+    /// counted in its windows; each kind of window state is kept this much longer than it is
+    /// needed.
     #[serde(default = "default_lateness", with = "humantime_serde")]
     pub allowed_lateness: Duration,
 }
@@ -457,7 +458,8 @@ impl Rules {
 pub const SLOW_RUN_BREAK: Duration = Duration::from_secs(3600);
 
 /// How long, behind the newest event time of a partition, each kind of window state is kept:
-/// the longest window of its rule across tenants and users, plus the allowed lateness.
+/// the longest window of its rule across tenants and users (twice it for the failure rate and
+/// user cost; none for a rule that is off), plus the allowed lateness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Horizons {
     /// WARNING verdicts per user.
@@ -652,7 +654,7 @@ impl Validate for IncidentsConfig {
 #[derive(Debug, clap::Parser)]
 #[command(
     name = "sightline-incidents",
-    about = "Opens and tracks incidents (sightline.verdicts.v1, sightline.grouped.v1, sightline.incident-commands.v1 → sightline.incidents.v1)"
+    about = "Opens and tracks incidents (sightline.verdicts.v1, sightline.grouped.v1, sightline.incident-commands.v1 → sightline.incidents.v1; calls re-keyed by tenant through sightline.incident-signals.v1)"
 )]
 pub struct Args {
     /// TOML config file; every key can also be set as SIGHTLINE__SECTION__KEY. Rules and

@@ -154,6 +154,7 @@ pub async fn run(
         section: config.stage.clone(),
         prepare: prepare::IncidentsPrepare {
             codec,
+            commands_topic: names.name(Topic::IncidentCommands),
             policy: config.policy.load()?,
             keys: sightline_detect::KeyRing::new(key),
         },

@@ -15,6 +15,8 @@ use crate::step::{Input, Prepared, COMMANDS, GROUPED, INCIDENTS, SIGNALS, VERDIC
 pub struct IncidentsPrepare {
     /// Wire codec.
     pub codec: Codec,
+    /// The commands topic (a refused command is dead-lettered re-encoded, its note redacted).
+    pub commands_topic: String,
     /// Scans commands' text.
     pub policy: Policy,
     /// Fingerprint keys (findings in notes are only redacted, never published).
@@ -67,6 +69,23 @@ impl Prepare for IncidentsPrepare {
         };
         Ok(Prepared { input, rebuilding })
     }
+
+    /// A refused command goes to the DLQ with its note redacted (re-encoded); other records
+    /// as they came.
+    async fn dead_letter_payload(&self, topic: usize, bytes: &[u8]) -> Vec<u8> {
+        if topic != COMMANDS {
+            return bytes.to_vec();
+        }
+        let Ok(mut command) = self.codec.decode::<IncidentCommand>(bytes).await else {
+            return bytes.to_vec();
+        };
+        self.scrub(&mut command);
+        // Without a re-encoded copy, nothing rather than the note.
+        self.codec
+            .encode(&self.commands_topic, &command)
+            .await
+            .unwrap_or_default()
+    }
 }
 
 #[cfg(test)]
@@ -78,6 +97,7 @@ mod tests {
     fn a_pasted_key_in_a_note_is_redacted() {
         let prepare = IncidentsPrepare {
             codec: Codec::pinned().expect("codec"),
+            commands_topic: "t.incident-commands.v1".into(),
             policy: Policy::builtin_default(),
             keys: KeyRing::new(b"test-key".to_vec()),
         };
@@ -100,5 +120,39 @@ mod tests {
             "{note}"
         );
         assert_eq!(command.actor, "sam@acme.test", "identities are kept");
+    }
+
+    #[tokio::test]
+    async fn a_refused_command_is_dead_lettered_with_its_note_redacted() {
+        let prepare = IncidentsPrepare {
+            codec: Codec::pinned().expect("codec"),
+            commands_topic: "t.incident-commands.v1".into(),
+            policy: Policy::builtin_default(),
+            keys: KeyRing::new(b"test-key".to_vec()),
+        };
+        let key = "AKIAQYLPMN5HHHFPZAM2";
+        let command = IncidentCommand {
+            command_id: "c".into(),
+            incident_id: "i".into(),
+            partition_key: "acme/dana".into(),
+            action: CommandAction::Ack,
+            actor: "sam".into(),
+            assignee: None,
+            note: Some(format!("aws_access_key_id = {key}")),
+            issued_at_ms: 0,
+        };
+        let bytes = prepare
+            .codec
+            .encode(&prepare.commands_topic, &command)
+            .await
+            .expect("encode");
+        let kept = prepare.dead_letter_payload(COMMANDS, &bytes).await;
+        assert!(!kept.windows(key.len()).any(|w| w == key.as_bytes()));
+        let back: IncidentCommand = prepare.codec.decode(&kept).await.expect("decodes");
+        assert_eq!(back.command_id, "c");
+        assert_eq!(
+            prepare.dead_letter_payload(VERDICTS, b"as is").await,
+            b"as is"
+        );
     }
 }

@@ -99,7 +99,7 @@ impl Registry {
     }
 
     /// Takes in an event, written now (`changelog_offset` `None`) or read back from the
-    /// incidents topic. Events older than the one held change nothing but the offset.
+    /// incidents topic. An event older than the one held changes only its key's offsets.
     pub fn apply(&mut self, event: &IncidentEvent, changelog_offset: Option<i64>) {
         let key = self.keys.entry(event.dedupe_key.clone()).or_default();
         for s in &event.sources {
@@ -174,13 +174,8 @@ impl Registry {
     }
 
     /// Incidents held.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.incidents.len()
-    }
-
-    /// None held.
-    pub fn is_empty(&self) -> bool {
-        self.incidents.is_empty()
     }
 }
 
@@ -427,7 +422,7 @@ mod tests {
         assert!(r.open("k").is_none());
         assert_eq!(r.retained_from(), Some(4));
         r.evict(50);
-        assert!(r.is_empty());
+        assert_eq!(r.len(), 0);
         assert!(!r.has_taken("k", src(10)));
         assert_eq!(r.retained_from(), None);
     }

@@ -30,7 +30,7 @@ pub fn dedupe_key(parts: &[&str]) -> String {
 
 /// What a firing rule asks for.
 #[derive(Debug, Clone)]
-pub struct Raise {
+pub(crate) struct Raise {
     /// Rule name.
     pub rule: &'static str,
     /// Occurrences with this key join its open incident.
@@ -66,6 +66,16 @@ struct SlowRun {
     first_offset: Option<i64>,
     last_at_ms: i64,
     links: Vec<IncidentLink>,
+}
+
+impl SlowRun {
+    /// Ends the run, releasing the offset it held.
+    fn reset(&mut self, held: &mut Offsets) {
+        if let Some(o) = self.first_offset.take() {
+            held.release(o);
+        }
+        *self = SlowRun::default();
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -105,7 +115,7 @@ pub struct Part {
     /// Offsets held by signal windows.
     pub signal_offsets: Offsets,
     /// The newest event time seen.
-    pub watermark: i64,
+    pub(crate) watermark: i64,
 }
 
 fn link(call_id: &str, event_id: &str, reason: LinkReason, at_ms: i64) -> IncidentLink {
@@ -142,7 +152,7 @@ impl Part {
     }
 
     /// Raises `r` from input `source`, unless its key took that input in already.
-    pub fn raise(&mut self, r: Raise, source: Source<'_>, out: &mut Vec<IncidentEvent>) {
+    pub(crate) fn raise(&mut self, r: Raise, source: Source<'_>, out: &mut Vec<IncidentEvent>) {
         if self.registry.has_taken(&r.dedupe_key, source) {
             return;
         }
@@ -457,9 +467,11 @@ impl Part {
 
         // Failure rate over a sliding window.
         let fr = &rules.failure_rate;
-        tenant
-            .calls
-            .push(t, source.offset, s.failed, &mut self.signal_offsets);
+        if fr.enabled {
+            tenant
+                .calls
+                .push(t, source.offset, s.failed, &mut self.signal_offsets);
+        }
         // Evaluated at the newest time only; with too few calls in the window the last
         // decision stands for one window (then it lapses, as the calls it was drawn from
         // have), so it fires again only after the rate fell back or the tenant went quiet.
@@ -502,12 +514,9 @@ impl Part {
         let run = tenant.slow.entry(model.clone()).or_default();
         if run.count > 0 && t.saturating_sub(run.last_at_ms) > ms(SLOW_RUN_BREAK) {
             // A long quiet spell breaks a run.
-            if let Some(o) = run.first_offset.take() {
-                self.signal_offsets.release(o);
-            }
-            *run = SlowRun::default();
+            run.reset(&mut self.signal_offsets);
         }
-        if s.latency_ms.is_some_and(|l| l > ms(sc.slower_than)) {
+        if sc.enabled && s.latency_ms.is_some_and(|l| l > ms(sc.slower_than)) {
             run.count = run.count.saturating_add(1);
             run.last_at_ms = run.last_at_ms.max(t);
             if run.first_offset.is_none() {
@@ -519,7 +528,7 @@ impl Part {
             if run.links.len() > sc.more_than as usize + 1 {
                 run.links.remove(0);
             }
-            if sc.enabled && run.count == sc.more_than.saturating_add(1) {
+            if run.count == sc.more_than.saturating_add(1) {
                 let mut links = vec![trigger.clone()];
                 links.extend(run.links.iter().rev().skip(1).cloned());
                 raises.push(Raise {
@@ -542,15 +551,13 @@ impl Part {
                     )
                 });
             }
-        } else if s.latency_ms.is_some() {
-            if let Some(o) = run.first_offset.take() {
-                self.signal_offsets.release(o);
-            }
-            *run = SlowRun::default();
+        } else if s.latency_ms.is_some() || !sc.enabled {
+            run.reset(&mut self.signal_offsets);
         }
 
-        // The tenant's daily budget.
-        if s.cost_usd_micros > 0 {
+        // The tenant's daily budget (costs are kept only where one is set).
+        let tb = &rules.tenant_budget;
+        if s.cost_usd_micros > 0 && tb.daily_usd > 0.0 {
             tenant.costs.push(
                 t,
                 source.offset,
@@ -558,7 +565,6 @@ impl Part {
                 &mut self.signal_offsets,
             );
         }
-        let tb = &rules.tenant_budget;
         if tb.daily_usd > 0.0 {
             let day = day_start(t);
             let spent = sum(
@@ -680,10 +686,7 @@ impl Part {
                 .retain(|day, _| day.saturating_add(DAY_MS) > tenant_costs);
             for run in t.slow.values_mut() {
                 if run.count > 0 && run.last_at_ms < runs {
-                    if let Some(o) = run.first_offset.take() {
-                        self.signal_offsets.release(o);
-                    }
-                    *run = SlowRun::default();
+                    run.reset(&mut self.signal_offsets);
                 }
             }
             t.slow.retain(|_, run| run.count > 0);

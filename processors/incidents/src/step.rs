@@ -88,6 +88,7 @@ impl Incidents {
     }
 
     /// The open incident of `dedupe_key` on `partition`.
+    #[cfg(test)]
     pub fn open_incident(&self, partition: i32, dedupe_key: &str) -> Option<&IncidentEvent> {
         self.parts.get(&partition)?.registry.open(dedupe_key)
     }
@@ -125,7 +126,8 @@ fn plausible(field: &str, at_ms: i64, written_ms: i64) -> Result<(), Fault> {
         Err(Fault::BadInput(format!("{field} is before 1970")))
     } else if at_ms > written_ms.saturating_add(MAX_AHEAD_MS) {
         Err(Fault::BadInput(format!(
-            "{field} is more than 15 minutes ahead of when the record was written"
+            "{field} is more than {} minutes ahead of when the record was written",
+            MAX_AHEAD_MS / 60_000
         )))
     } else {
         Ok(())
@@ -150,7 +152,7 @@ impl Step for Incidents {
         &mut self,
         prepared: Prepared,
         at: At,
-        now_ms: i64,
+        written_ms: i64,
         out: &mut Vec<Out>,
     ) -> Result<(), Fault> {
         let live = !prepared.rebuilding;
@@ -167,13 +169,13 @@ impl Step for Incidents {
             Input::Verdict(v) => {
                 require("tenant_id", &v.tenant_id)?;
                 require("user_id", &v.user_id)?;
-                plausible("occurred_at_ms", v.occurred_at_ms, now_ms)?;
+                plausible("occurred_at_ms", v.occurred_at_ms, written_ms)?;
                 part.verdict(&v, source, &book, live, &mut events);
             }
             Input::Signal(s) => {
                 require("tenant_id", &s.tenant_id)?;
                 require("signal_id", &s.signal_id)?;
-                plausible("occurred_at_ms", s.occurred_at_ms, now_ms)?;
+                plausible("occurred_at_ms", s.occurred_at_ms, written_ms)?;
                 part.signal(&s, source, &book, live, &mut events);
             }
             Input::Grouped(event) => {
@@ -199,15 +201,15 @@ impl Step for Incidents {
                     // Handled again after a restart, or sent twice in a row by its producer.
                     let again = part.registry.has_taken(&current.dedupe_key, source)
                         || current.command_id.as_deref() == Some(command.command_id.as_str());
-                    // A command's time becomes the incident's (and closes its windows): it
-                    // must be near when the command was written.
-                    if !again && command.issued_at_ms.abs_diff(now_ms) > MAX_COMMAND_SKEW_MS {
-                        return Err(Fault::BadInput(format!(
-                            "issued_at_ms of command {} is more than a day from when it was written",
-                            command.command_id
-                        )));
-                    }
                     if !again {
+                        // A command's time becomes the incident's (and closes its windows): it
+                        // must be near when the command was written.
+                        if command.issued_at_ms.abs_diff(written_ms) > MAX_COMMAND_SKEW_MS {
+                            return Err(Fault::BadInput(format!(
+                                "issued_at_ms of command {} is more than a day from when it was written",
+                                command.command_id
+                            )));
+                        }
                         let event =
                             carry_out(current, &command, source).map_err(Fault::BadInput)?;
                         part.registry.apply(&event, None);

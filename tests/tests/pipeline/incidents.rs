@@ -24,6 +24,9 @@ use super::processors::{read_until, with_coordinates, Proc};
 use super::WAIT;
 
 const T0: i64 = 1_780_000_000_000;
+/// After dana's second paste (T0 + 1h): windows keep what lies within their length plus the
+/// allowed lateness of a partition's newest event time.
+const LATER: i64 = T0 + 3_660_000;
 
 fn verdict(n: usize, user: &str, at: i64, tier: VerdictTier, fingerprint: Option<&str>) -> Verdict {
     let findings = fingerprint
@@ -125,6 +128,17 @@ fn cli_config(env: &TestEnv) -> CliConfig {
         topics: env.topics.clone(),
         ..CliConfig::default()
     }
+}
+
+/// Each incident's latest event: the incident.
+fn latest(events: &[IncidentEvent]) -> BTreeMap<String, IncidentEvent> {
+    let mut m: BTreeMap<String, IncidentEvent> = BTreeMap::new();
+    for e in events {
+        if m.get(&e.incident_id).is_none_or(|l| e.seq > l.seq) {
+            m.insert(e.incident_id.clone(), e.clone());
+        }
+    }
+    m
 }
 
 fn distinct(events: &[IncidentEvent]) -> HashMap<String, IncidentEvent> {
@@ -231,13 +245,7 @@ async fn incident_state_is_exact_across_a_sigkill_in_the_middle_of_a_burst() {
         );
     }
     // No incident opened twice; every occurrence counted once.
-    let mut latest: BTreeMap<&str, &IncidentEvent> = BTreeMap::new();
-    for e in &written {
-        let slot = latest.entry(&e.incident_id).or_insert(e);
-        if e.seq > slot.seq {
-            *slot = e;
-        }
-    }
+    let latest = latest(&written);
     let opened = written
         .iter()
         .filter(|e| e.event_type == IncidentEventType::Opened);
@@ -461,7 +469,8 @@ async fn incidents_are_worked_from_the_cli_and_rules_reload_without_losing_windo
         action: CommandAction::Dismiss,
         actor: "mallory".into(),
         assignee: None,
-        note: None,
+        // Refused, it goes to the DLQ: without the key.
+        note: Some(format!("aws_access_key_id = {}", super::AWS_KEY_ID)),
         issued_at_ms: sightline_events::now_ms(),
     };
     let bytes = codec.encode(&topic, &illegal).await.expect("encode");
@@ -477,6 +486,13 @@ async fn incidents_are_worked_from_the_cli_and_rules_reload_without_losing_windo
         dlq[0].error.contains("cannot DISMISS") && dlq[0].error.contains("RESOLVED"),
         "{}",
         dlq[0].error
+    );
+    let kept = dlq[0].payload.clone().unwrap_or_default();
+    assert!(!kept.is_empty(), "the refused command is kept");
+    let key = super::AWS_KEY_ID.as_bytes();
+    assert!(
+        !kept.windows(key.len()).any(|w| w == key),
+        "the DLQ copy holds no key"
     );
 
     // A note sent past the CLI with a key in it: the key never reaches the incidents topic.
@@ -526,7 +542,7 @@ async fn incidents_are_worked_from_the_cli_and_rules_reload_without_losing_windo
     let grouped = env.topic(Topic::Grouped);
     for n in 0..30 {
         let user = format!("u{}", n % 4);
-        let e = response(n, &user, T0 + n as i64 * 1_000, n % 10 == 9);
+        let e = response(n, &user, LATER + n as i64 * 1_000, n % 10 == 9);
         let bytes = codec.encode(&grouped, &e).await.expect("encode");
         producer
             .send(&grouped, e.kafka_key().as_bytes(), &bytes, None)
@@ -548,7 +564,15 @@ async fn incidents_are_worked_from_the_cli_and_rules_reload_without_losing_windo
 
     // Four warnings from erin: under the configured five, nothing.
     let warnings: Vec<Verdict> = (20..24)
-        .map(|i| verdict(i, "erin", T0 + i as i64 * 1_000, VerdictTier::Warning, None))
+        .map(|i| {
+            verdict(
+                i,
+                "erin",
+                LATER + i as i64 * 1_000,
+                VerdictTier::Warning,
+                None,
+            )
+        })
         .collect();
     send_verdicts(&env, &warnings).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -565,7 +589,13 @@ async fn incidents_are_worked_from_the_cli_and_rules_reload_without_losing_windo
     tokio::time::sleep(Duration::from_secs(2)).await;
     send_verdicts(
         &env,
-        &[verdict(24, "erin", T0 + 24_000, VerdictTier::Warning, None)],
+        &[verdict(
+            24,
+            "erin",
+            LATER + 24_000,
+            VerdictTier::Warning,
+            None,
+        )],
     )
     .await;
     let warned = incident(&env, "erin's repeated warnings", |e| {
@@ -659,15 +689,6 @@ async fn an_instance_joining_takes_partitions_without_any_incident_opened_twice(
                 )
             })
             .collect()
-    };
-    let latest = |events: &[IncidentEvent]| -> BTreeMap<String, IncidentEvent> {
-        let mut m: BTreeMap<String, IncidentEvent> = BTreeMap::new();
-        for e in events {
-            if m.get(&e.incident_id).is_none_or(|l| e.seq > l.seq) {
-                m.insert(e.incident_id.clone(), e.clone());
-            }
-        }
-        m
     };
     // One instance opens eight incidents (both partitions) and takes a note on each, so
     // every input partition, the commands' included, has a commit.
