@@ -490,3 +490,52 @@ async fn command(
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folded(ids: &[&str]) -> BTreeMap<String, Folded> {
+        ids.iter()
+            .map(|id| {
+                (
+                    (*id).to_string(),
+                    Folded {
+                        events: BTreeMap::new(),
+                        partition: 0,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_incident_is_found_by_its_id_or_a_unique_prefix_of_eight() {
+        let all = folded(&["fe232fcc-aaaa", "fe232fcc-bbbb", "0123abcd-cccc"]);
+        assert!(find(&all, "0123abcd-cccc").is_ok());
+        assert!(find(&all, "0123abcd").is_ok(), "unique prefix");
+        assert!(find(&all, "0123abc").is_err(), "too short to guess");
+        let ambiguous = find(&all, "fe232fcc").expect_err("two match");
+        assert!(ambiguous.to_string().contains("matches 2"), "{ambiguous}");
+        let missing = find(&all, "ffffffff").expect_err("none");
+        assert!(missing.to_string().contains("--status all"), "{missing}");
+    }
+
+    #[test]
+    fn statuses_filter_as_documented_and_a_typo_is_an_error() {
+        assert!(wanted("active", IncidentStatus::Investigating).expect("ok"));
+        assert!(!wanted("active", IncidentStatus::Resolved).expect("ok"));
+        assert!(wanted("ALL", IncidentStatus::Dismissed).expect("ok"));
+        assert!(wanted("resolved", IncidentStatus::Resolved).expect("ok"));
+        assert!(!wanted("open", IncidentStatus::Investigating).expect("ok"));
+        assert!(wanted("opne", IncidentStatus::Open).is_err());
+    }
+
+    #[test]
+    fn a_note_holding_a_key_is_refused_without_repeating_it() {
+        let err =
+            refuse_sensitive("aws_access_key_id = AKIAQYLPMN5HHHFPZAM2").expect_err("refused");
+        assert!(!err.to_string().contains("AKIAQYLPMN5HHHFPZAM2"));
+        assert!(refuse_sensitive("rotated the key in IAM").is_ok());
+    }
+}
