@@ -306,9 +306,7 @@ pub async fn run(
                 &incidents,
                 &ends,
                 act,
-                CommandAction::Ack,
-                None,
-                None,
+                Change::to(CommandAction::Ack),
                 out,
             )
             .await?
@@ -319,12 +317,10 @@ pub async fn run(
                 &incidents,
                 &ends,
                 act,
-                CommandAction::Resolve,
-                None,
-                None,
+                Change::to(CommandAction::Resolve),
                 out,
             )
-            .await?;
+            .await?
         }
         IncidentAction::Dismiss(act) => {
             command(
@@ -332,39 +328,25 @@ pub async fn run(
                 &incidents,
                 &ends,
                 act,
-                CommandAction::Dismiss,
-                None,
-                None,
+                Change::to(CommandAction::Dismiss),
                 out,
             )
-            .await?;
+            .await?
         }
         IncidentAction::Assign { act, assignee } => {
-            command(
-                config,
-                &incidents,
-                &ends,
-                act,
-                CommandAction::Assign,
-                Some(assignee.clone()),
-                None,
-                out,
-            )
-            .await?;
+            let change = Change {
+                assignee: Some(assignee.clone()),
+                ..Change::to(CommandAction::Assign)
+            };
+            command(config, &incidents, &ends, act, change, out).await?;
         }
         IncidentAction::Note { act, text } => {
             refuse_sensitive(text)?;
-            command(
-                config,
-                &incidents,
-                &ends,
-                act,
-                CommandAction::Note,
-                None,
-                Some(text.clone()),
-                out,
-            )
-            .await?;
+            let change = Change {
+                note: Some(text.clone()),
+                ..Change::to(CommandAction::Note)
+            };
+            command(config, &incidents, &ends, act, change, out).await?;
         }
     }
     Ok(())
@@ -396,17 +378,36 @@ fn actor(act: &Act) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow::anyhow!("say who is acting: --actor, or set SIGHTLINE_ACTOR"))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a command asks: the action and, for ASSIGN and NOTE, its argument.
+struct Change {
+    action: CommandAction,
+    assignee: Option<String>,
+    note: Option<String>,
+}
+
+impl Change {
+    fn to(action: CommandAction) -> Self {
+        Self {
+            action,
+            assignee: None,
+            note: None,
+        }
+    }
+}
+
 async fn command(
     config: &CliConfig,
     incidents: &BTreeMap<String, Folded>,
     ends: &BTreeMap<i32, i64>,
     act: &Act,
-    action: CommandAction,
-    assignee: Option<String>,
-    note: Option<String>,
+    change: Change,
     out: &mut (impl Write + Send),
 ) -> anyhow::Result<()> {
+    let Change {
+        action,
+        assignee,
+        note,
+    } = change;
     let folded = find(incidents, &act.id)?;
     let current = folded.current();
     let issued_at_ms = sightline_events::now_ms();

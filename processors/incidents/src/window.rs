@@ -8,37 +8,43 @@ use std::collections::{BTreeMap, VecDeque};
 
 /// A multiset of input offsets: the lowest one is where a rebuild starts.
 #[derive(Debug, Default, Clone)]
-pub struct Offsets(BTreeMap<i64, u32>);
+pub struct Offsets {
+    counts: BTreeMap<i64, u32>,
+    /// Entries held (read for the `state_size` gauge after every batch).
+    len: usize,
+}
 
 impl Offsets {
     /// Holds one more entry from `offset`.
     pub fn hold(&mut self, offset: i64) {
-        *self.0.entry(offset).or_insert(0) += 1;
+        *self.counts.entry(offset).or_insert(0) += 1;
+        self.len += 1;
     }
 
     /// Releases one entry from `offset`.
     pub fn release(&mut self, offset: i64) {
-        if let Some(n) = self.0.get_mut(&offset) {
+        if let Some(n) = self.counts.get_mut(&offset) {
             *n -= 1;
+            self.len -= 1;
             if *n == 0 {
-                self.0.remove(&offset);
+                self.counts.remove(&offset);
             }
         }
     }
 
     /// The lowest offset held.
     pub fn lowest(&self) -> Option<i64> {
-        self.0.keys().next().copied()
+        self.counts.keys().next().copied()
     }
 
     /// Entries held.
     pub fn len(&self) -> usize {
-        self.0.values().map(|n| *n as usize).sum()
+        self.len
     }
 
     /// Nothing held.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len == 0
     }
 }
 
@@ -158,8 +164,11 @@ mod tests {
         assert_eq!(o.lowest(), Some(3));
         o.release(3);
         assert_eq!(o.lowest(), Some(7));
+        assert_eq!(o.len(), 1);
+        o.release(7);
         o.release(7);
         assert!(o.is_empty());
+        assert_eq!(o.len(), 0, "releasing what is not held changes nothing");
     }
 
     #[test]
