@@ -114,7 +114,7 @@ mod tests {
         };
         prepare.scrub(&mut command);
         let note = command.note.expect("note");
-        assert!(!note.contains(key), "{note}");
+        assert!(!note.contains(key), "the note holds the key");
         assert!(
             note.starts_with("rotated") && note.ends_with("today"),
             "{note}"
