@@ -315,6 +315,73 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_notification_round_trips_with_its_alert() {
+        use crate::{
+            AlertRecord, AlertSource, DestinationKind, IncidentAction, Notification,
+            NotificationOutcome,
+        };
+        let codec = Codec::pinned().expect("codec");
+        let grouped = Notification {
+            notification_id: Notification::id_for("g", None, NotificationOutcome::Grouped, 1, 1, 0),
+            outcome: NotificationOutcome::Grouped,
+            destination: "oncall".into(),
+            destination_kind: DestinationKind::Pagerduty,
+            group_id: "g".into(),
+            group_key: "tenant=acme,rule=r,user=dana".into(),
+            tenant_id: "acme".into(),
+            partition: 1,
+            seq_from: 1,
+            seq: 1,
+            alerts: 1,
+            delivery_id: None,
+            merged_groups: 0,
+            attempts: 0,
+            http_status: None,
+            error: None,
+            at_ms: 7,
+            alert: Some(AlertRecord {
+                source: AlertSource::Incident,
+                source_id: "e".into(),
+                source_topic: "sightline.incidents.v1".into(),
+                source_partition: 1,
+                source_offset: 9,
+                level: "CRITICAL".into(),
+                user_id: Some("dana".into()),
+                team_id: None,
+                rules: vec!["critical_verdict".into()],
+                category: "SAFETY".into(),
+                conversation_id: None,
+                call_id: Some("c".into()),
+                incident_id: Some("i".into()),
+                incident_title: Some("t".into()),
+                incident_action: Some(IncidentAction::Trigger),
+                occurrences: 3,
+                occurred_at_ms: 5,
+            }),
+        };
+        let bytes = codec
+            .encode("sightline.notifications.v1", &grouped)
+            .await
+            .expect("encode");
+        assert_eq!(bytes[4], 9);
+        let back: Notification = codec.decode(&bytes).await.expect("decode");
+        assert_eq!(back, grouped);
+        let sent = Notification {
+            outcome: NotificationOutcome::Sent,
+            http_status: Some(200),
+            attempts: 2,
+            alert: None,
+            ..grouped
+        };
+        let bytes = codec
+            .encode("sightline.notifications.v1", &sent)
+            .await
+            .expect("encode");
+        let back: Notification = codec.decode(&bytes).await.expect("decode");
+        assert_eq!(back, sent);
+    }
+
+    #[tokio::test]
     async fn a_verdict_round_trips_and_a_grouped_event_keeps_its_grouping() {
         let codec = Codec::pinned().expect("codec");
         let verdict = Verdict {

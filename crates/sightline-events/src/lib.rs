@@ -19,6 +19,7 @@ mod dlq;
 mod error;
 mod event;
 mod incident;
+mod notification;
 mod resolver;
 mod verdict;
 
@@ -33,6 +34,9 @@ pub use event::{
 pub use incident::{
     CommandAction, IncidentCategory, IncidentCommand, IncidentEvent, IncidentEventType,
     IncidentLink, IncidentSeverity, IncidentSignal, IncidentSource, IncidentStatus, LinkReason,
+};
+pub use notification::{
+    AlertRecord, AlertSource, DestinationKind, IncidentAction, Notification, NotificationOutcome,
 };
 pub use resolver::{PinnedResolver, RegistryResolver, SchemaResolver};
 pub use verdict::{Decision, JudgeOutcome, JudgeStatus, Verdict, VerdictFinding, VerdictTier};
@@ -82,6 +86,12 @@ pub const INCIDENT_SIGNAL_SCHEMA: SchemaSource = SchemaSource {
     text: include_str!("../../../schemas/incident_signal.v1.avsc"),
 };
 
+/// The `Notification` schema.
+pub const NOTIFICATION_SCHEMA: SchemaSource = SchemaSource {
+    full_name: "io.sightline.notifications.v1.Notification",
+    text: include_str!("../../../schemas/notification.v1.avsc"),
+};
+
 /// Every schema this crate knows, for resolvers that pin ids.
 pub const ALL_SCHEMAS: &[SchemaSource] = &[
     LLM_EVENT_SCHEMA,
@@ -90,6 +100,7 @@ pub const ALL_SCHEMAS: &[SchemaSource] = &[
     INCIDENT_EVENT_SCHEMA,
     INCIDENT_COMMAND_SCHEMA,
     INCIDENT_SIGNAL_SCHEMA,
+    NOTIFICATION_SCHEMA,
 ];
 
 /// Every schema file `schemas/pinned.json` may name, by its path under `schemas/`: this build's
@@ -101,6 +112,7 @@ pub const SCHEMA_FILES: &[(&str, &str)] = &[
     ("incident_event.v1.avsc", INCIDENT_EVENT_SCHEMA.text),
     ("incident_command.v1.avsc", INCIDENT_COMMAND_SCHEMA.text),
     ("incident_signal.v1.avsc", INCIDENT_SIGNAL_SCHEMA.text),
+    ("notification.v1.avsc", NOTIFICATION_SCHEMA.text),
     (
         "history/llm_event.v1.id3.avsc",
         include_str!("../../../schemas/history/llm_event.v1.id3.avsc"),
@@ -142,6 +154,10 @@ impl AvroRecord for IncidentCommand {
 
 impl AvroRecord for IncidentSignal {
     const SCHEMA: SchemaSource = INCIDENT_SIGNAL_SCHEMA;
+}
+
+impl AvroRecord for Notification {
+    const SCHEMA: SchemaSource = NOTIFICATION_SCHEMA;
 }
 
 /// A deterministic UUID (version 8 layout) from the sha256 of `parts`, joined unambiguously:

@@ -163,6 +163,7 @@ impl Producer {
     fn produce(
         &self,
         topic: &str,
+        partition: Option<i32>,
         key: &[u8],
         payload: &[u8],
         headers: Option<OwnedHeaders>,
@@ -173,6 +174,9 @@ impl Producer {
             .payload(payload);
         if let Some(h) = headers {
             record = record.headers(h);
+        }
+        if let Some(p) = partition {
+            record = record.partition(p);
         }
         let shared = self.inner.client.context();
         // Counted before the send: its report may come back before `send` returns.
@@ -204,7 +208,7 @@ impl Producer {
         headers: Option<OwnedHeaders>,
     ) -> Result<(i32, i64)> {
         loop {
-            match self.produce(topic, key, payload, headers.clone()) {
+            match self.produce(topic, None, key, payload, headers.clone()) {
                 Ok(delivery) => return delivered(delivery).await,
                 Err(e) if Self::is_queue_full(&e) => {
                     tokio::time::sleep(QUEUE_FULL_RETRY).await;
@@ -223,7 +227,19 @@ impl Producer {
         payload: &[u8],
     ) -> std::result::Result<impl std::future::Future<Output = Result<(i32, i64)>>, KafkaError>
     {
-        let delivery = self.produce(topic, key, payload, None)?;
+        self.enqueue_to(topic, None, key, payload)
+    }
+
+    /// [`enqueue`](Self::enqueue) to partition `partition` instead of the key's.
+    pub fn enqueue_to(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: &[u8],
+        payload: &[u8],
+    ) -> std::result::Result<impl std::future::Future<Output = Result<(i32, i64)>>, KafkaError>
+    {
+        let delivery = self.produce(topic, partition, key, payload, None)?;
         Ok(delivered(delivery))
     }
 

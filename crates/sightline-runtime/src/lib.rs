@@ -19,5 +19,5 @@ pub mod telemetry;
 
 pub use backoff::Backoff;
 pub use config::{load, ConfigError, Problem, Validate};
-pub use retry::retry;
+pub use retry::{retry, retry_with, Retry, RetryPolicy};
 pub use shutdown::Shutdown;

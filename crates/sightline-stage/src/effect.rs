@@ -56,6 +56,11 @@ pub trait Effect: Send + 'static {
 pub trait OutputRecord: AvroRecord + Send + Sync + 'static {
     /// Its key (tenant/user, so a user's records stay in order on one partition).
     fn key(&self) -> String;
+
+    /// The partition it must be written to, when not the key's.
+    fn partition(&self) -> Option<i32> {
+        None
+    }
 }
 
 impl OutputRecord for sightline_events::LlmEvent {
@@ -81,6 +86,18 @@ impl OutputRecord for sightline_events::IncidentEvent {
 impl OutputRecord for sightline_events::IncidentSignal {
     fn key(&self) -> String {
         self.tenant_id.clone()
+    }
+}
+
+/// Written to the partition number of the group's inputs: the alert processor rebuilds a
+/// partition's groups from the same partition of the notifications topic.
+impl OutputRecord for sightline_events::Notification {
+    fn key(&self) -> String {
+        self.group_id.clone()
+    }
+
+    fn partition(&self) -> Option<i32> {
+        Some(self.partition)
     }
 }
 
@@ -117,7 +134,7 @@ impl<T: OutputRecord> Effect for KafkaOutput<T> {
             let bytes = self.codec.encode(&self.topic, item).await.map_err(|e| {
                 Fault::Fatal(format!("cannot encode an output for {}: {e}", self.topic))
             })?;
-            encoded.push((item.key(), bytes));
+            encoded.push((item.key(), item.partition(), bytes));
         }
         // Everything from the first unacknowledged record on is sent again, in order, so a
         // key's records never overtake each other (the ids make the copies identical).
@@ -131,9 +148,9 @@ impl<T: OutputRecord> Effect for KafkaOutput<T> {
             || async {
                 let start = from.load(std::sync::atomic::Ordering::SeqCst);
                 let mut acks = Vec::with_capacity(encoded.len() - start);
-                for (key, bytes) in &encoded[start..] {
+                for (key, partition, bytes) in &encoded[start..] {
                     loop {
-                        match producer.enqueue(topic, key.as_bytes(), bytes) {
+                        match producer.enqueue_to(topic, *partition, key.as_bytes(), bytes) {
                             Ok(ack) => break acks.push(ack),
                             // Backpressure: librdkafka's queue drains as acks come back.
                             Err(e) if Producer::is_queue_full(&e) => {

@@ -26,6 +26,7 @@ mod config;
 mod effect;
 mod error;
 mod metrics;
+mod partitions;
 mod runtime;
 mod step;
 
@@ -33,5 +34,6 @@ pub use config::StageSection;
 pub use effect::{Durable, Effect, KafkaOutput, OutputRecord};
 pub use error::{Error, Result};
 pub use metrics::{serve_metrics, StageMetrics};
+pub use partitions::check_copartitioned;
 pub use runtime::{run, Stage, Stats};
 pub use step::{decode, At, AvroInput, Fault, Prepare, Step};

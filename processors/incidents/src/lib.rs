@@ -34,7 +34,6 @@ mod step_tests;
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use sightline_kafka::{Producer, Topic, TopicNames};
 use sightline_runtime::reload::{Live, Reload};
 use sightline_runtime::Shutdown;
@@ -56,30 +55,6 @@ pub fn inputs(names: &TopicNames) -> Vec<String> {
     ]
 }
 
-/// Checks that every input topic exists with the same number of partitions.
-fn check_partitions(config: &IncidentsConfig, topics: &[String]) -> anyhow::Result<()> {
-    let mut counts = Vec::new();
-    for t in topics {
-        let n = sightline_kafka::partition_count(&config.kafka, t).with_context(|| {
-            format!("reading the metadata of {t} from {}", config.kafka.brokers)
-        })?;
-        if n == 0 {
-            anyhow::bail!(
-                "topic {t} does not exist; create Sightline's topics with `sightline topics apply`"
-            );
-        }
-        counts.push((t, n));
-    }
-    if counts.iter().any(|(_, n)| *n != counts[0].1) {
-        let found: Vec<String> = counts.iter().map(|(t, n)| format!("{t}: {n}")).collect();
-        anyhow::bail!(
-            "the incidents processor's inputs must have the same number of partitions (a key's records share a partition number on every topic); found {}. Set one topics.partitions for them",
-            found.join(", ")
-        );
-    }
-    Ok(())
-}
-
 /// Runs the processor until `shutdown`. `config_file` is re-read for rule changes.
 pub async fn run(
     config: IncidentsConfig,
@@ -89,7 +64,7 @@ pub async fn run(
     let codec = config.schema_registry.codec()?;
     let names = TopicNames::from(&config.topics);
     let inputs = inputs(&names);
-    check_partitions(&config, &inputs)?;
+    sightline_stage::check_copartitioned(&config.kafka, PROCESSOR, &inputs)?;
     let key = config.policy.master_key().ok_or_else(|| {
         anyhow::anyhow!(
             "{} is not set; set it to the shim's fingerprint key (notes are redacted with it)",

@@ -1,0 +1,489 @@
+//! `alert.toml`: the usual sections, `[alert]`, the destinations under
+//! `[destinations.<name>]` and the routes that say which alerts reach which destinations
+//! under `[[routes]]`. Secrets (webhook URLs, routing keys, signing secrets) are best set as
+//! `SIGHTLINE__DESTINATIONS__<NAME>__URL` and so on; they are never printed.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use sightline_events::{DestinationKind, RegistryConfig};
+use sightline_kafka::{KafkaConfig, TopicsConfig};
+use sightline_runtime::{Problem, Validate};
+use sightline_stage::StageSection;
+
+use crate::alert::{Label, Level};
+
+/// The alert processor's config file, overridable by `SIGHTLINE__…` env vars.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertConfig {
+    /// `[kafka]`
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    /// `[topics]`
+    #[serde(default)]
+    pub topics: TopicsConfig,
+    /// `[schema_registry]`
+    #[serde(default)]
+    pub schema_registry: RegistryConfig,
+    /// `[stage]`
+    #[serde(default)]
+    pub stage: StageSection,
+    /// `[alert]`
+    #[serde(default)]
+    pub alert: AlertSection,
+    /// `[destinations.<name>]`
+    #[serde(default)]
+    pub destinations: BTreeMap<String, Destination>,
+    /// `[[routes]]`, each checked for every alert.
+    #[serde(default)]
+    pub routes: Vec<Route>,
+}
+
+/// `[alert]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSection {
+    /// The dashboard's base URL: messages link to `<base>/users/<user>`,
+    /// `<base>/conversations/<id>` and `<base>/incidents/<id>`.
+    #[serde(default = "default_dashboard_url")]
+    pub dashboard_url: String,
+    /// PagerDuty's `payload.source`.
+    #[serde(default = "default_source")]
+    pub source: String,
+}
+
+fn default_dashboard_url() -> String {
+    "http://localhost:8000/dashboard".into()
+}
+
+fn default_source() -> String {
+    "sightline".into()
+}
+
+impl Default for AlertSection {
+    fn default() -> Self {
+        Self {
+            dashboard_url: default_dashboard_url(),
+            source: default_source(),
+        }
+    }
+}
+
+/// A value that is never printed: a webhook URL carries its token, a routing key pages.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+/// The destination kinds as written in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A Slack incoming webhook.
+    Slack,
+    /// PagerDuty Events API v2.
+    Pagerduty,
+    /// A generic endpoint, HMAC-signed.
+    Webhook,
+}
+
+impl Kind {
+    /// The Avro kind.
+    pub fn avro(self) -> DestinationKind {
+        match self {
+            Kind::Slack => DestinationKind::Slack,
+            Kind::Pagerduty => DestinationKind::Pagerduty,
+            Kind::Webhook => DestinationKind::Webhook,
+        }
+    }
+}
+
+/// `[destinations.<name>]`: where messages go, how alerts are grouped for it, its rate
+/// limit, retries and templates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Destination {
+    /// `slack`, `pagerduty` or `webhook`.
+    pub kind: Kind,
+    /// The webhook URL (Slack's carries its token), or PagerDuty's events endpoint.
+    #[serde(default)]
+    pub url: Secret,
+    /// PagerDuty: the integration's routing key.
+    #[serde(default)]
+    pub routing_key: Secret,
+    /// Webhook: the HMAC-SHA256 signing secret (at least 32 characters).
+    #[serde(default)]
+    pub secret: Secret,
+    /// Labels alerts are grouped by: `tenant`, `user`, `team`, `rule`, `category`,
+    /// `conversation`, `level`.
+    #[serde(default = "default_group_by")]
+    pub group_by: Vec<Label>,
+    /// How long a new group collects alerts before its first message.
+    #[serde(default = "default_group_wait", with = "humantime_serde")]
+    pub group_wait: Duration,
+    /// `group_wait` for a group holding a CRITICAL alert.
+    #[serde(default, with = "humantime_serde")]
+    pub critical_group_wait: Duration,
+    /// How long after a message a group's next message waits, collecting what arrives.
+    #[serde(default = "default_group_interval", with = "humantime_serde")]
+    pub group_interval: Duration,
+    /// How often an incident that is still open and unacknowledged is notified again.
+    #[serde(default = "default_repeat_interval", with = "humantime_serde")]
+    pub repeat_interval: Duration,
+    /// Messages (PagerDuty: events) per minute; 60 for Slack, 120 for PagerDuty, 600 for
+    /// webhooks by default.
+    #[serde(default)]
+    pub per_minute: Option<u32>,
+    /// How many may go at once within the rate; 3 for Slack, 10 for PagerDuty, 20 for
+    /// webhooks by default.
+    #[serde(default)]
+    pub burst: Option<u32>,
+    /// Attempts per message before it is dead-lettered.
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+    /// Timeout of one attempt.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Longest wait between attempts (a `Retry-After` asked for is honoured up to 10 minutes).
+    #[serde(default = "default_max_backoff", with = "humantime_serde")]
+    pub max_backoff: Duration,
+    /// Message templates per level (minijinja); the defaults carry what on-call needs.
+    #[serde(default)]
+    pub templates: Templates,
+}
+
+/// `[destinations.<name>.templates]`: one template per level; each renders one group's text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Templates {
+    /// CRITICAL verdicts and incidents.
+    pub critical: Option<String>,
+    /// WARNING verdicts, HIGH and MEDIUM incidents.
+    pub warning: Option<String>,
+    /// INFO verdicts, LOW and INFO incidents.
+    pub info: Option<String>,
+}
+
+fn default_group_by() -> Vec<Label> {
+    vec![Label::Tenant, Label::Rule, Label::User]
+}
+
+fn default_group_wait() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_group_interval() -> Duration {
+    Duration::from_secs(300)
+}
+
+fn default_repeat_interval() -> Duration {
+    Duration::from_secs(4 * 3600)
+}
+
+fn default_attempts() -> u32 {
+    5
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_max_backoff() -> Duration {
+    Duration::from_secs(60)
+}
+
+impl Destination {
+    /// Messages per minute.
+    pub fn per_minute(&self) -> u32 {
+        self.per_minute.unwrap_or(match self.kind {
+            Kind::Slack => 60,
+            Kind::Pagerduty => 120,
+            Kind::Webhook => 600,
+        })
+    }
+
+    /// Burst within the rate.
+    pub fn burst(&self) -> u32 {
+        self.burst.unwrap_or(match self.kind {
+            Kind::Slack => 3,
+            Kind::Pagerduty => 10,
+            Kind::Webhook => 20,
+        })
+    }
+}
+
+/// Which input a route matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteSource {
+    /// `sightline.verdicts.v1`.
+    Verdicts,
+    /// `sightline.incidents.v1`.
+    Incidents,
+}
+
+/// `[[routes]]`: alerts of `source` at `min_level` or above, of `tenants` (all when empty),
+/// go to `destinations`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// `verdicts` or `incidents`.
+    pub source: RouteSource,
+    /// Verdicts: `INFO`, `WARNING`, `CRITICAL`; incidents: `INFO`, `LOW`, `MEDIUM`, `HIGH`,
+    /// `CRITICAL`.
+    pub min_level: String,
+    /// Tenants it applies to; every tenant when empty.
+    #[serde(default)]
+    pub tenants: Vec<String>,
+    /// Destination names.
+    pub destinations: Vec<String>,
+}
+
+impl Route {
+    /// The level parsed for its source.
+    pub fn level(&self) -> Option<Level> {
+        match self.source {
+            RouteSource::Verdicts => Level::of_verdict(&self.min_level),
+            RouteSource::Incidents => Level::of_incident(&self.min_level),
+        }
+    }
+}
+
+impl Validate for AlertConfig {
+    fn validate(&self) -> Vec<Problem> {
+        let mut p = self.kafka.validate("kafka");
+        p.extend(self.topics.validate("topics"));
+        p.extend(self.schema_registry.validate("schema_registry"));
+        p.extend(self.stage.validate("stage"));
+        if !self.alert.dashboard_url.starts_with("http://")
+            && !self.alert.dashboard_url.starts_with("https://")
+        {
+            p.push(Problem::new(
+                "alert.dashboard_url",
+                "must be an http:// or https:// URL, e.g. \"https://sightline.example.com/dashboard\"",
+            ));
+        }
+        if self.destinations.is_empty() {
+            p.push(Problem::new(
+                "destinations",
+                "no destination is configured; add [destinations.<name>] with kind = \"slack\", \"pagerduty\" or \"webhook\"",
+            ));
+        }
+        for (name, d) in &self.destinations {
+            p.extend(validate_destination(&format!("destinations.{name}"), d));
+        }
+        if self.routes.is_empty() {
+            p.push(Problem::new(
+                "routes",
+                "no route is configured; add [[routes]] with source, min_level and destinations",
+            ));
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            let key = format!("routes[{i}]");
+            if r.level().is_none() {
+                let known = match r.source {
+                    RouteSource::Verdicts => "INFO, WARNING or CRITICAL",
+                    RouteSource::Incidents => "INFO, LOW, MEDIUM, HIGH or CRITICAL",
+                };
+                p.push(Problem::new(
+                    format!("{key}.min_level"),
+                    format!("'{}' is not a level; use {known}", r.min_level),
+                ));
+            }
+            if r.destinations.is_empty() {
+                p.push(Problem::new(
+                    format!("{key}.destinations"),
+                    "is empty; name at least one destination",
+                ));
+            }
+            for d in &r.destinations {
+                if !self.destinations.contains_key(d) {
+                    p.push(Problem::new(
+                        format!("{key}.destinations"),
+                        format!("'{d}' is not configured; add [destinations.{d}] or remove it"),
+                    ));
+                }
+            }
+        }
+        p.extend(crate::render::Renderer::check(self));
+        p
+    }
+}
+
+fn validate_destination(key: &str, d: &Destination) -> Vec<Problem> {
+    let mut p = vec![];
+    let url = d.url.0.as_str();
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+        _ => p.push(Problem::new(
+            format!("{key}.url"),
+            "must be an http:// or https:// URL (set it in the file or as SIGHTLINE__DESTINATIONS__<NAME>__URL); the value is not shown",
+        )),
+    }
+    match d.kind {
+        Kind::Pagerduty if d.routing_key.0.trim().is_empty() => p.push(Problem::new(
+            format!("{key}.routing_key"),
+            "is required for PagerDuty: the integration key of the service to page",
+        )),
+        Kind::Webhook if d.secret.0.len() < 32 => p.push(Problem::new(
+            format!("{key}.secret"),
+            "must be at least 32 characters: receivers verify each message's HMAC-SHA256 signature with it",
+        )),
+        _ => {}
+    }
+    if d.group_by.is_empty() {
+        p.push(Problem::new(
+            format!("{key}.group_by"),
+            "is empty; group by at least one label, e.g. [\"tenant\", \"rule\", \"user\"]",
+        ));
+    }
+    if d.group_interval.is_zero() {
+        p.push(Problem::new(
+            format!("{key}.group_interval"),
+            "must be longer than 0 (e.g. \"5m\")",
+        ));
+    }
+    if d.repeat_interval < d.group_interval {
+        p.push(Problem::new(
+            format!("{key}.repeat_interval"),
+            "must be at least group_interval",
+        ));
+    }
+    if d.per_minute() == 0 {
+        p.push(Problem::new(
+            format!("{key}.per_minute"),
+            "must be at least 1",
+        ));
+    }
+    if d.burst() == 0 {
+        p.push(Problem::new(format!("{key}.burst"), "must be at least 1"));
+    }
+    if d.attempts == 0 {
+        p.push(Problem::new(format!("{key}.attempts"), "must be at least 1"));
+    }
+    if d.timeout.is_zero() {
+        p.push(Problem::new(
+            format!("{key}.timeout"),
+            "must be longer than 0 (e.g. \"10s\")",
+        ));
+    }
+    p
+}
+
+/// Command-line arguments of `sightline-alert`.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "sightline-alert",
+    about = "Sends alerts (sightline.verdicts.v1, sightline.incidents.v1 → Slack, PagerDuty, webhooks; outcomes → sightline.notifications.v1)"
+)]
+pub struct Args {
+    /// TOML config file; every key can also be set as SIGHTLINE__SECTION__KEY.
+    #[arg(long, env = "SIGHTLINE_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use figment::providers::{Format, Toml};
+
+    pub(crate) fn parse(text: &str) -> AlertConfig {
+        figment::Figment::from(Toml::string(text))
+            .extract()
+            .expect("parses")
+    }
+
+    const GOOD: &str = r#"
+[destinations.oncall]
+kind = "slack"
+url = "https://hooks.slack.test/services/T0/B0/secret-token"
+critical_group_wait = "0s"
+
+[destinations.pager]
+kind = "pagerduty"
+url = "https://events.pagerduty.test/v2/enqueue"
+routing_key = "R0UTINGKEY"
+
+[[routes]]
+source = "verdicts"
+min_level = "CRITICAL"
+destinations = ["oncall"]
+
+[[routes]]
+source = "incidents"
+min_level = "HIGH"
+tenants = ["acme"]
+destinations = ["pager"]
+"#;
+
+    #[test]
+    fn a_good_config_has_no_problems_and_never_prints_its_secrets() {
+        let c = parse(GOOD);
+        assert_eq!(c.validate(), vec![]);
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("secret-token"), "{printed}");
+        assert!(!printed.contains("R0UTINGKEY"), "{printed}");
+        assert_eq!(c.destinations["oncall"].per_minute(), 60);
+        assert_eq!(c.destinations["pager"].per_minute(), 120);
+    }
+
+    #[test]
+    fn every_problem_names_its_key() {
+        let c = parse(
+            r#"
+[alert]
+dashboard_url = "ftp://x"
+
+[destinations.pager]
+kind = "pagerduty"
+url = "not a url"
+per_minute = 0
+group_interval = "0s"
+
+[destinations.hook]
+kind = "webhook"
+url = "https://receiver.test/hook"
+secret = "short"
+
+[destinations.hook.templates]
+critical = "{{ usr }}"
+warning = "{% if %}"
+
+[[routes]]
+source = "incidents"
+min_level = "WARNING"
+destinations = ["pager", "missing"]
+"#,
+        );
+        let keys: Vec<String> = c.validate().into_iter().map(|p| p.key).collect();
+        for key in [
+            "alert.dashboard_url",
+            "destinations.pager.url",
+            "destinations.pager.routing_key",
+            "destinations.pager.per_minute",
+            "destinations.pager.group_interval",
+            "destinations.hook.secret",
+            "destinations.hook.templates.critical",
+            "destinations.hook.templates.warning",
+            "routes[0].min_level",
+            "routes[0].destinations",
+        ] {
+            assert!(keys.iter().any(|k| k == key), "{key} missing from {keys:?}");
+        }
+    }
+
+    #[test]
+    fn the_documented_config_is_valid() {
+        let text = include_str!("../../../docs/config/alert.toml");
+        let c = parse(text);
+        assert_eq!(c.validate(), vec![]);
+    }
+}
