@@ -11,6 +11,7 @@
 
 pub mod evasions;
 pub mod fake_upstream;
+pub mod recorder;
 pub mod registry;
 
 use sightline_clickhouse::ClickHouseConfig;

@@ -379,6 +379,16 @@ impl Engine {
 
     /// When `g` of `d` is next due, if it has anything to send.
     fn due(d: &Dest, g: &Group) -> Option<(i64, bool)> {
+        // A person acknowledged or resolved an incident: the pager hears at once.
+        let by_hand = |m: &Member| {
+            matches!(
+                m.alert.incident_action,
+                Some(IncidentAction::Acknowledge | IncidentAction::Resolve)
+            )
+        };
+        if g.pending.iter().any(by_hand) {
+            return Some((i64::MIN, false));
+        }
         if !g.pending.is_empty() {
             let at = match g.last_sent_ms {
                 Some(t) => t + d.group_interval,

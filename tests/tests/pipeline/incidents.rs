@@ -20,15 +20,15 @@ use sightline_runtime::reload::Live;
 use sightline_stage::{At, Step};
 use sightline_testkit::{eventually, unique, TestEnv};
 
-use super::processors::{read_until, with_coordinates, Proc};
+use super::processors::{all_records, read_until, with_coordinates, Proc};
 use super::WAIT;
 
-const T0: i64 = 1_780_000_000_000;
+pub(super) const T0: i64 = 1_780_000_000_000;
 /// After dana's second paste (T0 + 1h): windows keep what lies within their length plus the
 /// allowed lateness of a partition's newest event time.
 const LATER: i64 = T0 + 3_660_000;
 
-fn verdict(n: usize, user: &str, at: i64, tier: VerdictTier, fingerprint: Option<&str>) -> Verdict {
+pub(super) fn verdict(n: usize, user: &str, at: i64, tier: VerdictTier, fingerprint: Option<&str>) -> Verdict {
     let findings = fingerprint
         .map(|fp| {
             vec![VerdictFinding {
@@ -83,7 +83,7 @@ fn burst(n: usize) -> Vec<Verdict> {
         .collect()
 }
 
-async fn send_verdicts(env: &TestEnv, verdicts: &[Verdict]) {
+pub(super) async fn send_verdicts(env: &TestEnv, verdicts: &[Verdict]) {
     let producer = Producer::new(&env.kafka).expect("producer");
     let codec = Codec::pinned().expect("codec");
     let topic = env.topic(Topic::Verdicts);
@@ -96,30 +96,10 @@ async fn send_verdicts(env: &TestEnv, verdicts: &[Verdict]) {
     }
 }
 
-fn incidents_config(rules: &str) -> String {
+pub(super) fn incidents_config(rules: &str) -> String {
     format!(
         "[policy]\nfingerprint_key_env = \"SIGHTLINE_TEST_KEY\"\n[incidents]\nconfig_poll = \"200ms\"\n{rules}"
     )
-}
-
-/// Every incident event on the topic, to its end.
-async fn all_incident_events(env: &TestEnv) -> Vec<IncidentEvent> {
-    let (kafka, topic) = (env.kafka.clone(), env.topic(Topic::Incidents));
-    let records = tokio::task::spawn_blocking(move || sightline_kafka::read_topic(&kafka, &topic))
-        .await
-        .expect("join")
-        .expect("read the incidents topic");
-    let codec = Codec::pinned().expect("codec");
-    let mut out = vec![];
-    for (_, r) in records {
-        out.push(
-            codec
-                .decode(r.payload.as_deref().unwrap_or_default())
-                .await
-                .expect("decode"),
-        );
-    }
-    out
 }
 
 fn cli_config(env: &TestEnv) -> CliConfig {
@@ -220,12 +200,12 @@ async fn incident_state_is_exact_across_a_sigkill_in_the_middle_of_a_burst() {
     }
     let expected_ids = distinct(&expected);
     eventually("every expected incident event", WAIT, || async {
-        (distinct(&all_incident_events(&env).await).len() >= expected_ids.len()).then_some(())
+        (distinct(&all_records::<IncidentEvent>(&env, Topic::Incidents).await).len() >= expected_ids.len()).then_some(())
     })
     .await;
     // Give a late duplicate, if any, time to arrive.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let written = all_incident_events(&env).await;
+    let written = all_records::<IncidentEvent>(&env, Topic::Incidents).await;
     assert_eq!(
         distinct(&written).len(),
         expected_ids.len(),
@@ -294,7 +274,7 @@ async fn incident_state_is_exact_across_a_sigkill_in_the_middle_of_a_burst() {
     );
 }
 
-async fn incident(
+pub(super) async fn incident(
     env: &TestEnv,
     what: &str,
     pred: impl Fn(&IncidentEvent) -> bool,
@@ -310,7 +290,7 @@ async fn incident(
     .await
 }
 
-fn act(id: &str) -> Act {
+pub(super) fn act(id: &str) -> Act {
     Act {
         id: id.to_string(),
         actor: Some("sam@acme.test".into()),
@@ -318,7 +298,7 @@ fn act(id: &str) -> Act {
     }
 }
 
-async fn cli(env: &TestEnv, action: IncidentAction) -> anyhow::Result<String> {
+pub(super) async fn cli(env: &TestEnv, action: IncidentAction) -> anyhow::Result<String> {
     let mut out = Vec::new();
     sightline_cli::incident::run(&cli_config(env), &action, &mut out).await?;
     Ok(String::from_utf8(out).expect("utf-8"))
@@ -703,7 +683,7 @@ async fn an_instance_joining_takes_partitions_without_any_incident_opened_twice(
     );
     send_verdicts(&env, &paste(0)).await;
     let opened = eventually("eight incidents", WAIT, || async {
-        let l = latest(&all_incident_events(&env).await);
+        let l = latest(&all_records::<IncidentEvent>(&env, Topic::Incidents).await);
         (l.len() == 8).then_some(l)
     })
     .await;
@@ -711,7 +691,7 @@ async fn an_instance_joining_takes_partitions_without_any_incident_opened_twice(
         note(&env, incident, "looking").await;
     }
     eventually("eight notes", WAIT, || async {
-        let l = latest(&all_incident_events(&env).await);
+        let l = latest(&all_records::<IncidentEvent>(&env, Topic::Incidents).await);
         l.values()
             .all(|e| e.event_type == IncidentEventType::NoteAdded)
             .then_some(())
@@ -734,7 +714,7 @@ async fn an_instance_joining_takes_partitions_without_any_incident_opened_twice(
     );
     send_verdicts(&env, &paste(1)).await;
     eventually("a second occurrence of each", WAIT, || async {
-        let l = latest(&all_incident_events(&env).await);
+        let l = latest(&all_records::<IncidentEvent>(&env, Topic::Incidents).await);
         (l.len() == 8 && l.values().all(|e| e.occurrences == 2)).then_some(())
     })
     .await;
@@ -751,7 +731,7 @@ async fn an_instance_joining_takes_partitions_without_any_incident_opened_twice(
     send_verdicts(&env, &paste(2)).await;
     // 8 opened, 8 notes, 8 + 8 occurrences.
     let events = eventually("an event for each paste", WAIT, || async {
-        let events = all_incident_events(&env).await;
+        let events = all_records::<IncidentEvent>(&env, Topic::Incidents).await;
         (distinct(&events).len() >= 32).then_some(events)
     })
     .await;

@@ -480,6 +480,27 @@ async fn produce_all(env: &TestEnv, events: &[LlmEvent]) {
     }
 }
 
+/// Every record of `topic`, to the end of each partition, decoded (panics on one that does
+/// not decode).
+pub async fn all_records<T: sightline_events::AvroRecord>(env: &TestEnv, topic: Topic) -> Vec<T> {
+    let (kafka, topic) = (env.kafka.clone(), env.topic(topic));
+    let records = tokio::task::spawn_blocking(move || sightline_kafka::read_topic(&kafka, &topic))
+        .await
+        .expect("join")
+        .expect("read the topic");
+    let codec = Codec::pinned().expect("codec");
+    let mut out = vec![];
+    for (_, r) in records {
+        out.push(
+            codec
+                .decode(r.payload.as_deref().unwrap_or_default())
+                .await
+                .expect("decode"),
+        );
+    }
+    out
+}
+
 /// The decodable records among the first `n` of `topic`, with their partition and offset, in
 /// offset order.
 pub async fn with_coordinates<T: sightline_events::AvroRecord>(
