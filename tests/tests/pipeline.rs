@@ -19,6 +19,8 @@ use tokio::task::JoinHandle;
 
 const WAIT: Duration = Duration::from_secs(60);
 
+#[path = "pipeline/alerts.rs"]
+mod alerts;
 #[path = "pipeline/endpoints.rs"]
 mod endpoints;
 #[path = "pipeline/incidents.rs"]

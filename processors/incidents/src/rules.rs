@@ -283,18 +283,36 @@ impl Part {
                 .filter(|f| !(response && f.category == "pii" && rules.pii_in_response.enabled))
                 .collect();
             let what = if response { "response" } else { "prompt" };
-            // (dedupe part, category, rule, location) per distinct fingerprint; a verdict made
-            // critical by the judge or a policy rule without a critical finding groups by rules.
-            let mut groups: Vec<(String, String, String, Option<String>)> = Vec::new();
-            for f in critical {
+            // One incident per paste: the verdict's critical findings together (a credential is
+            // often a pair, a key id and its secret), deduplicated by their distinct
+            // fingerprints, so the same paste again joins it. A verdict made critical by the
+            // judge or a policy rule without a critical finding groups by its rules.
+            let mut fingerprints: Vec<String> = Vec::new();
+            let mut rule_ids: Vec<String> = Vec::new();
+            for f in &critical {
                 if seen.insert(("critical", f.fingerprint.clone())) {
-                    groups.push((
-                        f.fingerprint.clone(),
-                        f.category.clone(),
-                        f.rule_id.clone(),
-                        f.location.clone(),
-                    ));
+                    fingerprints.push(f.fingerprint.clone());
                 }
+                if !rule_ids.contains(&f.rule_id) {
+                    rule_ids.push(f.rule_id.clone());
+                }
+            }
+            fingerprints.sort();
+            let rank = |c: &str| match c {
+                "secret" => 0,
+                "production" => 1,
+                "pii" => 2,
+                _ => 3,
+            };
+            let first = critical.iter().min_by_key(|f| rank(&f.category));
+            let mut groups: Vec<(String, String, String, Option<String>)> = Vec::new();
+            if let (Some(f), false) = (first, fingerprints.is_empty()) {
+                groups.push((
+                    fingerprints.join("+"),
+                    f.category.clone(),
+                    rule_ids.join(", "),
+                    f.location.clone(),
+                ));
             }
             if groups.is_empty() && !raises.iter().any(|r| r.rule == "pii_in_response") {
                 groups.push((
@@ -342,10 +360,10 @@ impl Part {
                     category: incident_category,
                     title,
                     description: format!(
-                        "A CRITICAL verdict ({rule_id}, {category}) at {} of call {}. The same value (fingerprint {}) from this user joins this incident; the value itself is never stored.",
+                        "A CRITICAL verdict ({rule_id}, {category}) at {} of call {}. The same values (fingerprints {}) from this user join this incident; the values themselves are never stored.",
                         location.as_deref().unwrap_or("the request"),
                         v.call_id,
-                        short(&fingerprint)
+                        fingerprint.split('+').map(short).collect::<Vec<_>>().join(", ")
                     ),
                     at_ms: v.occurred_at_ms,
                     trigger_id: v.verdict_id.clone(),

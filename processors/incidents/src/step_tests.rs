@@ -245,6 +245,34 @@ fn resamples_and_quiet_verdicts_open_nothing() {
 }
 
 #[test]
+fn a_key_pasted_with_its_secret_is_one_incident_and_the_same_pair_again_joins_it() {
+    let mut run = Run::new(book(|_| {}));
+    let pair = |n: u32, fps: [&str; 2]| {
+        verdict(
+            n,
+            "dana",
+            T0 + i64::from(n) * 1_000,
+            VerdictTier::Critical,
+            vec![finding("secret", "CRITICAL", fps[0]), finding("secret", "CRITICAL", fps[1])],
+        )
+    };
+    let opened = run.verdict(pair(1, ["fp-key-id", "fp-secret"]));
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    assert_eq!(opened[0].event_type, IncidentEventType::Opened);
+    // The same pair in the other order: the same incident.
+    let again = run.verdict(pair(2, ["fp-secret", "fp-key-id"]));
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        (again[0].incident_id.as_str(), again[0].occurrences),
+        (opened[0].incident_id.as_str(), 2)
+    );
+    // Another credential: another incident.
+    let other = run.verdict(pair(3, ["fp-other", "fp-secret-2"]));
+    assert_eq!(other[0].event_type, IncidentEventType::Opened);
+    assert_ne!(other[0].incident_id, opened[0].incident_id);
+}
+
+#[test]
 fn production_access_is_high_and_a_judged_critical_without_findings_groups_by_rules() {
     let mut run = Run::new(book(|_| {}));
     let prod = run.verdict(verdict(
