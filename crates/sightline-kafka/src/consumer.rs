@@ -155,6 +155,9 @@ pub struct ReadBack {
     pub payload: Option<Vec<u8>>,
 }
 
+/// How long a stage's fetch waits for data at most, in milliseconds.
+pub const FETCH_WAIT_MAX_MS: &str = "100";
+
 impl AtLeastOnceConsumer {
     /// Joins `group` and subscribes to `topics`.
     pub fn subscribe(config: &KafkaConfig, group: &str, topics: &[&str]) -> Result<Self> {
@@ -173,8 +176,12 @@ impl AtLeastOnceConsumer {
             checkpoints: checkpoints.clone(),
             lag: lag.clone(),
         };
+        // A fetch waits at most 100 ms for data (librdkafka's default is 500 ms): each stage
+        // is a hop on the way from a paste to a page, and a broker that answers fetches only
+        // when the wait is up (tansu does) would add the whole wait per hop. Idle, it costs
+        // ten small fetches a second per broker. `kafka.librdkafka` may override it.
         let inner: StreamConsumer<GroupContext> = config
-            .client_config(&[])
+            .client_config(&[("fetch.wait.max.ms", FETCH_WAIT_MAX_MS)])
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")

@@ -20,6 +20,7 @@ pub mod topics;
 pub use config::{KafkaConfig, TopicsConfig};
 pub use consumer::{
     partition_count, read_back, read_topic, AtLeastOnceConsumer, ReadBack, ResumePoint,
+    FETCH_WAIT_MAX_MS,
 };
 pub use dlq::DeadLetters;
 pub use error::{Error, Result};

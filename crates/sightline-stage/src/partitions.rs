@@ -7,7 +7,11 @@ use crate::{Error, Result};
 
 /// Checks that every topic of `topics` exists and that all have the same number of
 /// partitions; the error names each topic with its count and what to do.
-pub fn check_copartitioned(kafka: &KafkaConfig, processor: &str, topics: &[String]) -> Result<usize> {
+pub fn check_copartitioned(
+    kafka: &KafkaConfig,
+    processor: &str,
+    topics: &[String],
+) -> Result<usize> {
     let fatal = |message: String| Error::Fatal {
         processor: processor.to_string(),
         message,
@@ -15,7 +19,10 @@ pub fn check_copartitioned(kafka: &KafkaConfig, processor: &str, topics: &[Strin
     let mut counts = Vec::new();
     for t in topics {
         let n = sightline_kafka::partition_count(kafka, t).map_err(|e| {
-            fatal(format!("reading the metadata of {t} from {}: {e}", kafka.brokers))
+            fatal(format!(
+                "reading the metadata of {t} from {}: {e}",
+                kafka.brokers
+            ))
         })?;
         if n == 0 {
             return Err(fatal(format!(

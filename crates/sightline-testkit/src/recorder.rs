@@ -128,7 +128,12 @@ impl Recorder {
     }
 }
 
-async fn record(State(inner): State<Arc<Inner>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn record(
+    State(inner): State<Arc<Inner>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let received = Received {
         at: SystemTime::now(),
         path: uri.path().to_string(),
@@ -143,10 +148,12 @@ async fn record(State(inner): State<Arc<Inner>>, uri: Uri, headers: HeaderMap, b
     match reply {
         None => (StatusCode::OK, "ok").into_response(),
         Some(reply) => {
-            let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let status =
+                StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let mut resp = (status, reply.body).into_response();
             if let Some(ra) = reply.retry_after.and_then(|v| v.parse().ok()) {
-                resp.headers_mut().insert(axum::http::header::RETRY_AFTER, ra);
+                resp.headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, ra);
             }
             resp
         }

@@ -162,7 +162,12 @@ impl Alert {
 
     /// The alert an incident event raises: opened (trigger), occurred again (update),
     /// acknowledged, resolved or dismissed (resolve). Assignments and notes raise none.
-    pub fn of_incident(e: &IncidentEvent, topic: &str, partition: i32, offset: i64) -> Option<Self> {
+    pub fn of_incident(
+        e: &IncidentEvent,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Option<Self> {
         let action = match (e.event_type, e.status) {
             (IncidentEventType::Opened, _) => IncidentAction::Trigger,
             (IncidentEventType::Occurred, _) => IncidentAction::Update,
@@ -281,7 +286,10 @@ mod tests {
         assert!(Level::of_incident("HIGH") > Level::of_verdict("WARNING"));
         assert_eq!(Level::of_incident("MEDIUM"), Level::of_verdict("WARNING"));
         assert_eq!(Level::of_verdict("NONE"), None);
-        assert_eq!(Level::of_incident("HIGH").map(Level::pagerduty), Some("error"));
+        assert_eq!(
+            Level::of_incident("HIGH").map(Level::pagerduty),
+            Some("error")
+        );
         assert_eq!(Level::Critical.template(), "critical");
     }
 }

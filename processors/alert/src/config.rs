@@ -367,7 +367,10 @@ fn validate_destination(key: &str, d: &Destination) -> Vec<Problem> {
         p.push(Problem::new(format!("{key}.burst"), "must be at least 1"));
     }
     if d.attempts == 0 {
-        p.push(Problem::new(format!("{key}.attempts"), "must be at least 1"));
+        p.push(Problem::new(
+            format!("{key}.attempts"),
+            "must be at least 1",
+        ));
     }
     if d.timeout.is_zero() {
         p.push(Problem::new(

@@ -96,7 +96,10 @@ pub fn sign(secret: &[u8], timestamp: u64, body: &[u8]) -> String {
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -206,11 +209,7 @@ impl Deliveries {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| retry_after(v, SystemTime::now()));
         let text = resp.text().await.unwrap_or_default();
-        let reason: String = text
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(200)
-            .collect();
+        let reason: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
         Err(SendError {
             status: Some(status.as_u16()),
             message: if reason.is_empty() {
@@ -263,7 +262,14 @@ impl Deliveries {
         let mut records = vec![];
         for (attempt, e) in &failures {
             for c in &d.covers {
-                records.push(d.outcome(c, NotificationOutcome::Failed, *attempt, e.status, Some(e.to_string()), now_ms()));
+                records.push(d.outcome(
+                    c,
+                    NotificationOutcome::Failed,
+                    *attempt,
+                    e.status,
+                    Some(e.to_string()),
+                    now_ms(),
+                ));
             }
         }
         let (outcome, status, error) = match &result {
@@ -287,10 +293,19 @@ impl Deliveries {
     }
 
     /// The DLQ keeps the message as it would have been sent, without the routing key.
-    async fn dead_letter(&self, d: &Delivery, e: &SendError, shutdown: &Shutdown) -> Result<(), Fault> {
+    async fn dead_letter(
+        &self,
+        d: &Delivery,
+        e: &SendError,
+        shutdown: &Shutdown,
+    ) -> Result<(), Fault> {
         let payload = serde_json::to_vec(&d.requests).unwrap_or_default();
         let partition = d.covers.first().map_or(0, |c| c.partition);
-        let reason = format!("{} ({}) refused the notification: {e}", d.destination, d.kind.avro().as_str());
+        let reason = format!(
+            "{} ({}) refused the notification: {e}",
+            d.destination,
+            d.kind.avro().as_str()
+        );
         retry(
             "sending a notification to the DLQ",
             shutdown,
@@ -380,8 +395,14 @@ mod tests {
         assert_eq!(classify(&e(None, None)), Retry::Backoff);
         assert_eq!(classify(&e(Some(408), None)), Retry::Backoff);
         assert_eq!(classify(&e(Some(500), None)), Retry::Backoff);
-        assert_eq!(classify(&e(Some(429), Some(3))), Retry::After(Duration::from_secs(3)));
-        assert_eq!(classify(&e(Some(503), Some(9))), Retry::After(Duration::from_secs(9)));
+        assert_eq!(
+            classify(&e(Some(429), Some(3))),
+            Retry::After(Duration::from_secs(3))
+        );
+        assert_eq!(
+            classify(&e(Some(503), Some(9))),
+            Retry::After(Duration::from_secs(9))
+        );
         assert_eq!(classify(&e(Some(429), None)), Retry::Backoff);
         for s in [400, 401, 403, 404, 410, 413] {
             assert_eq!(classify(&e(Some(s), Some(1))), Retry::Stop, "{s}");

@@ -274,8 +274,9 @@ impl Engine {
         if now_ms > self.now_ms {
             let before = (self.now_ms - start).max(0);
             let after = (now_ms - start).max(0);
-            self.clock
-                .advance(Duration::from_millis(u64::try_from(after - before).unwrap_or(0)));
+            self.clock.advance(Duration::from_millis(
+                u64::try_from(after - before).unwrap_or(0),
+            ));
             self.now_ms = now_ms;
         }
         self.now_ms
@@ -314,8 +315,10 @@ impl Engine {
                 .is_none_or(|t| *t < r.source_offset)
         });
         for &d in &dests {
-            self.taken
-                .insert((r.source_topic.clone(), r.source_partition, d), r.source_offset);
+            self.taken.insert(
+                (r.source_topic.clone(), r.source_partition, d),
+                r.source_offset,
+            );
             let mut key = alert.group_key(&self.dests[d].group_by);
             // Each incident is its own PagerDuty alert: its dedup_key is the incident's id.
             if let (Kind::Pagerduty, Some(id)) = (self.dests[d].kind, &alert.record.incident_id) {
@@ -373,7 +376,8 @@ impl Engine {
         self.groups.retain(|(_, d, _), g| {
             !g.pending.is_empty()
                 || !g.firing.is_empty()
-                || g.last_sent_ms.is_none_or(|t| now < t + dests[*d].group_interval)
+                || g.last_sent_ms
+                    .is_none_or(|t| now < t + dests[*d].group_interval)
         });
     }
 
@@ -393,8 +397,16 @@ impl Engine {
             let at = match g.last_sent_ms {
                 Some(t) => t + d.group_interval,
                 None => {
-                    let critical = g.pending.iter().any(|m| Level::of(&m.alert) == Level::Critical);
-                    g.opened_ms + if critical { d.critical_group_wait } else { d.group_wait }
+                    let critical = g
+                        .pending
+                        .iter()
+                        .any(|m| Level::of(&m.alert) == Level::Critical);
+                    g.opened_ms
+                        + if critical {
+                            d.critical_group_wait
+                        } else {
+                            d.group_wait
+                        }
                 }
             };
             return Some((at, false));
@@ -491,7 +503,10 @@ impl Engine {
 
     fn text(&self, key: &(i32, usize, String), repeat: bool) -> Option<GroupText> {
         let g = self.groups.get(key)?;
-        Some(self.renderer.group(key.1, &g.tenant, &g.key, &Self::members(g, repeat), repeat))
+        Some(
+            self.renderer
+                .group(key.1, &g.tenant, &g.key, &Self::members(g, repeat), repeat),
+        )
     }
 
     fn pagerduty_events(&self, key: &(i32, usize, String), repeat: bool) -> Vec<Value> {
@@ -503,7 +518,13 @@ impl Engine {
     }
 
     /// One Slack or webhook message for every group in `keys`.
-    fn deliver(&mut self, d: usize, keys: &[((i32, usize, String), bool)], now: i64, out: &mut Vec<Out>) {
+    fn deliver(
+        &mut self,
+        d: usize,
+        keys: &[((i32, usize, String), bool)],
+        now: i64,
+        out: &mut Vec<Out>,
+    ) {
         let texts: Vec<GroupText> = keys
             .iter()
             .filter_map(|(k, repeat)| self.text(k, *repeat))
@@ -746,7 +767,11 @@ fn fire(g: &mut Group, m: &Member) {
 fn delivery_id(dest: &str, covers: &[Cover], now: i64) -> String {
     let mut parts: Vec<String> = vec!["delivery".into(), dest.into()];
     for c in covers {
-        parts.extend([c.group_id.clone(), c.seq_from.to_string(), c.seq.to_string()]);
+        parts.extend([
+            c.group_id.clone(),
+            c.seq_from.to_string(),
+            c.seq.to_string(),
+        ]);
     }
     // A reminder covers no new alert: its time tells it from the message before.
     if covers.iter().all(|c| c.alerts == 0) {

@@ -120,7 +120,10 @@ impl World {
     }
 
     fn to(&self, dest: &str) -> Vec<&Delivery> {
-        self.delivered.iter().filter(|d| d.destination == dest).collect()
+        self.delivered
+            .iter()
+            .filter(|d| d.destination == dest)
+            .collect()
     }
 }
 
@@ -175,7 +178,12 @@ fn a_group_waits_sends_once_then_collects_for_its_interval() {
     e.add(&verdict(0, "dana", "aws", "WARNING"), 0, T0, &mut out);
     assert!(out.is_empty());
     for i in 1..=3 {
-        e.add(&verdict(i, "dana", "aws", "CRITICAL"), 0, T0 + i * 5_000, &mut out);
+        e.add(
+            &verdict(i, "dana", "aws", "CRITICAL"),
+            0,
+            T0 + i * 5_000,
+            &mut out,
+        );
     }
     w.take(&mut out);
     assert_eq!(w.changelog.len(), 3, "three GROUPED records");
@@ -186,13 +194,24 @@ fn a_group_waits_sends_once_then_collects_for_its_interval() {
     assert_eq!(w.delivered.len(), 1);
     assert_eq!(w.delivered[0].covers[0].alerts, 3);
     // The next paste waits for group_interval after that message, not group_wait.
-    e.add(&verdict(4, "dana", "aws", "CRITICAL"), 0, T0 + 60_000, &mut out);
+    e.add(
+        &verdict(4, "dana", "aws", "CRITICAL"),
+        0,
+        T0 + 60_000,
+        &mut out,
+    );
     w.take(&mut out);
     run_until(&mut e, &mut w, T0 + 60_000, T0 + 334_000, 1_000);
     assert_eq!(w.delivered.len(), 1);
     run_until(&mut e, &mut w, T0 + 335_000, T0 + 336_000, 1_000);
     assert_eq!(w.delivered.len(), 2);
-    assert_eq!((w.delivered[1].covers[0].seq_from, w.delivered[1].covers[0].seq), (4, 4));
+    assert_eq!(
+        (
+            w.delivered[1].covers[0].seq_from,
+            w.delivered[1].covers[0].seq
+        ),
+        (4, 4)
+    );
 }
 
 #[test]
@@ -219,10 +238,20 @@ fn an_incident_pages_once_is_acknowledged_resolved_and_reminded_while_open() {
     let mut e = engine(&c);
     let mut w = World::default();
     let mut out = vec![];
-    e.add(&incident(1, "inc-1", IncidentAction::Trigger), 0, T0, &mut out);
+    e.add(
+        &incident(1, "inc-1", IncidentAction::Trigger),
+        0,
+        T0,
+        &mut out,
+    );
     // Occurrences do not page again.
     for n in 2..6 {
-        e.add(&incident(n, "inc-1", IncidentAction::Update), 0, T0 + n * 1_000, &mut out);
+        e.add(
+            &incident(n, "inc-1", IncidentAction::Update),
+            0,
+            T0 + n * 1_000,
+            &mut out,
+        );
     }
     w.take(&mut out);
     run_until(&mut e, &mut w, T0, T0 + 3_599_000, 10_000);
@@ -239,12 +268,27 @@ fn an_incident_pages_once_is_acknowledged_resolved_and_reminded_while_open() {
     assert_eq!(pages[1].covers[0].alerts, 0);
     // Acknowledged, then resolved a moment later: each at once, not after the group's
     // interval; no more reminders once acknowledged.
-    e.add(&incident(6, "inc-1", IncidentAction::Acknowledge), 0, T0 + 3_700_000, &mut out);
-    e.add(&incident(7, "inc-1", IncidentAction::Resolve), 0, T0 + 3_700_500, &mut out);
+    e.add(
+        &incident(6, "inc-1", IncidentAction::Acknowledge),
+        0,
+        T0 + 3_700_000,
+        &mut out,
+    );
+    e.add(
+        &incident(7, "inc-1", IncidentAction::Resolve),
+        0,
+        T0 + 3_700_500,
+        &mut out,
+    );
     w.take(&mut out);
     run_until(&mut e, &mut w, T0 + 3_700_000, T0 + 9 * 3_600_000, 60_000);
     let pages = w.to("pager");
-    assert_eq!(pages.len(), 4, "{:?}", pages.iter().map(|p| &p.requests).collect::<Vec<_>>());
+    assert_eq!(
+        pages.len(),
+        4,
+        "{:?}",
+        pages.iter().map(|p| &p.requests).collect::<Vec<_>>()
+    );
     for (page, action) in pages[2..].iter().zip(["acknowledge", "resolve"]) {
         assert_eq!(
             page.requests,
@@ -268,7 +312,12 @@ fn storm(users: usize, rules: usize, n: i64, seed: u64) -> (Engine, World) {
         let user = format!("user-{}", x as usize % users);
         let rule = format!("rule-{}", (x >> 20) as usize % rules);
         let at = T0 + i * 60_000 / n;
-        e.add(&verdict(i, &user, &rule, "CRITICAL"), partition(&user), at, &mut out);
+        e.add(
+            &verdict(i, &user, &rule, "CRITICAL"),
+            partition(&user),
+            at,
+            &mut out,
+        );
         if i % 50 == 0 {
             e.tick(at, &mut out);
         }

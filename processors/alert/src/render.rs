@@ -168,7 +168,9 @@ impl Renderer {
             kinds.push(d.kind);
             for level in LEVELS {
                 let key = format!("destinations.{name}.templates.{level}");
-                if let Err(e) = env.add_template_owned(template_name(i, level), template_source(d, level)) {
+                if let Err(e) =
+                    env.add_template_owned(template_name(i, level), template_source(d, level))
+                {
                     problems.push(Problem::new(key, format!("does not parse: {e:#}")));
                     continue;
                 }
@@ -231,7 +233,11 @@ impl Renderer {
             .and_then(|t| t.render(&context))
             .or_else(|e| {
                 tracing::warn!(template = %name, error = %e, "template failed; using the default");
-                let default = if slack { SLACK_TEMPLATE } else { PLAIN_TEMPLATE };
+                let default = if slack {
+                    SLACK_TEMPLATE
+                } else {
+                    PLAIN_TEMPLATE
+                };
                 self.env.render_str(default, &context)
             })
             .unwrap_or_else(|_| format!("{} alert(s) for {}", context.count, group_key));
@@ -257,7 +263,9 @@ impl Renderer {
         // from a request are escaped, so a user id cannot mention a channel or forge a link.
         let esc = |s: &str| {
             if slack {
-                s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+                s.replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;")
             } else {
                 s.to_string()
             }
@@ -267,7 +275,7 @@ impl Renderer {
             .copied()
             .max_by_key(|a| Level::of(a))
             .or_else(|| alerts.first().copied());
-        let level = top.map_or(Level::Info, |a| Level::of(a));
+        let level = top.map_or(Level::Info, Level::of);
         let distinct = |f: &dyn Fn(&AlertRecord) -> Option<&String>| -> Vec<String> {
             alerts
                 .iter()
@@ -315,7 +323,10 @@ impl Renderer {
                 })
                 .unwrap_or_default()
         };
-        let latest_incident = alerts.iter().rev().find(|a| a.source == AlertSource::Incident);
+        let latest_incident = alerts
+            .iter()
+            .rev()
+            .find(|a| a.source == AlertSource::Incident);
         let context = Context {
             level: top.map_or_else(|| "INFO".into(), |a| a.level.clone()),
             source: match top.map(|a| a.source) {
@@ -361,7 +372,10 @@ impl Renderer {
     /// line) and Block Kit blocks within Slack's limits. Groups past the block limit are
     /// summed up in one last section, so the message still counts every alert.
     pub fn slack(&self, groups: &[GroupText]) -> Value {
-        let headline = groups.first().map(|g| g.headline.clone()).unwrap_or_default();
+        let headline = groups
+            .first()
+            .map(|g| g.headline.clone())
+            .unwrap_or_default();
         let total: usize = groups.iter().map(|g| g.context.count).sum();
         let text = if groups.len() > 1 {
             format!("{headline} (+{} more groups)", groups.len() - 1)
@@ -402,7 +416,12 @@ impl Renderer {
     /// The PagerDuty Events API v2 events for one group, without the routing key (the
     /// delivery adds it, so it is never recorded): a verdict group is one trigger deduplicated
     /// by the group; an incident's events trigger, acknowledge and resolve by its id.
-    pub fn pagerduty(&self, group_id: &str, group: &GroupText, alerts: &[&AlertRecord]) -> Vec<Value> {
+    pub fn pagerduty(
+        &self,
+        group_id: &str,
+        group: &GroupText,
+        alerts: &[&AlertRecord],
+    ) -> Vec<Value> {
         let c = &group.context;
         let incident = alerts.iter().find_map(|a| a.incident_id.clone());
         let dedup_key = truncate_plain(
@@ -585,15 +604,32 @@ destinations = ["slack", "pager"]
     fn the_pasted_key_story_reads_exactly_as_on_call_expects() {
         let r = renderer();
         let a = verdict_alert("dana", 1);
-        let g = r.group(1, "acme", "tenant=acme,rule=aws-access-key-id,user=dana", &[&a], false);
+        let g = r.group(
+            1,
+            "acme",
+            "tenant=acme,rule=aws-access-key-id,user=dana",
+            &[&a],
+            false,
+        );
         let msg = r.slack(std::slice::from_ref(&g));
-        assert_eq!(msg["text"], "Credentials detected in AI prompt - User: dana");
+        assert_eq!(
+            msg["text"],
+            "Credentials detected in AI prompt - User: dana"
+        );
         let body = msg["blocks"][1]["text"]["text"].as_str().expect("section");
-        for part in ["*CRITICAL*", "tenant acme", "aws-access-key-id", "conv-9", "1 alert"] {
+        for part in [
+            "*CRITICAL*",
+            "tenant acme",
+            "aws-access-key-id",
+            "conv-9",
+            "1 alert",
+        ] {
             assert!(body.contains(part), "{part} missing from {body}");
         }
         assert!(
-            body.contains("<https://sightline.test/dashboard/conversations/conv%2D9|Open in Sightline>"),
+            body.contains(
+                "<https://sightline.test/dashboard/conversations/conv%2D9|Open in Sightline>"
+            ),
             "{body}"
         );
     }
@@ -613,7 +649,9 @@ destinations = ["slack", "pager"]
     fn slack_messages_stay_within_the_block_kit_limits_and_count_every_alert() {
         let r = renderer();
         let long_user = "u".repeat(5000);
-        let alerts: Vec<AlertRecord> = (0..80).map(|n| verdict_alert(&format!("{long_user}{n}"), n)).collect();
+        let alerts: Vec<AlertRecord> = (0..80)
+            .map(|n| verdict_alert(&format!("{long_user}{n}"), n))
+            .collect();
         let groups: Vec<GroupText> = alerts
             .iter()
             .map(|a| r.group(1, "acme", "k", &[a], false))
@@ -628,8 +666,14 @@ destinations = ["slack", "pager"]
             let t = b["text"]["text"].as_str().expect("section");
             assert!(t.chars().count() <= SLACK_MAX_SECTION, "{}", t.len());
         }
-        let rest = blocks[blocks.len() - 2]["text"]["text"].as_str().expect("rest");
-        assert!(rest.starts_with("…and 33 more groups with 33 alerts"), "{}", &rest[..60]);
+        let rest = blocks[blocks.len() - 2]["text"]["text"]
+            .as_str()
+            .expect("rest");
+        assert!(
+            rest.starts_with("…and 33 more groups with 33 alerts"),
+            "{}",
+            &rest[..60]
+        );
         assert_eq!(
             blocks[blocks.len() - 1]["elements"][0]["text"],
             "Sightline · 80 alerts in 80 groups"
@@ -657,7 +701,10 @@ destinations = ["slack", "pager"]
         let summary = events[0]["payload"]["summary"].as_str().expect("summary");
         assert_eq!(summary.chars().count(), PAGERDUTY_MAX_SUMMARY);
         assert_eq!(events[0]["payload"]["custom_details"]["alerts"], 2);
-        assert_eq!(events[1], json!({"event_action": "resolve", "dedup_key": "sightline:inc-7"}));
+        assert_eq!(
+            events[1],
+            json!({"event_action": "resolve", "dedup_key": "sightline:inc-7"})
+        );
         assert!(events.iter().all(|e| e.get("routing_key").is_none()));
         // A verdict group is deduplicated by the group, in at most 255 characters.
         let long = "g".repeat(400);
@@ -678,12 +725,19 @@ destinations = ["slack", "pager"]
         let problems = Renderer::check(&c);
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert_eq!(problems[0].key, "destinations.slack.templates.critical");
-        assert!(problems[0].message.contains("secret_value"), "{}", problems[0].message);
+        assert!(
+            problems[0].message.contains("secret_value"),
+            "{}",
+            problems[0].message
+        );
         assert_eq!(problems[1].key, "destinations.slack.templates.info");
         // A custom template renders with the group's values.
         let mut c = parse(CONFIG);
-        c.destinations.get_mut("slack").expect("slack").templates.critical =
-            Some("{{ level }} for {{ user }}: {{ count }}".into());
+        c.destinations
+            .get_mut("slack")
+            .expect("slack")
+            .templates
+            .critical = Some("{{ level }} for {{ user }}: {{ count }}".into());
         let r = Renderer::new(&c).expect("compiles");
         let a = verdict_alert("dana", 1);
         let g = r.group(1, "acme", "k", &[&a, &a], false);

@@ -68,7 +68,9 @@ impl Step for Alerts {
         match input {
             Input::Notification(n, rebuilding) => self.engine.restore(&n, at.offset, rebuilding),
             Input::Verdict(v) => {
-                if let Some(a) = Alert::of_verdict(&v, &self.topics[VERDICTS], at.partition, at.offset) {
+                if let Some(a) =
+                    Alert::of_verdict(&v, &self.topics[VERDICTS], at.partition, at.offset)
+                {
                     self.engine.add(&a, at.partition, written_ms, out);
                 }
             }

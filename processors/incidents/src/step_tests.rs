@@ -253,7 +253,10 @@ fn a_key_pasted_with_its_secret_is_one_incident_and_the_same_pair_again_joins_it
             "dana",
             T0 + i64::from(n) * 1_000,
             VerdictTier::Critical,
-            vec![finding("secret", "CRITICAL", fps[0]), finding("secret", "CRITICAL", fps[1])],
+            vec![
+                finding("secret", "CRITICAL", fps[0]),
+                finding("secret", "CRITICAL", fps[1]),
+            ],
         )
     };
     let opened = run.verdict(pair(1, ["fp-key-id", "fp-secret"]));

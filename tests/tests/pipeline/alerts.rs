@@ -196,7 +196,10 @@ fn assert_tiled(records: &[Notification], destination: &str) {
                 *last = (*last).max(n.seq);
             }
             NotificationOutcome::Sent if n.alerts > 0 => {
-                ranges.entry(&n.group_id).or_default().push((n.seq_from, n.seq));
+                ranges
+                    .entry(&n.group_id)
+                    .or_default()
+                    .push((n.seq_from, n.seq));
             }
             _ => {}
         }
@@ -210,7 +213,11 @@ fn assert_tiled(records: &[Notification], destination: &str) {
             assert_eq!(*from, next, "{destination} {group}: {r:?}");
             next = to + 1;
         }
-        assert_eq!(next, last + 1, "{destination} {group}: every alert sent: {r:?}");
+        assert_eq!(
+            next,
+            last + 1,
+            "{destination} {group}: every alert sent: {r:?}"
+        );
     }
 }
 
@@ -228,17 +235,32 @@ async fn ten_thousand_critical_verdicts_in_a_minute_are_few_messages_counting_ea
     let verdicts = storm(10_000, 6, 3);
     produce_paced(&env, &verdicts, Duration::from_secs(60)).await;
 
-    let all = |count: fn(&Received) -> usize| move |reqs: &[Received]| reqs.iter().map(count).sum::<usize>() >= 10_000;
+    let all = |count: fn(&Received) -> usize| {
+        move |reqs: &[Received]| reqs.iter().map(count).sum::<usize>() >= 10_000
+    };
     let hook = r
         .hook
         .wait_until(Duration::from_secs(120), |reqs| {
-            reqs.iter().map(|q| q.json()["groups"].as_array().map_or(0, |g| {
-                g.iter().map(|g| g["count"].as_u64().unwrap_or(0) as usize).sum()
-            })).sum::<usize>() >= 10_000
+            reqs.iter()
+                .map(|q| {
+                    q.json()["groups"].as_array().map_or(0, |g| {
+                        g.iter()
+                            .map(|g| g["count"].as_u64().unwrap_or(0) as usize)
+                            .sum()
+                    })
+                })
+                .sum::<usize>()
+                >= 10_000
         })
         .await;
-    let slack = r.slack.wait_until(Duration::from_secs(60), all(slack_count)).await;
-    let pager = r.pager.wait_until(Duration::from_secs(60), all(pager_count)).await;
+    let slack = r
+        .slack
+        .wait_until(Duration::from_secs(60), all(slack_count))
+        .await;
+    let pager = r
+        .pager
+        .wait_until(Duration::from_secs(60), all(pager_count))
+        .await;
 
     // Slack: at most 60 messages, counting 10,000 alerts between them.
     let counted: usize = slack.iter().map(slack_count).sum();
@@ -247,7 +269,9 @@ async fn ten_thousand_critical_verdicts_in_a_minute_are_few_messages_counting_ea
     for m in &slack {
         let v = m.json();
         assert!(v["blocks"].as_array().is_some_and(|b| b.len() <= 50));
-        assert!(v["text"].as_str().is_some_and(|t| t.starts_with("Credentials detected in AI prompt - User: user-")));
+        assert!(v["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Credentials detected in AI prompt - User: user-")));
     }
     // PagerDuty: at most 120 events, Events API v2, counting 10,000.
     assert!(pager.len() <= 120, "{} PagerDuty events", pager.len());
@@ -257,8 +281,12 @@ async fn ten_thousand_critical_verdicts_in_a_minute_are_few_messages_counting_ea
         assert_eq!(v["routing_key"], ROUTING_KEY);
         assert_eq!(v["event_action"], "trigger");
         assert_eq!(v["payload"]["severity"], "critical");
-        assert!(v["dedup_key"].as_str().is_some_and(|k| k.starts_with("sightline:") && k.len() <= 255));
-        assert!(v["payload"]["summary"].as_str().is_some_and(|s| !s.is_empty() && s.chars().count() <= 1024));
+        assert!(v["dedup_key"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("sightline:") && k.len() <= 255));
+        assert!(v["payload"]["summary"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty() && s.chars().count() <= 1024));
         assert_eq!(e.path, "/v2/enqueue");
     }
     // The webhook lists every verdict, each in exactly one signed delivery.
@@ -269,7 +297,10 @@ async fn ten_thousand_critical_verdicts_in_a_minute_are_few_messages_counting_ea
         }
     }
     assert_eq!(seen.len(), 10_000);
-    assert!(seen.values().all(|n| *n == 1), "a verdict in two deliveries");
+    assert!(
+        seen.values().all(|n| *n == 1),
+        "a verdict in two deliveries"
+    );
     // The notifications topic agrees: every group's alerts are covered once per destination.
     let records = all_records::<Notification>(&env, Topic::Notifications).await;
     for dest in ["slack", "pager", "hook"] {
@@ -281,7 +312,9 @@ async fn ten_thousand_critical_verdicts_in_a_minute_are_few_messages_counting_ea
         assert_tiled(&records, dest);
     }
     assert!(
-        records.iter().any(|n| n.outcome == NotificationOutcome::Deferred),
+        records
+            .iter()
+            .any(|n| n.outcome == NotificationOutcome::Deferred),
         "the limits deferred groups"
     );
     println!(
@@ -334,19 +367,35 @@ async fn a_killed_alert_processor_rebuilds_its_groups_and_pages_no_group_twice()
         let grouped: Vec<(i32, i64)> = records
             .iter()
             .filter(|n| n.outcome == NotificationOutcome::Grouped)
-            .filter_map(|n| n.alert.as_ref().map(|a| (a.source_partition, a.source_offset)))
+            .filter_map(|n| {
+                n.alert
+                    .as_ref()
+                    .map(|a| (a.source_partition, a.source_offset))
+            })
             .collect();
         (grouped.len() >= 1_800).then_some(grouped)
     })
     .await;
     let distinct: BTreeSet<_> = grouped.iter().collect();
-    assert_eq!(grouped.len(), 1_800, "no verdict grouped twice\n{}", second.tail());
+    assert_eq!(
+        grouped.len(),
+        1_800,
+        "no verdict grouped twice\n{}",
+        second.tail()
+    );
     assert_eq!(distinct.len(), 1_800);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let pages = r.pager.requests();
     let mut per_key: BTreeMap<String, usize> = BTreeMap::new();
     for p in &pages {
-        *per_key.entry(p.json()["dedup_key"].as_str().unwrap_or_default().to_string()).or_insert(0) += 1;
+        *per_key
+            .entry(
+                p.json()["dedup_key"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+            .or_insert(0) += 1;
     }
     assert_eq!(per_key.len(), 18);
     // Only a page in flight at the kill (sent, its outcome not yet recorded) may go twice.
@@ -408,8 +457,10 @@ async fn deliveries_retry_honour_retry_after_stop_on_refusals_and_dead_letter() 
     let env = TestEnv::new(1).await.expect("env");
     let r = Receivers::start().await;
     r.slack.script([Reply::retry_after(429, "2")]);
-    r.pager.script([Reply::status(503, ""), Reply::status(500, "")]);
-    r.hook.script([Reply::status(400, "unknown field 'groups'")]);
+    r.pager
+        .script([Reply::status(503, ""), Reply::status(500, "")]);
+    r.hook
+        .script([Reply::status(400, "unknown field 'groups'")]);
     let sections = r.sections(
         "",
         "attempts = 4",
@@ -421,13 +472,22 @@ async fn deliveries_retry_honour_retry_after_stop_on_refusals_and_dead_letter() 
         ),
     );
     let proc = Proc::start_with("alert", &env, &unique("alert"), &sections, TICK);
-    produce(&env, &[verdict(1, "dana", T0, VerdictTier::Critical, Some("fp"))]).await;
+    produce(
+        &env,
+        &[verdict(1, "dana", T0, VerdictTier::Critical, Some("fp"))],
+    )
+    .await;
     let codec = Codec::pinned().expect("codec");
     let topic = env.topic(Topic::Incidents);
     let opened = incident_opened("inc-42");
     Producer::new(&env.kafka)
         .expect("producer")
-        .send(&topic, b"acme/dana", &codec.encode(&topic, &opened).await.expect("encode"), None)
+        .send(
+            &topic,
+            b"acme/dana",
+            &codec.encode(&topic, &opened).await.expect("encode"),
+            None,
+        )
         .await
         .expect("send");
 
@@ -435,7 +495,10 @@ async fn deliveries_retry_honour_retry_after_stop_on_refusals_and_dead_letter() 
     let pager = r.pager.wait_until(WAIT, |q| q.len() >= 3).await;
     assert_eq!(slack.len(), 2, "{}", proc.tail());
     let waited = slack[1].at.duration_since(slack[0].at).expect("in order");
-    assert!(waited >= Duration::from_secs(2), "Retry-After honoured: {waited:?}");
+    assert!(
+        waited >= Duration::from_secs(2),
+        "Retry-After honoured: {waited:?}"
+    );
     assert_eq!(slack[1].body, slack[0].body, "the same message again");
     assert_eq!(pager.len(), 3);
     for p in &pager {
@@ -447,25 +510,53 @@ async fn deliveries_retry_honour_retry_after_stop_on_refusals_and_dead_letter() 
     }
     let records = eventually("outcomes recorded", WAIT, || async {
         let n = all_records::<Notification>(&env, Topic::Notifications).await;
-        (n.iter().filter(|n| n.outcome != NotificationOutcome::Grouped && n.outcome != NotificationOutcome::Failed).count() >= 3)
+        (n.iter()
+            .filter(|n| {
+                n.outcome != NotificationOutcome::Grouped
+                    && n.outcome != NotificationOutcome::Failed
+            })
+            .count()
+            >= 3)
             .then_some(n)
     })
     .await;
     let of = |dest: &str, outcome: NotificationOutcome| -> Vec<&Notification> {
-        records.iter().filter(|n| n.destination == dest && n.outcome == outcome).collect()
+        records
+            .iter()
+            .filter(|n| n.destination == dest && n.outcome == outcome)
+            .collect()
     };
-    let failed: Vec<Option<i32>> = of("slack", NotificationOutcome::Failed).iter().map(|n| n.http_status).collect();
+    let failed: Vec<Option<i32>> = of("slack", NotificationOutcome::Failed)
+        .iter()
+        .map(|n| n.http_status)
+        .collect();
     assert_eq!(failed, [Some(429)]);
     let sent = of("slack", NotificationOutcome::Sent);
-    assert_eq!((sent.len(), sent[0].attempts, sent[0].http_status), (1, 2, Some(200)));
-    let failed: Vec<Option<i32>> = of("pager", NotificationOutcome::Failed).iter().map(|n| n.http_status).collect();
+    assert_eq!(
+        (sent.len(), sent[0].attempts, sent[0].http_status),
+        (1, 2, Some(200))
+    );
+    let failed: Vec<Option<i32>> = of("pager", NotificationOutcome::Failed)
+        .iter()
+        .map(|n| n.http_status)
+        .collect();
     assert_eq!(failed, [Some(503), Some(500)]);
     assert_eq!(of("pager", NotificationOutcome::Sent)[0].attempts, 3);
     // A 400 is final: one attempt, dead-lettered, with the message in the DLQ.
     assert_eq!(r.hook.requests().len(), 1);
     let dead = of("hook", NotificationOutcome::DeadLettered);
-    assert_eq!((dead.len(), dead[0].attempts, dead[0].http_status), (1, 1, Some(400)));
-    assert!(dead[0].error.as_deref().is_some_and(|e| e.contains("HTTP 400")), "{:?}", dead[0].error);
+    assert_eq!(
+        (dead.len(), dead[0].attempts, dead[0].http_status),
+        (1, 1, Some(400))
+    );
+    assert!(
+        dead[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("HTTP 400")),
+        "{:?}",
+        dead[0].error
+    );
     let dlq = eventually("dead letter", WAIT, || async {
         let d = all_records::<DlqRecord>(&env, Topic::Dlq).await;
         (!d.is_empty()).then_some(d)
@@ -473,24 +564,40 @@ async fn deliveries_retry_honour_retry_after_stop_on_refusals_and_dead_letter() 
     .await;
     assert_eq!(dlq.len(), 1);
     assert_eq!(dlq[0].processor, "alert");
-    assert!(dlq[0].error.contains("hook") && dlq[0].error.contains("HTTP 400"), "{}", dlq[0].error);
+    assert!(
+        dlq[0].error.contains("hook") && dlq[0].error.contains("HTTP 400"),
+        "{}",
+        dlq[0].error
+    );
     let kept = String::from_utf8_lossy(dlq[0].payload.as_deref().unwrap_or_default()).to_string();
     assert!(kept.contains("verdict-1"), "the DLQ keeps the message");
     // Never a URL, token, routing key or signing secret in what is recorded or logged.
     let mut recorded = String::new();
     for t in [Topic::Notifications, Topic::Dlq] {
         let (kafka, name) = (env.kafka.clone(), env.topic(t));
-        for (_, rec) in tokio::task::spawn_blocking(move || sightline_kafka::read_topic(&kafka, &name))
-            .await
-            .expect("join")
-            .expect("read")
+        for (_, rec) in
+            tokio::task::spawn_blocking(move || sightline_kafka::read_topic(&kafka, &name))
+                .await
+                .expect("join")
+                .expect("read")
         {
-            recorded.push_str(&String::from_utf8_lossy(rec.payload.as_deref().unwrap_or_default()));
+            recorded.push_str(&String::from_utf8_lossy(
+                rec.payload.as_deref().unwrap_or_default(),
+            ));
         }
     }
     recorded.push_str(&proc.log());
-    for secret in [SLACK_TOKEN, ROUTING_KEY, SIGNING_SECRET, r.slack.url.as_str(), r.hook.url.as_str()] {
-        assert!(!recorded.contains(secret), "a destination secret was recorded");
+    for secret in [
+        SLACK_TOKEN,
+        ROUTING_KEY,
+        SIGNING_SECRET,
+        r.slack.url.as_str(),
+        r.hook.url.as_str(),
+    ] {
+        assert!(
+            !recorded.contains(secret),
+            "a destination secret was recorded"
+        );
     }
 }
 
@@ -532,7 +639,13 @@ async fn a_pasted_aws_key_is_blocked_alerted_paged_once_resolved_and_stored_nowh
     let procs = [
         Proc::start("dedupe", &env, &format!("{group}-dedupe"), None, ""),
         Proc::start("classify", &env, &format!("{group}-classify"), None, ""),
-        Proc::start_with("incidents", &env, &format!("{group}-incidents"), &incidents_config(""), ""),
+        Proc::start_with(
+            "incidents",
+            &env,
+            &format!("{group}-incidents"),
+            &incidents_config(""),
+            "",
+        ),
         Proc::start_with(
             "alert",
             &env,
@@ -568,17 +681,28 @@ async fn a_pasted_aws_key_is_blocked_alerted_paged_once_resolved_and_stored_nowh
 
     let slack = r.slack.wait_until(WAIT, |q| !q.is_empty()).await;
     assert_eq!(slack.len(), 1, "{}", procs[3].tail());
-    assert_eq!(slack[0].json()["text"], "Credentials detected in AI prompt - User: dana");
+    assert_eq!(
+        slack[0].json()["text"],
+        "Credentials detected in AI prompt - User: dana"
+    );
     let pages = r.pager.wait_until(WAIT, |q| !q.is_empty()).await;
     assert_eq!(pages.len(), 1, "{}", procs[3].tail());
     let trigger = pages[0].json();
     assert_eq!(trigger["event_action"], "trigger");
-    let dedup_key = trigger["dedup_key"].as_str().expect("dedup_key").to_string();
+    let dedup_key = trigger["dedup_key"]
+        .as_str()
+        .expect("dedup_key")
+        .to_string();
 
     // Resolved from the CLI: PagerDuty hears resolve with the same key, once.
-    let opened = incident(&env, "the incident", |e| e.user_id.as_deref() == Some("dana")).await;
+    let opened = incident(&env, "the incident", |e| {
+        e.user_id.as_deref() == Some("dana")
+    })
+    .await;
     assert_eq!(dedup_key, format!("sightline:{}", opened.incident_id));
-    cli(&env, IncidentAction::Resolve(act(&opened.incident_id))).await.expect("resolve");
+    cli(&env, IncidentAction::Resolve(act(&opened.incident_id)))
+        .await
+        .expect("resolve");
     let pages = r.pager.wait_until(WAIT, |q| q.len() >= 2).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let pages_after = r.pager.requests();
@@ -586,20 +710,30 @@ async fn a_pasted_aws_key_is_blocked_alerted_paged_once_resolved_and_stored_nowh
         .iter()
         .map(|p| format!("{} {}", p.json()["event_action"], p.json()["dedup_key"]))
         .collect();
-    assert_eq!(pages_after.len(), 2, "one trigger, one resolve: {actions:?}");
-    assert_eq!(pages[1].json(), serde_json::json!({"routing_key": ROUTING_KEY, "event_action": "resolve", "dedup_key": dedup_key}));
+    assert_eq!(
+        pages_after.len(),
+        2,
+        "one trigger, one resolve: {actions:?}"
+    );
+    assert_eq!(
+        pages[1].json(),
+        serde_json::json!({"routing_key": ROUTING_KEY, "event_action": "resolve", "dedup_key": dedup_key})
+    );
     assert_eq!(r.slack.requests().len(), 1, "Slack heard once");
 
     // The key is nowhere: not on any topic, in any ClickHouse table, any log, or any message.
     let mut haystack = String::new();
     for t in Topic::ALL {
         let (kafka, name) = (env.kafka.clone(), env.topic(t));
-        for (_, rec) in tokio::task::spawn_blocking(move || sightline_kafka::read_topic(&kafka, &name))
-            .await
-            .expect("join")
-            .expect("read")
+        for (_, rec) in
+            tokio::task::spawn_blocking(move || sightline_kafka::read_topic(&kafka, &name))
+                .await
+                .expect("join")
+                .expect("read")
         {
-            haystack.push_str(&String::from_utf8_lossy(rec.payload.as_deref().unwrap_or_default()));
+            haystack.push_str(&String::from_utf8_lossy(
+                rec.payload.as_deref().unwrap_or_default(),
+            ));
         }
     }
     let tables = clickhouse_text(&env).await;

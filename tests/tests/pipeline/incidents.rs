@@ -28,7 +28,13 @@ pub(super) const T0: i64 = 1_780_000_000_000;
 /// allowed lateness of a partition's newest event time.
 const LATER: i64 = T0 + 3_660_000;
 
-pub(super) fn verdict(n: usize, user: &str, at: i64, tier: VerdictTier, fingerprint: Option<&str>) -> Verdict {
+pub(super) fn verdict(
+    n: usize,
+    user: &str,
+    at: i64,
+    tier: VerdictTier,
+    fingerprint: Option<&str>,
+) -> Verdict {
     let findings = fingerprint
         .map(|fp| {
             vec![VerdictFinding {
@@ -200,7 +206,9 @@ async fn incident_state_is_exact_across_a_sigkill_in_the_middle_of_a_burst() {
     }
     let expected_ids = distinct(&expected);
     eventually("every expected incident event", WAIT, || async {
-        (distinct(&all_records::<IncidentEvent>(&env, Topic::Incidents).await).len() >= expected_ids.len()).then_some(())
+        (distinct(&all_records::<IncidentEvent>(&env, Topic::Incidents).await).len()
+            >= expected_ids.len())
+        .then_some(())
     })
     .await;
     // Give a late duplicate, if any, time to arrive.
