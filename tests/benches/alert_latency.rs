@@ -156,6 +156,14 @@ async fn main() {
         ..Default::default()
     };
     classify.policy.fingerprint_key_env = KEY_ENV.into();
+    // Classify puts the CRITICAL tier's actions on the verdict: the policy says Slack fires.
+    let policy = std::env::temp_dir().join(unique("bench-policy"));
+    std::fs::write(
+        &policy,
+        "version = 1\n[[rules]]\nname = \"credentials\"\nmatch = { category = \"secret\", min_confidence = 0.5 }\ntier = \"CRITICAL\"\n[tiers.CRITICAL]\nactions = [\"block\", \"redact\", \"alert:slack\"]\n",
+    )
+    .expect("policy");
+    classify.policy.file = Some(policy);
     let mut alert: sightline_alert::AlertConfig = toml::from_str(&format!(
         r#"
 [destinations.slack]
@@ -164,11 +172,6 @@ url = "{}/services/bench"
 critical_group_wait = "0s"
 per_minute = 60000
 burst = 1000
-
-[[routes]]
-source = "verdicts"
-min_level = "CRITICAL"
-destinations = ["slack"]
 "#,
         slack.url
     ))

@@ -89,38 +89,4 @@ impl Policy {
             finding_tiers,
         }
     }
-
-    /// The alert text for `destination` at `tier`, with template variables filled in.
-    pub fn render(
-        &self,
-        destination: &str,
-        tier: Tier,
-        ctx: &Context<'_>,
-        rules: &[String],
-        call_id: &str,
-        conversation: Option<&str>,
-    ) -> Option<String> {
-        let dest = self.destinations.get(destination)?;
-        let template = self
-            .scope(ctx.tenant)
-            .tiers
-            .get(&tier)
-            .and_then(|t| t.templates.get(destination))
-            .unwrap_or(&dest.template);
-        let rules = if rules.is_empty() {
-            "findings".to_string()
-        } else {
-            rules.join(", ")
-        };
-        Some(
-            template
-                .replace("{{user}}", ctx.user)
-                .replace("{{tenant}}", ctx.tenant)
-                .replace("{{team}}", ctx.team.unwrap_or("-"))
-                .replace("{{tier}}", tier.as_str())
-                .replace("{{rules}}", &rules)
-                .replace("{{conversation}}", conversation.unwrap_or("-"))
-                .replace("{{call_id}}", call_id),
-        )
-    }
 }

@@ -104,10 +104,7 @@ impl std::fmt::Display for Action {
 }
 
 impl Action {
-    fn parse(
-        s: &str,
-        destinations: &BTreeMap<String, Destination>,
-    ) -> std::result::Result<Self, String> {
+    fn parse(s: &str) -> std::result::Result<Self, String> {
         match s {
             "block" => return Ok(Action::Block),
             "redact" => return Ok(Action::Redact),
@@ -115,14 +112,13 @@ impl Action {
             _ => {}
         }
         if let Some(dest) = s.strip_prefix("alert:") {
-            return if destinations.contains_key(dest) {
+            return if is_name(dest) {
                 Ok(Action::Alert {
                     destination: dest.into(),
                 })
             } else {
                 Err(format!(
-                    "unknown destination '{dest}'; define it under [destinations.{dest}] (known: {})",
-                    destinations.keys().cloned().collect::<Vec<_>>().join(", ")
+                    "'{s}': a destination name is non-empty [A-Za-z0-9_-], as configured under [destinations.<name>] of the alert processor"
                 ))
             };
         }
@@ -161,53 +157,15 @@ impl Action {
     }
 }
 
-/// Kind of an alert destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DestinationKind {
-    /// Slack incoming webhook.
-    Slack,
-    /// PagerDuty Events API v2.
-    Pagerduty,
-    /// Any HTTP endpoint, JSON body from the template.
-    Webhook,
+/// Whether `s` is a name: non-empty `[A-Za-z0-9_-]`.
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-/// A place alerts go.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Destination {
-    /// Kind.
-    pub kind: DestinationKind,
-    /// URL (Slack webhook, generic webhook). Prefer `url_env` for secrets.
-    #[serde(default)]
-    pub url: Option<String>,
-    /// Env var holding the URL.
-    #[serde(default)]
-    pub url_env: Option<String>,
-    /// Env var holding the PagerDuty routing key.
-    #[serde(default)]
-    pub routing_key_env: Option<String>,
-    /// Message template; `{{user}}`, `{{tenant}}`, `{{team}}`, `{{tier}}`, `{{rules}}`,
-    /// `{{conversation}}`, `{{call_id}}` are replaced.
-    #[serde(default = "default_template")]
-    pub template: String,
-}
-
-fn default_template() -> String {
-    "{{tier}}: {{rules}} detected in AI prompt - User: {{user}}".into()
-}
-
-/// Variables a template may use.
-pub const TEMPLATE_VARS: &[&str] = &[
-    "user",
-    "tenant",
-    "team",
-    "tier",
-    "rules",
-    "conversation",
-    "call_id",
-];
+/// Incident severities, as incidents name them.
+pub const SEVERITIES: &[&str] = &["INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL"];
 
 // ---------- raw file format ----------
 
@@ -224,7 +182,7 @@ struct RawPolicy {
     #[serde(default)]
     tiers: RawTiers,
     #[serde(default)]
-    destinations: BTreeMap<String, Spanned<Destination>>,
+    severities: BTreeMap<String, Spanned<RawSeverity>>,
     #[serde(default)]
     allowlist: RawAllowlist,
     #[serde(default)]
@@ -296,9 +254,14 @@ struct RawTiers {
 struct RawTier {
     #[serde(default)]
     actions: Vec<Spanned<String>>,
-    /// Template overrides per destination for this tier.
+}
+
+/// `[severities.<SEVERITY>]`: what an incident of that severity does (only `alert:` actions).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSeverity {
     #[serde(default)]
-    templates: BTreeMap<String, Spanned<String>>,
+    actions: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -320,6 +283,8 @@ struct RawTenant {
     #[serde(default)]
     tiers: RawTiers,
     #[serde(default)]
+    severities: BTreeMap<String, Spanned<RawSeverity>>,
+    #[serde(default)]
     allowlist: RawAllowlist,
     #[serde(default)]
     production: ProductionConfig,
@@ -337,11 +302,10 @@ pub(crate) struct MatchRule {
     pub tier: Tier,
 }
 
-/// Actions and template overrides of one tier.
+/// Actions of one tier.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TierSpec {
     pub actions: Vec<Action>,
-    pub templates: BTreeMap<String, String>,
 }
 
 /// The policy as it applies to one tenant (global merged with the tenant's overrides).
@@ -349,6 +313,8 @@ pub(crate) struct TierSpec {
 pub(crate) struct Scope {
     pub rules: Vec<MatchRule>,
     pub tiers: HashMap<Tier, TierSpec>,
+    /// Destinations alerted per incident severity.
+    pub severities: HashMap<String, Vec<String>>,
     pub allowlist: Allowlist,
     pub engine: Arc<Engine>,
 }
@@ -358,7 +324,6 @@ pub(crate) struct Scope {
 pub struct Policy {
     pub(crate) default_tier: Tier,
     pub(crate) examples_tier: Tier,
-    pub(crate) destinations: BTreeMap<String, Destination>,
     pub(crate) global: Scope,
     pub(crate) tenants: HashMap<String, Scope>,
     pub(crate) judge: Option<JudgeConfig>,
@@ -439,29 +404,6 @@ impl Policy {
         let default_tier = tier_of(&mut p, &raw.default_tier, "default_tier", Tier::Info);
         let examples_tier = tier_of(&mut p, &raw.examples_tier, "examples_tier", Tier::Info);
 
-        let mut destinations = BTreeMap::new();
-        for (name, d) in &raw.destinations {
-            let key = format!("destinations.{name}");
-            let dest = d.get_ref();
-            match dest.kind {
-                DestinationKind::Slack | DestinationKind::Webhook
-                    if dest.url.is_none() && dest.url_env.is_none() =>
-                {
-                    p.at(d.span(), &key, "needs url or url_env");
-                }
-                DestinationKind::Pagerduty if dest.routing_key_env.is_none() => {
-                    p.at(
-                        d.span(),
-                        &key,
-                        "needs routing_key_env (the env var holding the PagerDuty routing key)",
-                    );
-                }
-                _ => {}
-            }
-            check_template(&mut p, d.span(), &format!("{key}.template"), &dest.template);
-            destinations.insert(name.clone(), dest.clone());
-        }
-
         let judge = raw.judge.as_ref().and_then(|j| {
             let raw_judge = j.get_ref();
             let parsed = url_ok(&raw_judge.url);
@@ -490,7 +432,8 @@ impl Policy {
 
         let production = raw.production.clone();
         let global_rules = compile_rules(&mut p, &raw.rules, "rules");
-        let global_tiers = compile_tiers(&mut p, &raw.tiers, "tiers", &destinations);
+        let global_tiers = compile_tiers(&mut p, &raw.tiers, "tiers");
+        let global_severities = compile_severities(&mut p, &raw.severities, "severities");
         let global_allow = compile_allowlist(&mut p, &raw.allowlist, "allowlist");
         let engine = build_engine(&mut p, &production, "production");
 
@@ -500,11 +443,15 @@ impl Policy {
             let mut rules = compile_rules(&mut p, &t.rules, &format!("{prefix}.rules"));
             rules.extend(global_rules.iter().cloned());
             let mut tiers = global_tiers.clone();
-            for (tier, spec) in
-                compile_tiers(&mut p, &t.tiers, &format!("{prefix}.tiers"), &destinations)
-            {
+            for (tier, spec) in compile_tiers(&mut p, &t.tiers, &format!("{prefix}.tiers")) {
                 tiers.insert(tier, spec);
             }
+            let mut severities = global_severities.clone();
+            severities.extend(compile_severities(
+                &mut p,
+                &t.severities,
+                &format!("{prefix}.severities"),
+            ));
             let mut allowlist = global_allow.clone();
             allowlist.extend(&compile_allowlist(
                 &mut p,
@@ -532,6 +479,7 @@ impl Policy {
                 Scope {
                     rules,
                     tiers,
+                    severities,
                     allowlist,
                     engine,
                 },
@@ -556,10 +504,10 @@ impl Policy {
             version,
             default_tier,
             examples_tier,
-            destinations,
             global: Scope {
                 rules: global_rules,
                 tiers: global_tiers,
+                severities: global_severities,
                 allowlist: global_allow,
                 engine,
             },
@@ -597,9 +545,49 @@ impl Policy {
         &self.version
     }
 
-    /// Destinations by name.
-    pub fn destinations(&self) -> &BTreeMap<String, Destination> {
-        &self.destinations
+    /// The destinations alerted for an incident of `severity` (`INFO` … `CRITICAL`) of
+    /// `tenant`.
+    pub fn severity_alerts(&self, severity: &str, tenant: &str) -> &[String] {
+        self.scope(tenant)
+            .severities
+            .get(severity)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// Every destination the policy alerts, with the key that names it first
+    /// (`tiers.CRITICAL.actions`, `tenants.acme.severities.HIGH.actions`…), so the alert
+    /// processor can check at start that each is configured.
+    pub fn alert_destinations(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let mut tenants: Vec<_> = self.tenants.iter().collect();
+        tenants.sort_by_key(|(t, _)| *t);
+        let scopes = std::iter::once(("".to_string(), &self.global)).chain(
+            tenants
+                .into_iter()
+                .map(|(t, s)| (format!("tenants.{t}."), s)),
+        );
+        for (prefix, scope) in scopes {
+            let mut tiers: Vec<_> = scope.tiers.iter().collect();
+            tiers.sort_by_key(|(tier, _)| std::cmp::Reverse(**tier));
+            for (tier, spec) in tiers {
+                for a in &spec.actions {
+                    if let Action::Alert { destination } = a {
+                        out.entry(destination.clone())
+                            .or_insert_with(|| format!("{prefix}tiers.{}.actions", tier.as_str()));
+                    }
+                }
+            }
+            let mut severities: Vec<_> = scope.severities.iter().collect();
+            severities.sort();
+            for (severity, dests) in severities {
+                for d in dests {
+                    out.entry(d.clone())
+                        .or_insert_with(|| format!("{prefix}severities.{severity}.actions"));
+                }
+            }
+        }
+        out
     }
 
     /// Scans `text` for `tenant` with its engine, allowlist and a key derived from `master_key`.
@@ -638,28 +626,6 @@ fn url_ok(url: &str) -> bool {
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"));
     rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace))
-}
-
-fn check_template(p: &mut Problems<'_>, span: std::ops::Range<usize>, key: &str, template: &str) {
-    let mut rest = template;
-    while let Some(i) = rest.find("{{") {
-        let Some(j) = rest[i..].find("}}") else {
-            p.at(span.clone(), key, "a '{{' is not closed");
-            return;
-        };
-        let var = &rest[i + 2..i + j];
-        if !TEMPLATE_VARS.contains(&var) {
-            p.at(
-                span.clone(),
-                key,
-                format!(
-                    "unknown variable {{{{{var}}}}}; use one of {}",
-                    TEMPLATE_VARS.join(", ")
-                ),
-            );
-        }
-        rest = &rest[i + j + 2..];
-    }
 }
 
 fn compile_rules(p: &mut Problems<'_>, raw: &[RawRule], key: &str) -> Vec<MatchRule> {
@@ -738,12 +704,7 @@ fn compile_rules(p: &mut Problems<'_>, raw: &[RawRule], key: &str) -> Vec<MatchR
     out
 }
 
-fn compile_tiers(
-    p: &mut Problems<'_>,
-    raw: &RawTiers,
-    key: &str,
-    destinations: &BTreeMap<String, Destination>,
-) -> HashMap<Tier, TierSpec> {
+fn compile_tiers(p: &mut Problems<'_>, raw: &RawTiers, key: &str) -> HashMap<Tier, TierSpec> {
     let mut out = HashMap::new();
     for (tier, spec) in [
         (Tier::Info, &raw.info),
@@ -754,24 +715,48 @@ fn compile_tiers(
         let k = format!("{key}.{}", tier.as_str());
         let mut actions = vec![];
         for a in &spec.actions {
-            match Action::parse(a.get_ref(), destinations) {
+            match Action::parse(a.get_ref()) {
                 Ok(action) => actions.push(action),
                 Err(message) => p.at(a.span(), &format!("{k}.actions"), message),
             }
         }
-        let mut templates = BTreeMap::new();
-        for (dest, t) in &spec.templates {
-            if !destinations.contains_key(dest) {
-                p.at(
-                    t.span(),
-                    &format!("{k}.templates.{dest}"),
-                    "no such destination",
-                );
-            }
-            check_template(p, t.span(), &format!("{k}.templates.{dest}"), t.get_ref());
-            templates.insert(dest.clone(), t.get_ref().clone());
+        out.insert(tier, TierSpec { actions });
+    }
+    out
+}
+
+fn compile_severities(
+    p: &mut Problems<'_>,
+    raw: &BTreeMap<String, Spanned<RawSeverity>>,
+    key: &str,
+) -> HashMap<String, Vec<String>> {
+    let mut out = HashMap::new();
+    for (severity, spec) in raw {
+        let k = format!("{key}.{severity}");
+        if !SEVERITIES.contains(&severity.as_str()) {
+            p.at(
+                spec.span(),
+                &k,
+                format!(
+                    "'{severity}' is not an incident severity; use {}",
+                    SEVERITIES.join(", ")
+                ),
+            );
+            continue;
         }
-        out.insert(tier, TierSpec { actions, templates });
+        let mut dests = vec![];
+        for a in &spec.get_ref().actions {
+            match Action::parse(a) {
+                Ok(Action::Alert { destination }) => dests.push(destination),
+                Ok(_) => p.at(
+                    spec.span(),
+                    &format!("{k}.actions"),
+                    format!("'{a}': an incident severity only takes alert:<destination> actions"),
+                ),
+                Err(message) => p.at(spec.span(), &format!("{k}.actions"), message),
+            }
+        }
+        out.insert(severity.clone(), dests);
     }
     out
 }

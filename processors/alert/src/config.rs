@@ -1,6 +1,7 @@
-//! `alert.toml`: the usual sections, `[alert]`, the destinations under
-//! `[destinations.<name>]` and the routes that say which alerts reach which destinations
-//! under `[[routes]]`. Secrets (webhook URLs, routing keys, signing secrets) are best set as
+//! `alert.toml`: the usual sections, `[alert]`, `[policy]` and the destinations under
+//! `[destinations.<name>]`. Which alerts reach which destinations is the policy's to say: a
+//! verdict's tier actions (`alert:<name>`, per tenant) and `[severities.<SEVERITY>]` for
+//! incidents. Secrets (webhook URLs, routing keys, signing secrets) are best set as
 //! `SIGHTLINE__DESTINATIONS__<NAME>__URL` and so on; they are never printed.
 
 use std::collections::BTreeMap;
@@ -10,10 +11,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use sightline_events::{DestinationKind, RegistryConfig};
 use sightline_kafka::{KafkaConfig, TopicsConfig};
+use sightline_policy::PolicySection;
 use sightline_runtime::{Problem, Validate};
 use sightline_stage::StageSection;
 
-use crate::alert::{Label, Level};
+use crate::alert::Label;
 
 /// The alert processor's config file, overridable by `SIGHTLINE__…` env vars.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -34,12 +36,13 @@ pub struct AlertConfig {
     /// `[alert]`
     #[serde(default)]
     pub alert: AlertSection,
+    /// `[policy]`: its `[severities]` route incidents (verdicts carry their tier's actions);
+    /// every destination it names must be configured here.
+    #[serde(default)]
+    pub policy: PolicySection,
     /// `[destinations.<name>]`
     #[serde(default)]
     pub destinations: BTreeMap<String, Destination>,
-    /// `[[routes]]`, each checked for every alert.
-    #[serde(default)]
-    pub routes: Vec<Route>,
 }
 
 /// `[alert]`
@@ -220,43 +223,6 @@ impl Destination {
     }
 }
 
-/// Which input a route matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RouteSource {
-    /// `sightline.verdicts.v1`.
-    Verdicts,
-    /// `sightline.incidents.v1`.
-    Incidents,
-}
-
-/// `[[routes]]`: alerts of `source` at `min_level` or above, of `tenants` (all when empty),
-/// go to `destinations`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Route {
-    /// `verdicts` or `incidents`.
-    pub source: RouteSource,
-    /// Verdicts: `INFO`, `WARNING`, `CRITICAL`; incidents: `INFO`, `LOW`, `MEDIUM`, `HIGH`,
-    /// `CRITICAL`.
-    pub min_level: String,
-    /// Tenants it applies to; every tenant when empty.
-    #[serde(default)]
-    pub tenants: Vec<String>,
-    /// Destination names.
-    pub destinations: Vec<String>,
-}
-
-impl Route {
-    /// The level parsed for its source.
-    pub fn level(&self) -> Option<Level> {
-        match self.source {
-            RouteSource::Verdicts => Level::of_verdict(&self.min_level),
-            RouteSource::Incidents => Level::of_incident(&self.min_level),
-        }
-    }
-}
-
 impl Validate for AlertConfig {
     fn validate(&self) -> Vec<Problem> {
         let mut p = self.kafka.validate("kafka");
@@ -280,41 +246,28 @@ impl Validate for AlertConfig {
         for (name, d) in &self.destinations {
             p.extend(validate_destination(&format!("destinations.{name}"), d));
         }
-        if self.routes.is_empty() {
-            p.push(Problem::new(
-                "routes",
-                "no route is configured; add [[routes]] with source, min_level and destinations",
-            ));
-        }
-        for (i, r) in self.routes.iter().enumerate() {
-            let key = format!("routes[{i}]");
-            if r.level().is_none() {
-                let known = match r.source {
-                    RouteSource::Verdicts => "INFO, WARNING or CRITICAL",
-                    RouteSource::Incidents => "INFO, LOW, MEDIUM, HIGH or CRITICAL",
-                };
-                p.push(Problem::new(
-                    format!("{key}.min_level"),
-                    format!("'{}' is not a level; use {known}", r.min_level),
-                ));
-            }
-            if r.destinations.is_empty() {
-                p.push(Problem::new(
-                    format!("{key}.destinations"),
-                    "is empty; name at least one destination",
-                ));
-            }
-            for d in &r.destinations {
-                if !self.destinations.contains_key(d) {
-                    p.push(Problem::new(
-                        format!("{key}.destinations"),
-                        format!("'{d}' is not configured; add [destinations.{d}] or remove it"),
-                    ));
-                }
-            }
-        }
+        p.extend(self.policy.validate("policy", false));
         p.extend(crate::render::Renderer::check(self));
         p
+    }
+}
+
+impl AlertConfig {
+    /// Problems with `policy`: every destination it alerts must be configured here.
+    pub fn check_policy(&self, policy: &sightline_policy::Policy) -> Vec<Problem> {
+        policy
+            .alert_destinations()
+            .into_iter()
+            .filter(|(name, _)| !self.destinations.contains_key(name))
+            .map(|(name, key)| {
+                Problem::new(
+                    format!("destinations.{name}"),
+                    format!(
+                        "the policy's {key} alerts '{name}', which is not configured; add [destinations.{name}] or remove alert:{name} from the policy"
+                    ),
+                )
+            })
+            .collect()
     }
 }
 
@@ -414,17 +367,6 @@ critical_group_wait = "0s"
 kind = "pagerduty"
 url = "https://events.pagerduty.test/v2/enqueue"
 routing_key = "R0UTINGKEY"
-
-[[routes]]
-source = "verdicts"
-min_level = "CRITICAL"
-destinations = ["oncall"]
-
-[[routes]]
-source = "incidents"
-min_level = "HIGH"
-tenants = ["acme"]
-destinations = ["pager"]
 "#;
 
     #[test]
@@ -459,11 +401,6 @@ secret = "short"
 [destinations.hook.templates]
 critical = "{{ usr }}"
 warning = "{% if %}"
-
-[[routes]]
-source = "incidents"
-min_level = "WARNING"
-destinations = ["pager", "missing"]
 "#,
         );
         let keys: Vec<String> = c.validate().into_iter().map(|p| p.key).collect();
@@ -476,17 +413,29 @@ destinations = ["pager", "missing"]
             "destinations.hook.secret",
             "destinations.hook.templates.critical",
             "destinations.hook.templates.warning",
-            "routes[0].min_level",
-            "routes[0].destinations",
         ] {
             assert!(keys.iter().any(|k| k == key), "{key} missing from {keys:?}");
         }
     }
 
     #[test]
-    fn the_documented_config_is_valid() {
-        let text = include_str!("../../../docs/config/alert.toml");
-        let c = parse(text);
+    fn the_documented_config_is_valid_and_configures_what_the_documented_policy_alerts() {
+        let c = parse(include_str!("../../../docs/config/alert.toml"));
         assert_eq!(c.validate(), vec![]);
+        let policy = sightline_policy::Policy::parse(
+            include_str!("../../../docs/config/policy.toml"),
+            "policy.toml",
+        )
+        .expect("the documented policy");
+        assert_eq!(c.check_policy(&policy), vec![]);
+        // A policy that alerts a destination nobody configured is refused, naming both.
+        let mut c = parse(GOOD);
+        c.destinations.remove("oncall");
+        let problems = c.check_policy(&policy);
+        assert!(
+            problems.iter().any(|p| p.key == "destinations.oncall_slack"
+                && p.message.contains("tiers.CRITICAL.actions")),
+            "{problems:?}"
+        );
     }
 }

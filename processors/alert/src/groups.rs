@@ -25,7 +25,7 @@ use sightline_events::{
 };
 
 use crate::alert::{Alert, Label, Level};
-use crate::config::{AlertConfig, Kind, RouteSource};
+use crate::config::{AlertConfig, Kind};
 use crate::render::{GroupText, Renderer};
 
 type Limiter = RateLimiter<
@@ -45,13 +45,6 @@ struct Dest {
     group_interval: i64,
     repeat_interval: i64,
     limiter: Limiter,
-}
-
-struct Route {
-    source: RouteSource,
-    level: Level,
-    tenants: Vec<String>,
-    dests: Vec<usize>,
 }
 
 /// An alert in a group.
@@ -196,7 +189,6 @@ pub enum Out {
 /// The grouping engine.
 pub struct Engine {
     dests: Vec<Dest>,
-    routes: Vec<Route>,
     renderer: Arc<Renderer>,
     /// By (partition, destination, labels).
     groups: BTreeMap<(i32, usize, String), Group>,
@@ -222,7 +214,6 @@ impl Engine {
     /// `renderer`.
     pub fn new(config: &AlertConfig, renderer: Arc<Renderer>) -> Self {
         let clock = FakeRelativeClock::default();
-        let names: Vec<&String> = config.destinations.keys().collect();
         let dests = config
             .destinations
             .iter()
@@ -242,23 +233,8 @@ impl Engine {
                 }
             })
             .collect();
-        let routes = config
-            .routes
-            .iter()
-            .map(|r| Route {
-                source: r.source,
-                level: r.level().unwrap_or(Level::Critical),
-                tenants: r.tenants.clone(),
-                dests: r
-                    .destinations
-                    .iter()
-                    .filter_map(|d| names.iter().position(|n| *n == d))
-                    .collect(),
-            })
-            .collect();
         Self {
             dests,
-            routes,
             renderer,
             groups: BTreeMap::new(),
             taken: HashMap::new(),
@@ -282,24 +258,26 @@ impl Engine {
         self.now_ms
     }
 
-    /// Groups `alert` for every destination it is routed to and has not joined yet, with a
-    /// GROUPED record each, then sends what is due.
-    pub fn add(&mut self, alert: &Alert, partition: i32, now_ms: i64, out: &mut Vec<Out>) {
+    /// The index of destination `name`.
+    pub fn destination(&self, name: &str) -> Option<usize> {
+        self.dests.iter().position(|d| d.name == name)
+    }
+
+    /// Groups `alert` for each of destinations `to` it has not joined yet, with a GROUPED
+    /// record each, then sends what is due.
+    pub fn add(
+        &mut self,
+        alert: &Alert,
+        to: &[usize],
+        partition: i32,
+        now_ms: i64,
+        out: &mut Vec<Out>,
+    ) {
         let now = self.advance(now_ms);
-        let source = match alert.record.source {
-            sightline_events::AlertSource::Verdict => RouteSource::Verdicts,
-            sightline_events::AlertSource::Incident => RouteSource::Incidents,
-        };
-        let level = alert.level();
-        let mut dests: Vec<usize> = self
-            .routes
+        let mut dests: Vec<usize> = to
             .iter()
-            .filter(|r| {
-                r.source == source
-                    && level >= r.level
-                    && (r.tenants.is_empty() || r.tenants.contains(&alert.tenant))
-            })
-            .flat_map(|r| r.dests.iter().copied())
+            .copied()
+            .filter(|d| *d < self.dests.len())
             .collect();
         dests.sort_unstable();
         dests.dedup();

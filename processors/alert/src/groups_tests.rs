@@ -9,7 +9,7 @@ use sightline_events::{
     AlertRecord, AlertSource, IncidentAction, Notification, NotificationOutcome,
 };
 
-use crate::alert::Alert;
+use crate::alert::{Alert, Level};
 use crate::config::tests::parse;
 use crate::config::AlertConfig;
 use crate::groups::{Delivery, Engine, Out};
@@ -30,18 +30,22 @@ routing_key = "k"
 kind = "slack"
 url = "https://hooks.slack.test/x"
 {slack}
-
-[[routes]]
-source = "verdicts"
-min_level = "CRITICAL"
-destinations = ["slack"]
-
-[[routes]]
-source = "incidents"
-min_level = "HIGH"
-destinations = ["pager", "slack"]
 "#
     ))
+}
+
+const PAGER: usize = 0;
+const SLACK: usize = 1;
+
+/// Routes as a policy would: CRITICAL verdicts to Slack, HIGH and CRITICAL incidents to the
+/// pager and Slack, nothing else.
+fn add(e: &mut Engine, a: &Alert, partition: i32, at: i64, out: &mut Vec<Out>) {
+    let to: &[usize] = match (a.record.source, a.level()) {
+        (AlertSource::Verdict, Level::Critical) => &[SLACK],
+        (AlertSource::Incident, Level::High | Level::Critical) => &[PAGER, SLACK],
+        _ => &[],
+    };
+    e.add(a, to, partition, at, out);
 }
 
 fn engine(c: &AlertConfig) -> Engine {
@@ -175,10 +179,17 @@ fn a_group_waits_sends_once_then_collects_for_its_interval() {
     let mut w = World::default();
     let mut out = vec![];
     // WARNING is not routed; three CRITICAL pastes in 10 s are one message after 30 s.
-    e.add(&verdict(0, "dana", "aws", "WARNING"), 0, T0, &mut out);
+    add(
+        &mut e,
+        &verdict(0, "dana", "aws", "WARNING"),
+        0,
+        T0,
+        &mut out,
+    );
     assert!(out.is_empty());
     for i in 1..=3 {
-        e.add(
+        add(
+            &mut e,
             &verdict(i, "dana", "aws", "CRITICAL"),
             0,
             T0 + i * 5_000,
@@ -194,7 +205,8 @@ fn a_group_waits_sends_once_then_collects_for_its_interval() {
     assert_eq!(w.delivered.len(), 1);
     assert_eq!(w.delivered[0].covers[0].alerts, 3);
     // The next paste waits for group_interval after that message, not group_wait.
-    e.add(
+    add(
+        &mut e,
         &verdict(4, "dana", "aws", "CRITICAL"),
         0,
         T0 + 60_000,
@@ -220,7 +232,13 @@ fn critical_goes_at_once_with_critical_group_wait_zero() {
     let mut e = engine(&c);
     let mut w = World::default();
     let mut out = vec![];
-    e.add(&verdict(1, "dana", "aws", "CRITICAL"), 0, T0, &mut out);
+    add(
+        &mut e,
+        &verdict(1, "dana", "aws", "CRITICAL"),
+        0,
+        T0,
+        &mut out,
+    );
     w.take(&mut out);
     assert_eq!(w.delivered.len(), 1, "sent within the add, no tick needed");
     assert_eq!(
@@ -238,7 +256,8 @@ fn an_incident_pages_once_is_acknowledged_resolved_and_reminded_while_open() {
     let mut e = engine(&c);
     let mut w = World::default();
     let mut out = vec![];
-    e.add(
+    add(
+        &mut e,
         &incident(1, "inc-1", IncidentAction::Trigger),
         0,
         T0,
@@ -246,7 +265,8 @@ fn an_incident_pages_once_is_acknowledged_resolved_and_reminded_while_open() {
     );
     // Occurrences do not page again.
     for n in 2..6 {
-        e.add(
+        add(
+            &mut e,
             &incident(n, "inc-1", IncidentAction::Update),
             0,
             T0 + n * 1_000,
@@ -268,13 +288,15 @@ fn an_incident_pages_once_is_acknowledged_resolved_and_reminded_while_open() {
     assert_eq!(pages[1].covers[0].alerts, 0);
     // Acknowledged, then resolved a moment later: each at once, not after the group's
     // interval; no more reminders once acknowledged.
-    e.add(
+    add(
+        &mut e,
         &incident(6, "inc-1", IncidentAction::Acknowledge),
         0,
         T0 + 3_700_000,
         &mut out,
     );
-    e.add(
+    add(
+        &mut e,
         &incident(7, "inc-1", IncidentAction::Resolve),
         0,
         T0 + 3_700_500,
@@ -312,7 +334,8 @@ fn storm(users: usize, rules: usize, n: i64, seed: u64) -> (Engine, World) {
         let user = format!("user-{}", x as usize % users);
         let rule = format!("rule-{}", (x >> 20) as usize % rules);
         let at = T0 + i * 60_000 / n;
-        e.add(
+        add(
+            &mut e,
             &verdict(i, &user, &rule, "CRITICAL"),
             partition(&user),
             at,
@@ -389,7 +412,7 @@ proptest! {
         let mut out = vec![];
         let crash = crash.min(n);
         for (a, at) in &alerts[..crash as usize] {
-            first.add(a, a.record.source_partition, *at, &mut out);
+            add(&mut first, a, a.record.source_partition, *at, &mut out);
             first.tick(*at, &mut out);
             w.take(&mut out);
         }
@@ -409,7 +432,7 @@ proptest! {
         }
         let commit = (crash - back).max(0);
         for (a, at) in &alerts[commit as usize..] {
-            second.add(a, a.record.source_partition, *at, &mut out);
+            add(&mut second, a, a.record.source_partition, *at, &mut out);
             second.tick(*at, &mut out);
             w.take(&mut out);
         }

@@ -5,8 +5,9 @@
 //! partitions: a group lives on one partition number, and its records are written to that
 //! partition of the notifications topic.
 //!
-//! Routes in the config say which alerts (by source, level and tenant) reach which
-//! destinations. Alerts are grouped per destination by labels with Alertmanager's
+//! The policy says which alerts reach which destinations: a verdict's tier actions
+//! (`alert:<name>`, per tenant) and, for incidents, `[severities.<SEVERITY>]`; the
+//! destinations themselves (URLs, grouping, limits, templates) are configured here. Alerts are grouped per destination by labels with Alertmanager's
 //! `group_wait`, `group_interval` and `repeat_interval` ([`groups`]); each destination has a
 //! rate limit (`governor`), and what exceeds it is deferred and merged into the next message,
 //! never dropped. Messages are rendered from minijinja templates checked at start
@@ -61,7 +62,16 @@ pub async fn run(config: AlertConfig, shutdown: Shutdown) -> anyhow::Result<Stat
         render::Renderer::new(&config)
             .map_err(|problems| sightline_runtime::ConfigError { problems })?,
     );
+    let policy = config.policy.load()?;
+    let problems = config.check_policy(&policy);
+    if !problems.is_empty() {
+        return Err(sightline_runtime::ConfigError { problems }.into());
+    }
     let metrics = StageMetrics::new(PROCESSOR);
+    let unrouted = metrics.counter(
+        "alert_unrouted",
+        "Alerts to a destination this processor does not configure",
+    );
     let engine = groups::Engine::new(&config, renderer);
     let producer = Producer::new(&config.kafka)?;
     let notifications = names.name(Topic::Notifications);
@@ -85,7 +95,7 @@ pub async fn run(config: AlertConfig, shutdown: Shutdown) -> anyhow::Result<Stat
         codec: codec.clone(),
         section: config.stage.clone(),
         prepare: prepare::AlertPrepare { codec },
-        step: step::Alerts::new(inputs, engine),
+        step: step::Alerts::new(inputs, engine, policy, unrouted),
         effect,
         metrics,
     };

@@ -567,11 +567,6 @@ url = "https://hooks.slack.test/x"
 kind = "pagerduty"
 url = "https://events.pagerduty.test/v2/enqueue"
 routing_key = "k"
-
-[[routes]]
-source = "verdicts"
-min_level = "CRITICAL"
-destinations = ["slack", "pager"]
 "#;
 
     fn renderer() -> Renderer {

@@ -1,5 +1,9 @@
-//! The step: turns verdicts and incident events into alerts for the grouping engine, and
-//! rebuilds the engine from the notifications topic. Pure.
+//! The step: turns verdicts and incident events into alerts for the grouping engine, routed
+//! as the policy says, and rebuilds the engine from the notifications topic. Pure.
+//!
+//! A verdict goes to the destinations its tier's actions name (`alert:<name>`: the policy
+//! classify applied, for the verdict's tenant); an incident event to those the policy's
+//! `[severities.<SEVERITY>]` names for its tenant.
 //!
 //! Inputs, by index (co-partitioned: a partition number holds a key on every topic):
 //! - [`NOTIFICATIONS`]: the processor's own outcomes read back, rebuilt to the end of the
@@ -10,7 +14,9 @@
 
 use std::collections::HashSet;
 
+use prometheus_client::metrics::counter::Counter;
 use sightline_events::{IncidentEvent, Notification, Verdict};
+use sightline_policy::Policy;
 use sightline_stage::{At, Fault, Step};
 
 use crate::alert::Alert;
@@ -38,12 +44,41 @@ pub enum Input {
 pub struct Alerts {
     topics: Vec<String>,
     engine: Engine,
+    policy: Policy,
+    /// Alerts to a destination this processor does not configure (a verdict classified under
+    /// another policy).
+    unrouted: Counter,
+    /// Such destinations, warned about once.
+    warned: HashSet<String>,
 }
 
 impl Alerts {
-    /// A step over input `topics` (in the index order above).
-    pub fn new(topics: Vec<String>, engine: Engine) -> Self {
-        Self { topics, engine }
+    /// A step over input `topics` (in the index order above), routing incidents with
+    /// `policy`; `unrouted` counts alerts to destinations not configured.
+    pub fn new(topics: Vec<String>, engine: Engine, policy: Policy, unrouted: Counter) -> Self {
+        Self {
+            topics,
+            engine,
+            policy,
+            unrouted,
+            warned: HashSet::new(),
+        }
+    }
+
+    fn destinations(&mut self, names: Vec<String>) -> Vec<usize> {
+        let mut to = vec![];
+        for name in names {
+            match self.engine.destination(&name) {
+                Some(d) => to.push(d),
+                None => {
+                    self.unrouted.inc();
+                    if self.warned.insert(name.clone()) {
+                        tracing::warn!(destination = %name, "alerts name a destination that is not configured; they are not sent there (counted in sightline_stage_alert_unrouted_total)");
+                    }
+                }
+            }
+        }
+        to
     }
 
     /// The engine, for tests.
@@ -71,14 +106,20 @@ impl Step for Alerts {
                 if let Some(a) =
                     Alert::of_verdict(&v, &self.topics[VERDICTS], at.partition, at.offset)
                 {
-                    self.engine.add(&a, at.partition, written_ms, out);
+                    let names = v.actions.iter().filter_map(|a| a.strip_prefix("alert:"));
+                    let to = self.destinations(names.map(str::to_string).collect());
+                    self.engine.add(&a, &to, at.partition, written_ms, out);
                 }
             }
             Input::Incident(e) => {
                 if let Some(a) =
                     Alert::of_incident(&e, &self.topics[INCIDENTS], at.partition, at.offset)
                 {
-                    self.engine.add(&a, at.partition, written_ms, out);
+                    let names = self
+                        .policy
+                        .severity_alerts(e.severity.as_str(), &e.tenant_id);
+                    let to = self.destinations(names.to_vec());
+                    self.engine.add(&a, &to, at.partition, written_ms, out);
                 }
             }
         }

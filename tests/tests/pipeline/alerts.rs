@@ -4,6 +4,7 @@
 //! end through the shim and every processor.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
@@ -41,11 +42,14 @@ impl Receivers {
         }
     }
 
-    /// The alert processor's sections: the three destinations with `slack`, `pager` and
-    /// `hook` lines added to each, and `routes`.
-    fn sections(&self, slack: &str, pager: &str, hook: &str, routes: &str) -> String {
+    /// The alert processor's sections: `policy`, and the three destinations with `slack`,
+    /// `pager` and `hook` lines added to each.
+    fn sections(&self, policy: &Path, slack: &str, pager: &str, hook: &str) -> String {
         format!(
             r#"
+[policy]
+file = {policy:?}
+
 [alert]
 dashboard_url = "https://sightline.test/dashboard"
 
@@ -68,8 +72,6 @@ url = "{hook_url}/hook"
 secret = "{SIGNING_SECRET}"
 max_backoff = "2s"
 {hook}
-
-{routes}
 "#,
             slack_url = self.slack.url,
             pager_url = self.pager.url,
@@ -78,25 +80,50 @@ max_backoff = "2s"
     }
 }
 
-fn route(source: &str, min_level: &str, destinations: &[&str]) -> String {
-    let d: Vec<String> = destinations.iter().map(|d| format!("\"{d}\"")).collect();
-    format!(
-        "[[routes]]\nsource = \"{source}\"\nmin_level = \"{min_level}\"\ndestinations = [{}]\n",
-        d.join(", ")
-    )
+/// A policy file: secrets are CRITICAL and blocked, CRITICAL verdicts alert `verdicts`,
+/// and incidents of HIGH or CRITICAL severity alert `incidents`.
+fn policy(verdicts: &[&str], incidents: &[&str]) -> PathBuf {
+    let alerts = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| format!("\"alert:{n}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let text = format!(
+        "version = 1\n\
+         [[rules]]\nname = \"credentials\"\nmatch = {{ category = \"secret\", min_confidence = 0.5 }}\ntier = \"CRITICAL\"\n\
+         [tiers.CRITICAL]\nactions = [\"block\", \"redact\", \"incident:high/credentials\"{sep}{verdicts}]\n\
+         [severities.HIGH]\nactions = [{incidents}]\n\
+         [severities.CRITICAL]\nactions = [{incidents}]\n",
+        sep = if verdicts.is_empty() { "" } else { ", " },
+        verdicts = alerts(verdicts),
+        incidents = alerts(incidents),
+    );
+    let dir = std::env::temp_dir().join(unique("alert-policy"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("policy.toml");
+    std::fs::write(&path, text).expect("policy");
+    path
+}
+
+/// The actions classify would put on a CRITICAL verdict under [`policy`].
+fn alerting(mut v: Verdict, destinations: &[&str]) -> Verdict {
+    v.actions = destinations.iter().map(|d| format!("alert:{d}")).collect();
+    v
 }
 
 const TICK: &str = "tick_every = \"100ms\"\n";
 
 /// `n` CRITICAL verdicts over `users` users and `rules` rules, ids `storm-<i>`.
-fn storm(n: usize, users: usize, rules: usize) -> Vec<Verdict> {
+fn storm(n: usize, users: usize, rules: usize, destinations: &[&str]) -> Vec<Verdict> {
     (0..n)
         .map(|i| {
             let user = format!("user-{}", i % users);
             let mut v = verdict(i, &user, T0 + i as i64, VerdictTier::Critical, Some("fp"));
             v.verdict_id = format!("storm-{i}");
             v.findings[0].rule_id = format!("rule-{}", (i / users) % rules);
-            v
+            alerting(v, destinations)
         })
         .collect()
 }
@@ -225,14 +252,15 @@ fn assert_tiled(records: &[Notification], destination: &str) {
 async fn ten_thousand_critical_verdicts_in_a_minute_are_few_messages_counting_each_once() {
     let env = TestEnv::new(2).await.expect("env");
     let r = Receivers::start().await;
+    let all_three = ["slack", "pager", "hook"];
     let sections = r.sections(
+        &policy(&all_three, &[]),
         "group_interval = \"20s\"",
         "group_interval = \"30s\"",
         "group_interval = \"20s\"",
-        &route("verdicts", "CRITICAL", &["slack", "pager", "hook"]),
     );
     let proc = Proc::start_with("alert", &env, &unique("alert"), &sections, TICK);
-    let verdicts = storm(10_000, 6, 3);
+    let verdicts = storm(10_000, 6, 3, &all_three);
     produce_paced(&env, &verdicts, Duration::from_secs(60)).await;
 
     let all = |count: fn(&Received) -> usize| {
@@ -332,13 +360,13 @@ async fn a_killed_alert_processor_rebuilds_its_groups_and_pages_no_group_twice()
     // A pager that groups for ten minutes: each group pages once in this test, unless a
     // restart forgot that it did.
     let sections = r.sections(
+        &policy(&["pager"], &[]),
         "",
         "group_interval = \"10m\"\nper_minute = 6000\nburst = 100",
         "",
-        &route("verdicts", "CRITICAL", &["pager"]),
     );
     let group = unique("alert");
-    let verdicts = storm(1_800, 6, 3);
+    let verdicts = storm(1_800, 6, 3, &["pager"]);
     let mut first = Proc::start_with("alert", &env, &group, &sections, TICK);
     produce(&env, &verdicts[..600]).await;
     let pages = r.pager.wait_until(WAIT, |p| p.len() >= 18).await;
@@ -462,21 +490,14 @@ async fn deliveries_retry_honour_retry_after_stop_on_refusals_and_dead_letter() 
     r.hook
         .script([Reply::status(400, "unknown field 'groups'")]);
     let sections = r.sections(
+        &policy(&["slack", "hook"], &["pager"]),
         "",
         "attempts = 4",
         "attempts = 4",
-        &format!(
-            "{}{}",
-            route("verdicts", "CRITICAL", &["slack", "hook"]),
-            route("incidents", "HIGH", &["pager"])
-        ),
     );
     let proc = Proc::start_with("alert", &env, &unique("alert"), &sections, TICK);
-    produce(
-        &env,
-        &[verdict(1, "dana", T0, VerdictTier::Critical, Some("fp"))],
-    )
-    .await;
+    let v = verdict(1, "dana", T0, VerdictTier::Critical, Some("fp"));
+    produce(&env, &[alerting(v, &["slack", "hook"])]).await;
     let codec = Codec::pinned().expect("codec");
     let topic = env.topic(Topic::Incidents);
     let opened = incident_opened("inc-42");
@@ -632,13 +653,28 @@ async fn clickhouse_text(env: &TestEnv) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pasted_aws_key_is_blocked_alerted_paged_once_resolved_and_stored_nowhere() {
-    let (env, _upstream, shim, shim_task) = shim_with(2, |_| {}).await;
+    // The policy: a pasted key is blocked and alerts Slack; its incident pages.
+    let policy = policy(&["slack"], &["pager"]);
+    let file = policy.clone();
+    let (env, _upstream, shim, shim_task) = shim_with(2, |c| c.policy.file = Some(file)).await;
     let sink = start_sink(sink_config(&env, &unique("sink")));
     let r = Receivers::start().await;
     let group = unique("g");
     let procs = [
-        Proc::start("dedupe", &env, &format!("{group}-dedupe"), None, ""),
-        Proc::start("classify", &env, &format!("{group}-classify"), None, ""),
+        Proc::start(
+            "dedupe",
+            &env,
+            &format!("{group}-dedupe"),
+            Some(&policy),
+            "",
+        ),
+        Proc::start(
+            "classify",
+            &env,
+            &format!("{group}-classify"),
+            Some(&policy),
+            "",
+        ),
         Proc::start_with(
             "incidents",
             &env,
@@ -650,16 +686,7 @@ async fn a_pasted_aws_key_is_blocked_alerted_paged_once_resolved_and_stored_nowh
             "alert",
             &env,
             &format!("{group}-alert"),
-            &r.sections(
-                "",
-                "",
-                "",
-                &format!(
-                    "{}{}",
-                    route("verdicts", "CRITICAL", &["slack"]),
-                    route("incidents", "HIGH", &["pager"])
-                ),
-            ),
+            &r.sections(&policy, "", "", ""),
             TICK,
         ),
     ];
