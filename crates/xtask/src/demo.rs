@@ -11,6 +11,7 @@ use crate::util::{self, env_port, port_open, step};
 const DATABASE: &str = "sightline_demo";
 const SHIM_PORT: u16 = 8787;
 const UPSTREAM_PORT: u16 = 18080;
+const RECORDER_PORT: u16 = 18081;
 
 /// Children of the demo, stopped (SIGTERM, then wait) when dropped.
 struct Procs(Vec<(String, Child)>);
@@ -45,6 +46,10 @@ pub fn run() -> Result<(), String> {
     for (port, what) in [
         (SHIM_PORT, "the shim"),
         (UPSTREAM_PORT, "the fake upstream"),
+        (
+            RECORDER_PORT,
+            "the recording server standing in for Slack and PagerDuty",
+        ),
     ] {
         if port_open(port) {
             return Err(format!(
@@ -71,6 +76,8 @@ pub fn run() -> Result<(), String> {
         "-p",
         "sightline-incidents",
         "-p",
+        "sightline-alert",
+        "-p",
         "sightline-testkit",
         "--bins",
     ]))?;
@@ -88,14 +95,18 @@ pub fn run() -> Result<(), String> {
         ),
         ("SIGHTLINE__CLICKHOUSE__DATABASE", DATABASE.to_string()),
     ];
-    // What the shim and the processors need: the broker, and the one fingerprint key every
-    // component hashes and fingerprints with.
+    // The policy: a pasted key is blocked and alerts Slack; its incident pages.
+    let policy = logs.join("policy.toml");
+    fs::write(&policy, DEMO_POLICY).map_err(|e| e.to_string())?;
+    // What the shim and the processors need: the broker, the one fingerprint key every
+    // component hashes and fingerprints with, and the policy.
     let stream_env = [
         env[0].clone(),
         (
             "SIGHTLINE_FINGERPRINT_KEY",
             "demo-fingerprint-key-change-me".to_string(),
         ),
+        ("SIGHTLINE__POLICY__FILE", policy.display().to_string()),
     ];
 
     step("sightline migrate && sightline topics apply");
@@ -107,11 +118,17 @@ pub fn run() -> Result<(), String> {
         )?;
     }
 
-    step("start fake upstream, shim, sink, dedupe, classify and incidents (each its own process)");
+    step("start fake upstream, a recorder for Slack and PagerDuty, shim, sink, dedupe, classify, incidents and alert (each its own process)");
     let mut procs = Procs(vec![]);
     procs.0.push(spawn(
         "fake upstream",
         Command::new(bin.join("sightline-fake-upstream")).arg(format!("127.0.0.1:{UPSTREAM_PORT}")),
+        &logs,
+    )?);
+    procs.0.push(spawn(
+        "recorder",
+        Command::new(bin.join("sightline-webhook-recorder"))
+            .arg(format!("127.0.0.1:{RECORDER_PORT}")),
         &logs,
     )?);
     let upstream = format!("http://127.0.0.1:{UPSTREAM_PORT}");
@@ -162,9 +179,25 @@ pub fn run() -> Result<(), String> {
             &logs,
         )?);
     }
-    for port in [UPSTREAM_PORT, SHIM_PORT] {
+    let alert_config = logs.join("alert.toml");
+    fs::write(
+        &alert_config,
+        DEMO_ALERTS.replace("RECORDER", &format!("http://127.0.0.1:{RECORDER_PORT}")),
+    )
+    .map_err(|e| e.to_string())?;
+    procs.0.push(spawn(
+        "sightline-alert",
+        Command::new(bin.join("sightline-alert"))
+            .arg("--config")
+            .arg(&alert_config)
+            .envs(stream_env.iter().cloned())
+            .env("SIGHTLINE__STAGE__GROUP_ID", "sightline-demo-alert"),
+        &logs,
+    )?);
+    for port in [UPSTREAM_PORT, RECORDER_PORT, SHIM_PORT] {
         wait_port(port)?;
     }
+    let recorded = logs.join("recorder.log");
     let before = count(ch_port)?;
 
     step("four calls through the shim (Anthropic and OpenAI, whole and streamed)");
@@ -278,6 +311,13 @@ pub fn run() -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+    step("Slack: one message for dana's burst (the recorder stands in for the webhook)");
+    for line in wait_recorded(&recorded, "/slack", 1)? {
+        println!(
+            "POST /slack  text: {}",
+            json_str(&line, "text").unwrap_or_default()
+        );
+    }
     step("dana pastes the same key twice more, in two separate calls");
     for attempt in ["still failing", "one more try"] {
         let body = format!(
@@ -339,6 +379,15 @@ pub fn run() -> Result<(), String> {
     if shown.contains(AWS_KEY_ID) {
         return Err("the incident holds the pasted key".into());
     }
+    step("PagerDuty: one page for the incident");
+    for line in wait_recorded(&recorded, "/pagerduty", 1)? {
+        println!(
+            "POST /pagerduty  event_action: {}  dedup_key: {}  summary: {}",
+            json_str(&line, "event_action").unwrap_or_default(),
+            json_str(&line, "dedup_key").unwrap_or_default(),
+            json_str(&line, "summary").unwrap_or_default(),
+        );
+    }
     step("on-call resolves it");
     println!(
         "$ sightline incident resolve {id} --actor oncall@acme.test\n{}",
@@ -348,6 +397,19 @@ pub fn run() -> Result<(), String> {
         "$ sightline incident list --user dana --status resolved\n{}",
         sightline(&["incident", "list", "--user", "dana", "--status", "resolved"])?
     );
+    step("PagerDuty hears the resolve, with the same dedup_key");
+    let pages = wait_recorded(&recorded, "/pagerduty", 2)?;
+    for line in &pages[1..] {
+        println!(
+            "POST /pagerduty  event_action: {}  dedup_key: {}",
+            json_str(line, "event_action").unwrap_or_default(),
+            json_str(line, "dedup_key").unwrap_or_default(),
+        );
+    }
+    let everything = fs::read_to_string(&recorded).unwrap_or_default();
+    if everything.contains(AWS_KEY_ID) {
+        return Err("a message holds the pasted key".into());
+    }
     println!(
         "Query it yourself:\n  clickhouse-client --port {} -d {DATABASE} -q 'SELECT * FROM llm_call_summary'\n  \
          curl 'http://127.0.0.1:{ch_port}/?database={DATABASE}' --data-binary 'SELECT user_id, count() FROM llm_calls GROUP BY user_id'\n\
@@ -357,6 +419,101 @@ pub fn run() -> Result<(), String> {
     );
     drop(procs);
     Ok(())
+}
+
+/// The demo's policy: the built-in rules, a pasted key alerts Slack, its incident pages.
+const DEMO_POLICY: &str = r#"version = 1
+[[rules]]
+name = "credentials"
+match = { category = "secret", min_confidence = 0.5 }
+tier = "CRITICAL"
+
+[[rules]]
+name = "low-confidence-secrets"
+match = { category = "secret" }
+tier = "WARNING"
+
+[[rules]]
+name = "production-access"
+match = { category = "production" }
+tier = "WARNING"
+
+[[rules]]
+name = "personal-data"
+match = { category = "pii" }
+tier = "INFO"
+
+[tiers.CRITICAL]
+actions = ["block", "redact", "alert:oncall_slack", "incident:high/credentials"]
+
+[tiers.WARNING]
+actions = ["redact"]
+
+[severities.CRITICAL]
+actions = ["alert:pager"]
+
+[severities.HIGH]
+actions = ["alert:pager"]
+"#;
+
+/// The demo's destinations, at the recorder (RECORDER is replaced by its URL).
+const DEMO_ALERTS: &str = r#"[stage]
+tick_every = "200ms"
+
+[destinations.oncall_slack]
+kind = "slack"
+url = "RECORDER/slack/services/T0/B0/demo"
+critical_group_wait = "0s"
+
+[destinations.pager]
+kind = "pagerduty"
+url = "RECORDER/pagerduty/v2/enqueue"
+routing_key = "demo-routing-key-0000000000000000"
+"#;
+
+/// The recorder's lines for requests to paths starting with `prefix`, once there are `n`.
+fn wait_recorded(log: &Path, prefix: &str, n: usize) -> Result<Vec<String>, String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let needle = format!(r#""path":"{prefix}"#);
+    loop {
+        let lines: Vec<String> = fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&needle))
+            .map(str::to_string)
+            .collect();
+        if lines.len() >= n {
+            return Ok(lines);
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{n} request(s) to {prefix} did not arrive within 60s; see {}",
+                log.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The first string value of `key` in a JSON line (enough for showing what was sent).
+fn json_str(line: &str, key: &str) -> Option<String> {
+    let start = line.find(&format!(r#""{key}":""#))? + key.len() + 4;
+    let mut out = String::new();
+    let mut escaped = false;
+    for c in line[start..].chars() {
+        match (escaped, c) {
+            (true, 'n') => out.push(' '),
+            (true, c) => out.push(c),
+            (false, '\\') => {
+                escaped = true;
+                continue;
+            }
+            (false, '"') => return Some(out),
+            (false, c) => out.push(c),
+        }
+        escaped = false;
+    }
+    None
 }
 
 /// A made-up access key id in AWS's format (the detection engine's checks pass; AWS knows
