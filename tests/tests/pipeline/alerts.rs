@@ -211,6 +211,41 @@ fn hook_ids(r: &Received) -> Vec<String> {
         .collect()
 }
 
+/// Runs the README's Python verification snippet on a delivery: it must accept it as sent and
+/// refuse it with the body changed or the wrong secret.
+async fn readme_snippet_verifies(r: &Received) {
+    let readme = include_str!("../../../README.md");
+    let start = readme
+        .find("```python\n  import hmac")
+        .expect("the README shows how to verify a webhook in Python");
+    let code: String = readme[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with("```"))
+        .map(|l| format!("{}\n", l.strip_prefix("  ").unwrap_or(l)))
+        .collect();
+    let driver = "import sys, json\nsecret, header, body = sys.argv[1].encode(), sys.argv[2], open(sys.argv[3], 'rb').read()\nprint(json.dumps([verify(secret, header, body), verify(secret, header, body + b' '), verify(b'wrong', header, body)]))\n";
+    let dir = std::env::temp_dir().join(unique("verify"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("verify.py"), format!("{code}{driver}")).expect("script");
+    std::fs::write(dir.join("body"), &r.body).expect("body");
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = tokio::process::Command::new(python)
+        .arg(dir.join("verify.py"))
+        .arg(SIGNING_SECRET)
+        .arg(r.header("sightline-signature").expect("signed"))
+        .arg(dir.join("body"))
+        .output()
+        .await
+        .expect("python");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "[true, false, false]",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Per destination and group, the alert ranges its SENT records cover: each group's must
 /// tile 1..=last exactly once.
 fn assert_tiled(records: &[Notification], destination: &str) {
@@ -565,6 +600,7 @@ async fn deliveries_retry_honour_retry_after_stop_on_refusals_and_dead_letter() 
     assert_eq!(of("pager", NotificationOutcome::Sent)[0].attempts, 3);
     // A 400 is final: one attempt, dead-lettered, with the message in the DLQ.
     assert_eq!(r.hook.requests().len(), 1);
+    readme_snippet_verifies(&r.hook.requests()[0]).await;
     let dead = of("hook", NotificationOutcome::DeadLettered);
     assert_eq!(
         (dead.len(), dead[0].attempts, dead[0].http_status),
