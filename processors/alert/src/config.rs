@@ -155,7 +155,7 @@ pub struct Destination {
     /// Timeout of one attempt.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
-    /// Longest wait between attempts (a `Retry-After` asked for is honoured up to 10 minutes).
+    /// Longest wait between attempts; a longer `Retry-After` is cut to it.
     #[serde(default = "default_max_backoff", with = "humantime_serde")]
     pub max_backoff: Duration,
     /// Message templates per level (minijinja); the defaults carry what on-call needs.
@@ -200,8 +200,12 @@ fn default_timeout() -> Duration {
 }
 
 fn default_max_backoff() -> Duration {
-    Duration::from_secs(60)
+    Duration::from_secs(30)
 }
+
+/// The longest a message may take to give up: the stage waits for it, and Kafka evicts a
+/// consumer that does not poll for five minutes.
+pub const MAX_DELIVERY_TIME: Duration = Duration::from_secs(240);
 
 impl Destination {
     /// Messages per minute.
@@ -275,10 +279,13 @@ fn validate_destination(key: &str, d: &Destination) -> Vec<Problem> {
     let mut p = vec![];
     let url = d.url.0.as_str();
     match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+        Ok(u) if u.scheme() == "https" && u.host().is_some() => {}
+        // Plain HTTP only to this machine: a Slack URL carries its token.
+        Ok(u) if u.scheme() == "http"
+            && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")) => {}
         _ => p.push(Problem::new(
             format!("{key}.url"),
-            "must be an http:// or https:// URL (set it in the file or as SIGHTLINE__DESTINATIONS__<NAME>__URL); the value is not shown",
+            "must be an https:// URL (http:// only to 127.0.0.1 or localhost); set it in the file or as SIGHTLINE__DESTINATIONS__<NAME>__URL; the value is not shown",
         )),
     }
     match d.kind {
@@ -318,6 +325,23 @@ fn validate_destination(key: &str, d: &Destination) -> Vec<Problem> {
     }
     if d.burst() == 0 {
         p.push(Problem::new(format!("{key}.burst"), "must be at least 1"));
+    }
+    if d.kind == Kind::Pagerduty && d.burst() < 3 {
+        p.push(Problem::new(
+            format!("{key}.burst"),
+            "must be at least 3 for PagerDuty: an incident's trigger, acknowledge and resolve may go together",
+        ));
+    }
+    let worst = (d.timeout + d.max_backoff) * d.attempts.max(1);
+    if worst > MAX_DELIVERY_TIME {
+        p.push(Problem::new(
+            format!("{key}.attempts"),
+            format!(
+                "attempts × (timeout + max_backoff) is {}s; keep it under {}s (the stage waits for a message, and Kafka evicts a consumer that does not poll for five minutes): lower attempts, timeout or max_backoff",
+                worst.as_secs(),
+                MAX_DELIVERY_TIME.as_secs()
+            ),
+        ));
     }
     if d.attempts == 0 {
         p.push(Problem::new(
@@ -391,11 +415,13 @@ dashboard_url = "ftp://x"
 kind = "pagerduty"
 url = "not a url"
 per_minute = 0
+burst = 2
+attempts = 10
 group_interval = "0s"
 
 [destinations.hook]
 kind = "webhook"
-url = "https://receiver.test/hook"
+url = "http://receiver.test/hook"
 secret = "short"
 
 [destinations.hook.templates]
@@ -409,7 +435,10 @@ warning = "{% if %}"
             "destinations.pager.url",
             "destinations.pager.routing_key",
             "destinations.pager.per_minute",
+            "destinations.pager.burst",
+            "destinations.pager.attempts",
             "destinations.pager.group_interval",
+            "destinations.hook.url",
             "destinations.hook.secret",
             "destinations.hook.templates.critical",
             "destinations.hook.templates.warning",

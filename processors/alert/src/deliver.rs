@@ -1,10 +1,10 @@
 //! The effect: sends each message to its destination with retries, then records every
 //! outcome on the notifications topic and waits for the broker; only then are the inputs'
 //! offsets stored. A crash before the outcome is recorded re-sends the messages in flight
-//! (PagerDuty deduplicates them by `dedup_key`; webhook receivers by `Sightline-Delivery`).
+//! (PagerDuty deduplicates them by `dedup_key`; webhook receivers by group and range).
 //!
-//! Retries back off exponentially with jitter, honour `Retry-After` on 429 and 503, and stop
-//! at once on any other 4xx but 408. A message that runs out of attempts is recorded
+//! Retries back off exponentially with jitter, honour `Retry-After` on 429 and 503 (up to the
+//! destination's `max_backoff`), and stop at once on any other 4xx but 408. A message that runs out of attempts is recorded
 //! DEAD_LETTERED and its payload goes to the DLQ. Destinations are sent to concurrently,
 //! each in order.
 
@@ -26,8 +26,8 @@ use sightline_stage::{Durable, Effect, Fault, KafkaOutput, StageMetrics};
 use crate::config::{AlertConfig, Kind};
 use crate::groups::{Delivery, Out};
 
-/// The longest `Retry-After` honoured.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+/// How much of a destination's error answer is kept (it is recorded and logged).
+const MAX_REASON: usize = 200;
 
 /// The webhook's signature header: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
 pub const SIGNATURE_HEADER: &str = "Sightline-Signature";
@@ -76,17 +76,33 @@ pub fn classify(e: &SendError) -> Retry {
     }
 }
 
-/// Parses `Retry-After`: seconds or an HTTP date, at most [`MAX_RETRY_AFTER`].
+/// Parses `Retry-After`: seconds or an HTTP date.
 pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    let wait = match value.parse::<u64>() {
+    Some(match value.parse::<u64>() {
         Ok(secs) => Duration::from_secs(secs),
         Err(_) => httpdate::parse_http_date(value)
             .ok()?
             .duration_since(now)
             .unwrap_or_default(),
-    };
-    Some(wait.min(MAX_RETRY_AFTER))
+    })
+}
+
+/// The start of a destination's error answer, fit to record: without control characters,
+/// and without the destination's URL, routing key or secret should the answer echo them.
+fn reason(t: &Target, body: &[u8]) -> String {
+    let mut text = String::from_utf8_lossy(body).to_string();
+    for secret in [t.url.as_str(), t.routing_key.as_str()]
+        .into_iter()
+        .chain(std::str::from_utf8(&t.secret).ok())
+        .filter(|s| !s.is_empty())
+    {
+        text = text.replace(secret, "[redacted]");
+    }
+    text.chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_REASON)
+        .collect()
 }
 
 /// The webhook signature of `body` sent at `timestamp` (unix seconds).
@@ -207,9 +223,12 @@ impl Deliveries {
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| retry_after(v, SystemTime::now()));
-        let text = resp.text().await.unwrap_or_default();
-        let reason: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
+            .and_then(|v| retry_after(v, SystemTime::now()))
+            .map(|d| d.min(t.policy.most));
+        // The first chunk is enough for a reason; the rest is not read.
+        let mut resp = resp;
+        let first = resp.chunk().await.ok().flatten().unwrap_or_default();
+        let reason = reason(t, &first[..first.len().min(4 * MAX_REASON)]);
         Err(SendError {
             status: Some(status.as_u16()),
             message: if reason.is_empty() {
@@ -364,20 +383,32 @@ impl Effect for Deliveries {
         let sends = by_dest.into_values().map(|list| async move {
             let mut out = vec![];
             for d in &list {
-                out.extend(this.deliver(d, shutdown).await?);
+                match this.deliver(d, shutdown).await {
+                    Ok(records) => out.extend(records),
+                    Err(fault) => return (out, Some(fault)),
+                }
             }
-            Ok::<_, Fault>(out)
+            (out, None)
         });
         let (written, delivered) = futures::join!(
             grouped.write(records, shutdown),
             futures::future::join_all(sends)
         );
         written?;
+        // Outcomes known are recorded even when shutdown cut another destination short, so
+        // what was delivered is not sent again.
         let mut outcomes = vec![];
+        let mut interrupted = None;
         for d in delivered {
-            outcomes.extend(d?);
+            let (known, fault) = d;
+            outcomes.extend(known);
+            interrupted = interrupted.or(fault);
         }
-        self.records.write(outcomes, shutdown).await
+        let durable = self.records.write(outcomes, shutdown).await?;
+        match interrupted {
+            Some(fault) => Err(fault),
+            None => Ok(durable),
+        }
     }
 }
 
@@ -410,15 +441,47 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_reads_seconds_and_dates_and_is_capped() {
+    fn retry_after_reads_seconds_and_dates() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_780_000_000);
         assert_eq!(retry_after("7", now), Some(Duration::from_secs(7)));
         let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
         assert_eq!(retry_after(&later, now), Some(Duration::from_secs(30)));
-        assert_eq!(retry_after("86400", now), Some(MAX_RETRY_AFTER));
         let past = httpdate::fmt_http_date(now - Duration::from_secs(30));
         assert_eq!(retry_after(&past, now), Some(Duration::ZERO));
         assert_eq!(retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn an_answer_that_echoes_the_destination_never_reaches_a_record() {
+        let t = Target {
+            name: "slack".into(),
+            kind: Kind::Slack,
+            url: "https://hooks.slack.test/services/T0/B0/token-123".into(),
+            routing_key: String::new(),
+            secret: b"signing-secret".to_vec(),
+            policy: RetryPolicy {
+                attempts: Some(1),
+                first: Duration::from_millis(1),
+                most: Duration::from_millis(1),
+                jitter: false,
+            },
+            timeout: Duration::from_secs(1),
+        };
+        let echoed = format!(
+            "bad request to {} signed signing-secret\n{}",
+            t.url,
+            "x".repeat(500)
+        );
+        let r = reason(&t, echoed.as_bytes());
+        assert!(
+            !r.contains("token-123") && !r.contains("signing-secret"),
+            "{r}"
+        );
+        assert!(
+            r.starts_with("bad request to [redacted] signed [redacted]"),
+            "{r}"
+        );
+        assert_eq!(r.chars().count(), MAX_REASON);
     }
 
     #[test]

@@ -28,6 +28,9 @@ use crate::alert::{Alert, Label, Level};
 use crate::config::{AlertConfig, Kind};
 use crate::render::{GroupText, Renderer};
 
+/// How far ahead of the engine's time a record's time may move it at once.
+const MAX_AHEAD_MS: i64 = 60_000;
+
 type Limiter = RateLimiter<
     NotKeyed,
     InMemoryState,
@@ -136,6 +139,45 @@ pub struct Delivery {
     pub at_ms: i64,
 }
 
+impl Cover {
+    /// A record of `outcome` for this range, of destination `destination`.
+    fn notification(
+        &self,
+        destination: &str,
+        kind: Kind,
+        outcome: NotificationOutcome,
+        at_ms: i64,
+    ) -> Notification {
+        Notification {
+            notification_id: Notification::id_for(
+                &self.group_id,
+                None,
+                outcome,
+                self.seq_from,
+                self.seq,
+                0,
+            ),
+            outcome,
+            destination: destination.to_string(),
+            destination_kind: kind.avro(),
+            group_id: self.group_id.clone(),
+            group_key: self.group_key.clone(),
+            tenant_id: self.tenant.clone(),
+            partition: self.partition,
+            seq_from: self.seq_from,
+            seq: self.seq,
+            alerts: self.alerts,
+            delivery_id: None,
+            merged_groups: 0,
+            attempts: 0,
+            http_status: None,
+            error: None,
+            at_ms,
+            alert: None,
+        }
+    }
+}
+
 impl Delivery {
     /// The record of how this delivery ended for one group it covers.
     pub fn outcome(
@@ -156,23 +198,12 @@ impl Delivery {
                 c.seq,
                 attempts,
             ),
-            outcome,
-            destination: self.destination.clone(),
-            destination_kind: self.kind.avro(),
-            group_id: c.group_id.clone(),
-            group_key: c.group_key.clone(),
-            tenant_id: c.tenant.clone(),
-            partition: c.partition,
-            seq_from: c.seq_from,
-            seq: c.seq,
-            alerts: c.alerts,
             delivery_id: Some(self.id.clone()),
             merged_groups: i32::try_from(self.covers.len()).unwrap_or(i32::MAX),
             attempts,
             http_status: status.map(i32::from),
             error,
-            at_ms,
-            alert: None,
+            ..c.notification(&self.destination, self.kind, outcome, at_ms)
         }
     }
 }
@@ -244,8 +275,15 @@ impl Engine {
         }
     }
 
-    /// Moves time forward to `now_ms` (never back) and returns the engine's time.
+    /// Moves time forward to `now_ms` (never back) and returns the engine's time. A time more
+    /// than [`MAX_AHEAD_MS`] past the engine's (a producer with a clock ahead) counts as that
+    /// much: one bad timestamp must not freeze the timers until the world catches up.
     fn advance(&mut self, now_ms: i64) -> i64 {
+        let now_ms = if self.now_ms > 0 {
+            now_ms.min(self.now_ms.saturating_add(MAX_AHEAD_MS))
+        } else {
+            now_ms
+        };
         let start = *self.clock_start_ms.get_or_insert(now_ms);
         if now_ms > self.now_ms {
             let before = (self.now_ms - start).max(0);
@@ -328,15 +366,20 @@ impl Engine {
             };
             fire(group, &member);
             group.pending.push(member);
-            out.push(Out::Record(Box::new(record(
-                group,
-                &self.dests[d],
-                partition,
+            let cover = Cover {
+                seq_from: group.last_seq,
+                seq: group.last_seq,
+                alerts: 1,
+                ..cover_of(group, partition, true)
+            };
+            let mut grouped = cover.notification(
+                &self.dests[d].name,
+                self.dests[d].kind,
                 NotificationOutcome::Grouped,
-                (group.last_seq, group.last_seq, 1),
                 now,
-                Some(alert.record.clone()),
-            ))));
+            );
+            grouped.alert = Some(alert.record.clone());
+            out.push(Out::Record(Box::new(grouped)));
         }
         for d in &dests {
             self.flush(*d, now, out);
@@ -389,8 +432,11 @@ impl Engine {
             };
             return Some((at, false));
         }
-        match (g.firing.is_empty(), g.last_sent_ms) {
-            (false, Some(t)) => Some((t + d.repeat_interval, true)),
+        // PagerDuty keeps its own alert open and escalates it: no reminders there.
+        match (g.firing.is_empty(), g.last_sent_ms, d.kind) {
+            (false, Some(t), Kind::Slack | Kind::Webhook) => {
+                Some((t.saturating_add(d.repeat_interval), true))
+            }
             _ => None,
         }
     }
@@ -452,19 +498,13 @@ impl Engine {
                 continue;
             }
             g.deferred = true;
-            let range = (
-                g.pending.first().map_or(g.covered, |m| m.seq),
-                g.pending.last().map_or(g.covered, |m| m.seq),
-                g.pending.len() as i64,
-            );
-            out.push(Out::Record(Box::new(record(
-                g,
-                &self.dests[d],
-                key.0,
+            let cover = cover_of(g, key.0, false);
+            let dest = &self.dests[d];
+            out.push(Out::Record(Box::new(cover.notification(
+                &dest.name,
+                dest.kind,
                 NotificationOutcome::Deferred,
-                range,
                 now,
-                None,
             ))));
         }
     }
@@ -510,14 +550,16 @@ impl Engine {
         let request = match self.dests[d].kind {
             Kind::Slack => self.renderer.slack(&texts),
             _ => {
-                let id = delivery_id(&self.dests[d].name, &self.covers(keys), now);
-                let groups: Vec<(String, &GroupText, Vec<&AlertRecord>)> = keys
+                let covers = self.covers(keys);
+                let id = delivery_id(&self.dests[d].name, &covers, now);
+                let groups: Vec<(&Cover, &GroupText, Vec<&AlertRecord>)> = keys
                     .iter()
                     .zip(&texts)
-                    .filter_map(|((k, repeat), t)| {
+                    .zip(&covers)
+                    .filter_map(|(((k, repeat), t), c)| {
                         self.groups
                             .get(k)
-                            .map(|g| (g.id.clone(), t, Self::members(g, *repeat)))
+                            .map(|g| (c, t, Self::members(g, *repeat)))
                     })
                     .collect();
                 self.renderer.webhook(&id, &self.dests[d].name, &groups)
@@ -528,27 +570,7 @@ impl Engine {
 
     fn covers(&self, keys: &[((i32, usize, String), bool)]) -> Vec<Cover> {
         keys.iter()
-            .filter_map(|(k, repeat)| {
-                let g = self.groups.get(k)?;
-                let (from, to, n) = if *repeat {
-                    (g.covered, g.covered, 0)
-                } else {
-                    (
-                        g.pending.first().map_or(g.covered, |m| m.seq),
-                        g.pending.last().map_or(g.covered, |m| m.seq),
-                        g.pending.len() as i64,
-                    )
-                };
-                Some(Cover {
-                    group_id: g.id.clone(),
-                    group_key: g.key.clone(),
-                    tenant: g.tenant.clone(),
-                    partition: k.0,
-                    seq_from: from,
-                    seq: to,
-                    alerts: n,
-                })
-            })
+            .filter_map(|(k, repeat)| Some(cover_of(self.groups.get(k)?, k.0, *repeat)))
             .collect()
     }
 
@@ -595,7 +617,8 @@ impl Engine {
             return;
         };
         let key = (n.partition, d, n.group_key.clone());
-        if let Some(a) = &n.alert {
+        // Live, the engine took the input itself when it grouped it.
+        if let (Some(a), true) = (&n.alert, rebuilding) {
             let taken = self
                 .taken
                 .entry((a.source_topic.clone(), a.source_partition, d))
@@ -759,33 +782,19 @@ fn delivery_id(dest: &str, covers: &[Cover], now: i64) -> String {
     derived_id(&refs)
 }
 
-fn record(
-    g: &Group,
-    d: &Dest,
-    partition: i32,
-    outcome: NotificationOutcome,
-    (seq_from, seq, alerts): (i64, i64, i64),
-    now: i64,
-    alert: Option<AlertRecord>,
-) -> Notification {
-    Notification {
-        notification_id: Notification::id_for(&g.id, None, outcome, seq_from, seq, 0),
-        outcome,
-        destination: d.name.clone(),
-        destination_kind: d.kind.avro(),
+/// What a message about `g` covers: its pending alerts, or none for a reminder.
+fn cover_of(g: &Group, partition: i32, repeat: bool) -> Cover {
+    let (seq_from, seq, alerts) = match (repeat, g.pending.first(), g.pending.last()) {
+        (false, Some(first), Some(last)) => (first.seq, last.seq, g.pending.len() as i64),
+        _ => (g.covered, g.covered, 0),
+    };
+    Cover {
         group_id: g.id.clone(),
         group_key: g.key.clone(),
-        tenant_id: g.tenant.clone(),
+        tenant: g.tenant.clone(),
         partition,
         seq_from,
         seq,
         alerts,
-        delivery_id: None,
-        merged_groups: 0,
-        attempts: 0,
-        http_status: None,
-        error: None,
-        at_ms: now,
-        alert,
     }
 }

@@ -248,11 +248,9 @@ fn critical_goes_at_once_with_critical_group_wait_zero() {
 }
 
 #[test]
-fn an_incident_pages_once_is_acknowledged_resolved_and_reminded_while_open() {
-    let c = config(
-        "",
-        "critical_group_wait = \"0s\"\ngroup_interval = \"1m\"\nrepeat_interval = \"1h\"",
-    );
+fn an_incident_pages_once_is_acknowledged_resolved_and_reminded_on_slack_while_open() {
+    let timers = "critical_group_wait = \"0s\"\ngroup_interval = \"1m\"\nrepeat_interval = \"1h\"";
+    let c = config(timers, timers);
     let mut e = engine(&c);
     let mut w = World::default();
     let mut out = vec![];
@@ -280,12 +278,19 @@ fn an_incident_pages_once_is_acknowledged_resolved_and_reminded_while_open() {
     assert_eq!(pages[0].requests.len(), 1);
     assert_eq!(pages[0].requests[0]["event_action"], "trigger");
     assert_eq!(pages[0].requests[0]["dedup_key"], "sightline:inc-1");
-    // Still open after repeat_interval: a reminder with the same dedup_key.
-    run_until(&mut e, &mut w, T0 + 3_600_000, T0 + 3_610_000, 10_000);
-    let pages = w.to("pager");
-    assert_eq!(pages.len(), 2, "one reminder");
-    assert_eq!(pages[1].requests[0]["dedup_key"], "sightline:inc-1");
-    assert_eq!(pages[1].covers[0].alerts, 0);
+    assert_eq!(
+        w.to("slack").len(),
+        2,
+        "the trigger, then the occurrences a minute later"
+    );
+    // Still open after repeat_interval: a reminder on Slack (PagerDuty escalates by itself).
+    run_until(&mut e, &mut w, T0 + 3_600_000, T0 + 3_670_000, 10_000);
+    assert_eq!(w.to("pager").len(), 1, "no page again");
+    let slack = w.to("slack");
+    assert_eq!(slack.len(), 3, "one reminder");
+    assert_eq!(slack[2].covers[0].alerts, 0);
+    let text = slack[2].requests[0]["text"].as_str().unwrap_or_default();
+    assert!(text.contains("still open"), "{text}");
     // Acknowledged, then resolved a moment later: each at once, not after the group's
     // interval; no more reminders once acknowledged.
     add(
@@ -304,14 +309,19 @@ fn an_incident_pages_once_is_acknowledged_resolved_and_reminded_while_open() {
     );
     w.take(&mut out);
     run_until(&mut e, &mut w, T0 + 3_700_000, T0 + 9 * 3_600_000, 60_000);
+    assert_eq!(
+        w.to("slack").len(),
+        5,
+        "the acknowledgement and the resolution, no more reminders"
+    );
     let pages = w.to("pager");
     assert_eq!(
         pages.len(),
-        4,
+        3,
         "{:?}",
         pages.iter().map(|p| &p.requests).collect::<Vec<_>>()
     );
-    for (page, action) in pages[2..].iter().zip(["acknowledge", "resolve"]) {
+    for (page, action) in pages[1..].iter().zip(["acknowledge", "resolve"]) {
         assert_eq!(
             page.requests,
             [serde_json::json!({"event_action": action, "dedup_key": "sightline:inc-1"})]

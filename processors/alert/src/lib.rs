@@ -19,7 +19,7 @@
 //! covered and when each group last went out are rebuilt from the notifications topic: a
 //! restarted or second instance does not page again. A crash between a message and its
 //! recorded outcome re-sends that message only (PagerDuty deduplicates it by `dedup_key`,
-//! webhook receivers by the `Sightline-Delivery` header).
+//! webhook receivers by each group's id and range in the signed body).
 
 pub mod alert;
 pub mod config;

@@ -13,6 +13,7 @@ use sightline_runtime::Problem;
 
 use crate::alert::Level;
 use crate::config::{AlertConfig, Destination, Kind};
+use crate::groups::Cover;
 
 /// Slack: most blocks in a message.
 pub const SLACK_MAX_BLOCKS: usize = 50;
@@ -476,19 +477,22 @@ impl Renderer {
         events
     }
 
-    /// The generic webhook's body: every group with its text and every alert, so a receiver
-    /// can account for each one.
+    /// The generic webhook's body: every group with its text, the range of its alerts this
+    /// message covers (a receiver deduplicates a re-sent message by group and range) and every
+    /// alert, so a receiver can account for each one.
     pub fn webhook(
         &self,
         delivery_id: &str,
         destination: &str,
-        groups: &[(String, &GroupText, Vec<&AlertRecord>)],
+        groups: &[(&Cover, &GroupText, Vec<&AlertRecord>)],
     ) -> Value {
         let groups: Vec<Value> = groups
             .iter()
-            .map(|(id, g, alerts)| {
+            .map(|(c, g, alerts)| {
                 json!({
-                    "group_id": id,
+                    "group_id": c.group_id,
+                    "seq_from": c.seq_from,
+                    "seq": c.seq,
                     "group_key": g.context.group_key,
                     "tenant": g.context.tenant,
                     "level": g.context.level,
