@@ -377,6 +377,12 @@ fn a_storm_of_ten_thousand_is_a_few_messages_counting_every_alert_once() {
         .any(|n| n.outcome == NotificationOutcome::Deferred));
 }
 
+/// Each notifications partition's rebuild point as a commit stores it: the lowest offset the
+/// groups still need, else the next one to read; none before anything was read.
+fn rebuild_points(e: &Engine, read: &[usize; 2]) -> [Option<i64>; 2] {
+    [0usize, 1].map(|p| (read[p] > 0).then(|| e.retained_from(p as i32).unwrap_or(read[p] as i64)))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -434,32 +440,24 @@ proptest! {
         for (i, (a, at)) in alerts[..crash as usize].iter().enumerate() {
             if i as i64 == commit {
                 // The commit: each partition's rebuild point as the runtime stores it.
-                for p in 0..2 {
-                    if read[p] > 0 {
-                        points[p] = Some(first.retained_from(p as i32).unwrap_or(read[p] as i64));
-                    }
-                }
+                points = rebuild_points(&first, &read);
                 delivered_at_commit = w.delivered.len();
             }
             add(&mut first, a, a.record.source_partition, *at, &mut out);
             first.tick(*at, &mut out);
             w.take(&mut out);
-            for p in 0..2 {
+            for (p, n) in read.iter_mut().enumerate() {
                 let records: Vec<&Notification> =
                     w.changelog.iter().filter(|r| r.partition == p as i32).collect();
-                for (offset, r) in records.iter().enumerate().skip(read[p]) {
+                for (offset, r) in records.iter().enumerate().skip(*n) {
                     first.restore(r, offset as i64, false);
                 }
-                read[p] = records.len();
+                *n = records.len();
             }
         }
         if crash <= commit {
             delivered_at_commit = w.delivered.len();
-            for p in 0..2 {
-                if read[p] > 0 {
-                    points[p] = Some(first.retained_from(p as i32).unwrap_or(read[p] as i64));
-                }
-            }
+            points = rebuild_points(&first, &read);
         }
         // The last message, sent after the commit, whose outcome never reached the topic.
         let mut doubled = BTreeMap::new();
@@ -472,8 +470,8 @@ proptest! {
         }
         drop(first);
         let mut second = engine(&c);
-        for p in 0..2 {
-            let from = points[p].unwrap_or(0);
+        for (p, from) in points.iter().enumerate() {
+            let from = from.unwrap_or(0);
             let records: Vec<Notification> =
                 w.changelog.iter().filter(|r| r.partition == p as i32).cloned().collect();
             for (offset, r) in records.iter().enumerate().skip(usize::try_from(from).unwrap_or(0)) {
