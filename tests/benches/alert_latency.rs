@@ -17,8 +17,6 @@ use std::time::{Duration, Instant, SystemTime};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use sightline_kafka::{Producer, Topic, FETCH_WAIT_MAX_MS};
 use sightline_runtime::Shutdown;
-use sightline_shim::config::{ShimConfig, ShimSection, UpstreamConfig};
-use sightline_shim::identity::{HeaderSource, IdentityConfig, Source};
 use sightline_stage::StageSection;
 use sightline_testkit::fake_upstream::FakeUpstream;
 use sightline_testkit::recorder::Recorder;
@@ -108,29 +106,7 @@ async fn main() {
     let slack = Recorder::start().await.expect("slack");
     let shutdown = Shutdown::new();
 
-    let shim = ShimConfig {
-        identity: IdentityConfig {
-            order: vec![Source::Header],
-            headers: HeaderSource {
-                trusted_proxies: vec!["127.0.0.1/32".into()],
-                ..HeaderSource::default()
-            },
-            ..IdentityConfig::default()
-        },
-        shim: ShimSection {
-            default_tenant: "acme".into(),
-            spool_dir: std::env::temp_dir().join(unique("spool")),
-            ..ShimSection::default()
-        },
-        upstream: UpstreamConfig {
-            anthropic: upstream.url.clone(),
-            openai: upstream.url.clone(),
-            ..UpstreamConfig::default()
-        },
-        kafka: env.kafka.clone(),
-        topics: env.topics.clone(),
-        ..ShimConfig::default()
-    };
+    let shim = sightline_e2e::shim_config(&env, &upstream.url);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use sightline_events::{Codec, DlqRecord, LlmEvent, Message, Provider};
 use sightline_kafka::{Producer, Topic};
 use sightline_runtime::Shutdown;
-use sightline_shim::config::{ShimConfig, ShimSection, UpstreamConfig};
+use sightline_shim::config::ShimConfig;
 use sightline_sink::config::SinkConfig;
 use sightline_stage::StageSection;
 use sightline_testkit::fake_upstream::{
@@ -88,34 +88,7 @@ async fn rows_when(env: &TestEnv, n: usize) -> Vec<CallRow> {
     .await
 }
 
-/// A shim in front of `upstream`. It trusts identity headers from 127.0.0.1 only, as from an
-/// auth proxy on the same host; callers on any other address cannot choose who they are.
-fn shim_config(env: &TestEnv, upstream: &str) -> ShimConfig {
-    use sightline_shim::identity::{HeaderSource, IdentityConfig, Source};
-    ShimConfig {
-        identity: IdentityConfig {
-            order: vec![Source::ApiKey, Source::Jwt, Source::Header],
-            headers: HeaderSource {
-                trusted_proxies: vec!["127.0.0.1/32".into()],
-                ..HeaderSource::default()
-            },
-            ..IdentityConfig::default()
-        },
-        shim: ShimSection {
-            default_tenant: "acme".into(),
-            spool_dir: std::env::temp_dir().join(unique("spool")),
-            ..ShimSection::default()
-        },
-        upstream: UpstreamConfig {
-            anthropic: upstream.into(),
-            openai: upstream.into(),
-            ..UpstreamConfig::default()
-        },
-        kafka: env.kafka.clone(),
-        topics: env.topics.clone(),
-        ..ShimConfig::default()
-    }
-}
+use sightline_e2e::shim_config;
 
 fn sink_config(env: &TestEnv, group: &str) -> SinkConfig {
     let mut c = SinkConfig {

@@ -95,9 +95,9 @@ pub fn run() -> Result<(), String> {
         ),
         ("SIGHTLINE__CLICKHOUSE__DATABASE", DATABASE.to_string()),
     ];
-    // The policy: a pasted key is blocked and alerts Slack; its incident pages.
-    let policy = logs.join("policy.toml");
-    fs::write(&policy, DEMO_POLICY).map_err(|e| e.to_string())?;
+    // The documented policy: a pasted key is blocked and alerts Slack and the SIEM webhook;
+    // its incident pages.
+    let policy = root.join("docs/config/policy.toml");
     // What the shim and the processors need: the broker, the one fingerprint key every
     // component hashes and fingerprints with, and the policy.
     let stream_env = [
@@ -117,6 +117,22 @@ pub fn run() -> Result<(), String> {
                 .envs(env.iter().cloned()),
         )?;
     }
+
+    let sightline = |args: &[&str]| -> Result<String, String> {
+        let out = Command::new(bin.join("sightline"))
+            .args(args)
+            .envs(env.iter().cloned())
+            .output()
+            .map_err(|e| format!("cannot run sightline {}: {e}", args.join(" ")))?;
+        if !out.status.success() {
+            return Err(format!(
+                "sightline {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).to_string())
+    };
 
     step("start fake upstream, a recorder for Slack and PagerDuty, shim, sink, dedupe, classify, incidents and alert (each its own process)");
     let mut procs = Procs(vec![]);
@@ -198,6 +214,20 @@ pub fn run() -> Result<(), String> {
         wait_port(port)?;
     }
     let recorded = logs.join("recorder.log");
+    // An earlier run that stopped half-way may have left dana's incident open: new pastes would
+    // join it instead of paging.
+    let leftover: Vec<String> = sightline(&["incident", "list", "--user", "dana"])?
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|id| id.len() == 36 && id.matches('-').count() == 4)
+        .map(str::to_string)
+        .collect();
+    if !leftover.is_empty() {
+        step("resolving what an earlier run left open");
+        for id in &leftover {
+            sightline(&["incident", "resolve", id, "--actor", "demo"])?;
+        }
+    }
     let before = count(ch_port)?;
 
     step("four calls through the shim (Anthropic and OpenAI, whole and streamed)");
@@ -311,11 +341,17 @@ pub fn run() -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    step("Slack: one message for dana's burst (the recorder stands in for the webhook)");
-    for line in wait_recorded(&recorded, "/slack", 1)? {
+    step("Slack and the SIEM webhook: one message each for dana's burst (a recorder stands in for both)");
+    for line in wait_recorded(&recorded, &["/slack"], 1)? {
         println!(
             "POST /slack  text: {}",
             json_str(&line, "text").unwrap_or_default()
+        );
+    }
+    for line in wait_recorded(&recorded, &["/siem"], 1)? {
+        println!(
+            "POST /siem   (signed webhook) headline: {}",
+            json_str(&line, "headline").unwrap_or_default()
         );
     }
     step("dana pastes the same key twice more, in two separate calls");
@@ -335,21 +371,6 @@ pub fn run() -> Result<(), String> {
         );
     }
     step("one incident for the pasted key: the parallel burst counts once, each later paste once more");
-    let sightline = |args: &[&str]| -> Result<String, String> {
-        let out = Command::new(bin.join("sightline"))
-            .args(args)
-            .envs(env.iter().cloned())
-            .output()
-            .map_err(|e| format!("cannot run sightline {}: {e}", args.join(" ")))?;
-        if !out.status.success() {
-            return Err(format!(
-                "sightline {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).to_string())
-    };
     let deadline = Instant::now() + Duration::from_secs(60);
     let id = loop {
         // Columns: ID SEVERITY CATEGORY STATUS OCC LAST-SEEN TITLE…
@@ -380,7 +401,8 @@ pub fn run() -> Result<(), String> {
         return Err("the incident holds the pasted key".into());
     }
     step("PagerDuty: one page for the incident");
-    for line in wait_recorded(&recorded, "/pagerduty", 1)? {
+    let dedup_key = format!("sightline:{id}");
+    for line in wait_recorded(&recorded, &["/pagerduty", "\"trigger\"", &dedup_key], 1)? {
         println!(
             "POST /pagerduty  event_action: {}  dedup_key: {}  summary: {}",
             json_str(&line, "event_action").unwrap_or_default(),
@@ -398,12 +420,11 @@ pub fn run() -> Result<(), String> {
         sightline(&["incident", "list", "--user", "dana", "--status", "resolved"])?
     );
     step("PagerDuty hears the resolve, with the same dedup_key");
-    let pages = wait_recorded(&recorded, "/pagerduty", 2)?;
-    for line in &pages[1..] {
+    for line in wait_recorded(&recorded, &["/pagerduty", "\"resolve\"", &dedup_key], 1)? {
         println!(
             "POST /pagerduty  event_action: {}  dedup_key: {}",
-            json_str(line, "event_action").unwrap_or_default(),
-            json_str(line, "dedup_key").unwrap_or_default(),
+            json_str(&line, "event_action").unwrap_or_default(),
+            json_str(&line, "dedup_key").unwrap_or_default(),
         );
     }
     let everything = fs::read_to_string(&recorded).unwrap_or_default();
@@ -421,42 +442,9 @@ pub fn run() -> Result<(), String> {
     Ok(())
 }
 
-/// The demo's policy: the built-in rules, a pasted key alerts Slack, its incident pages.
-const DEMO_POLICY: &str = r#"version = 1
-[[rules]]
-name = "credentials"
-match = { category = "secret", min_confidence = 0.5 }
-tier = "CRITICAL"
-
-[[rules]]
-name = "low-confidence-secrets"
-match = { category = "secret" }
-tier = "WARNING"
-
-[[rules]]
-name = "production-access"
-match = { category = "production" }
-tier = "WARNING"
-
-[[rules]]
-name = "personal-data"
-match = { category = "pii" }
-tier = "INFO"
-
-[tiers.CRITICAL]
-actions = ["block", "redact", "alert:oncall_slack", "incident:high/credentials"]
-
-[tiers.WARNING]
-actions = ["redact"]
-
-[severities.CRITICAL]
-actions = ["alert:pager"]
-
-[severities.HIGH]
-actions = ["alert:pager"]
-"#;
-
-/// The demo's destinations, at the recorder (RECORDER is replaced by its URL).
+/// The destinations the documented policy alerts, at the recorder (RECORDER is replaced by
+/// its URL). Alert state outlives the processes, so a group messaged by the last run waits
+/// out its `group_interval`: short here, so the demo can run again at once.
 const DEMO_ALERTS: &str = r#"[stage]
 tick_every = "200ms"
 
@@ -464,6 +452,14 @@ tick_every = "200ms"
 kind = "slack"
 url = "RECORDER/slack/services/T0/B0/demo"
 critical_group_wait = "0s"
+group_interval = "10s"
+
+[destinations.siem]
+kind = "webhook"
+url = "RECORDER/siem/hooks/sightline"
+secret = "demo-signing-secret-0000000000000000"
+critical_group_wait = "0s"
+group_interval = "10s"
 
 [destinations.pager]
 kind = "pagerduty"
@@ -471,15 +467,17 @@ url = "RECORDER/pagerduty/v2/enqueue"
 routing_key = "demo-routing-key-0000000000000000"
 "#;
 
-/// The recorder's lines for requests to paths starting with `prefix`, once there are `n`.
-fn wait_recorded(log: &Path, prefix: &str, n: usize) -> Result<Vec<String>, String> {
+/// The recorder's lines for requests to a path starting with `what[0]` that hold every other
+/// string of `what`, once there are `n`.
+fn wait_recorded(log: &Path, what: &[&str], n: usize) -> Result<Vec<String>, String> {
     let deadline = Instant::now() + Duration::from_secs(60);
-    let needle = format!(r#""path":"{prefix}"#);
+    let path = format!(r#""path":"{}"#, what[0]);
+    let prefix = what[0];
     loop {
         let lines: Vec<String> = fs::read_to_string(log)
             .unwrap_or_default()
             .lines()
-            .filter(|l| l.contains(&needle))
+            .filter(|l| l.contains(&path) && what[1..].iter().all(|w| l.contains(w)))
             .map(str::to_string)
             .collect();
         if lines.len() >= n {

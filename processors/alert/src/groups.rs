@@ -28,7 +28,8 @@ use crate::alert::{Alert, Label, Level};
 use crate::config::{AlertConfig, Kind};
 use crate::render::{GroupText, Renderer};
 
-/// How far ahead of the engine's time a record's time may move it at once.
+/// How far ahead of the wall clock (as of the last tick) a record's time may move the engine:
+/// one producer with a clock ahead must not freeze the timers until the world catches up.
 const MAX_AHEAD_MS: i64 = 60_000;
 
 type Limiter = RateLimiter<
@@ -84,6 +85,16 @@ struct Group {
 }
 
 impl Group {
+    /// The group a record of the notifications topic names, as of the record.
+    fn of_record(n: &Notification) -> Self {
+        Self::new(
+            n.group_id.clone(),
+            n.group_key.clone(),
+            n.tenant_id.clone(),
+            n.at_ms,
+        )
+    }
+
     fn new(id: String, key: String, tenant: String, opened_ms: i64) -> Self {
         Self {
             id,
@@ -230,6 +241,8 @@ pub struct Engine {
     /// The latest time seen, and the time the limiters' clock started at.
     now_ms: i64,
     clock_start_ms: Option<i64>,
+    /// The wall clock at the last tick.
+    wall_ms: i64,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -272,18 +285,12 @@ impl Engine {
             clock,
             now_ms: 0,
             clock_start_ms: None,
+            wall_ms: 0,
         }
     }
 
-    /// Moves time forward to `now_ms` (never back) and returns the engine's time. A time more
-    /// than [`MAX_AHEAD_MS`] past the engine's (a producer with a clock ahead) counts as that
-    /// much: one bad timestamp must not freeze the timers until the world catches up.
+    /// Moves time forward to `now_ms` (never back) and returns the engine's time.
     fn advance(&mut self, now_ms: i64) -> i64 {
-        let now_ms = if self.now_ms > 0 {
-            now_ms.min(self.now_ms.saturating_add(MAX_AHEAD_MS))
-        } else {
-            now_ms
-        };
         let start = *self.clock_start_ms.get_or_insert(now_ms);
         if now_ms > self.now_ms {
             let before = (self.now_ms - start).max(0);
@@ -311,6 +318,11 @@ impl Engine {
         now_ms: i64,
         out: &mut Vec<Out>,
     ) {
+        let now_ms = if self.wall_ms > 0 {
+            now_ms.min(self.wall_ms.saturating_add(MAX_AHEAD_MS))
+        } else {
+            now_ms
+        };
         let now = self.advance(now_ms);
         let mut dests: Vec<usize> = to
             .iter()
@@ -389,6 +401,7 @@ impl Engine {
     /// Sends what is due at `now_ms`, defers what the limits hold back, and forgets groups
     /// with nothing pending, nothing firing and nothing to wait for.
     pub fn tick(&mut self, now_ms: i64, out: &mut Vec<Out>) {
+        self.wall_ms = self.wall_ms.max(now_ms);
         let now = self.advance(now_ms);
         for d in 0..self.dests.len() {
             self.flush(d, now, out);
@@ -626,68 +639,49 @@ impl Engine {
             *taken = (*taken).max(a.source_offset);
         }
         if rebuilding {
-            if let Some(t) = Some(n.at_ms).filter(|t| *t > self.now_ms) {
-                self.advance(t);
-            }
+            self.advance(n.at_ms);
         }
         match (n.outcome, &n.alert) {
             (NotificationOutcome::Grouped, Some(alert)) => {
-                let group = self.groups.get_mut(&key).filter(|g| g.id == n.group_id);
-                match group {
-                    Some(g) if n.seq <= g.last_seq => {
-                        // Read back: where it landed.
-                        if let Some(m) = g.pending.iter_mut().find(|m| m.seq == n.seq) {
+                if self.groups.get(&key).is_none_or(|g| g.id != n.group_id) {
+                    if !rebuilding {
+                        return;
+                    }
+                    // A group's first record, or a later one of a group forgotten since.
+                    let mut g = Group::of_record(n);
+                    g.last_seq = n.seq - 1;
+                    g.covered = n.seq - 1;
+                    self.groups.insert(key.clone(), g);
+                }
+                let Some(g) = self.groups.get_mut(&key) else {
+                    return;
+                };
+                if n.seq <= g.last_seq {
+                    // Read back: where it landed.
+                    for m in g.pending.iter_mut().chain(g.firing.values_mut()) {
+                        if m.seq == n.seq {
                             m.offset = Some(offset);
                         }
-                        for m in g.firing.values_mut().filter(|m| m.seq == n.seq) {
-                            m.offset = Some(offset);
-                        }
                     }
-                    Some(g) if rebuilding => {
-                        let member = Member {
-                            seq: n.seq,
-                            alert: alert.clone(),
-                            offset: Some(offset),
-                        };
-                        if g.pending.is_empty() && g.last_sent_ms.is_none() {
-                            g.opened_ms = n.at_ms;
-                        }
-                        g.last_seq = n.seq;
-                        fire(g, &member);
-                        g.pending.push(member);
+                } else if rebuilding {
+                    let member = Member {
+                        seq: n.seq,
+                        alert: alert.clone(),
+                        offset: Some(offset),
+                    };
+                    if g.pending.is_empty() && g.last_sent_ms.is_none() {
+                        g.opened_ms = n.at_ms;
                     }
-                    None if rebuilding => {
-                        // A group's first record, or a later one of a group forgotten since.
-                        let member = Member {
-                            seq: n.seq,
-                            alert: alert.clone(),
-                            offset: Some(offset),
-                        };
-                        let mut g = Group::new(
-                            n.group_id.clone(),
-                            n.group_key.clone(),
-                            n.tenant_id.clone(),
-                            n.at_ms,
-                        );
-                        g.last_seq = n.seq;
-                        g.covered = n.seq - 1;
-                        fire(&mut g, &member);
-                        g.pending.push(member);
-                        self.groups.insert(key, g);
-                    }
-                    _ => {}
+                    g.last_seq = n.seq;
+                    fire(g, &member);
+                    g.pending.push(member);
                 }
             }
             (NotificationOutcome::Sent | NotificationOutcome::DeadLettered, _) => {
                 if rebuilding && self.groups.get(&key).is_none_or(|g| g.id != n.group_id) {
                     // The rebuild starts at this group's last message: what came before is
                     // covered.
-                    let mut g = Group::new(
-                        n.group_id.clone(),
-                        n.group_key.clone(),
-                        n.tenant_id.clone(),
-                        n.at_ms,
-                    );
+                    let mut g = Group::of_record(n);
                     g.last_seq = n.seq;
                     self.groups.insert(key.clone(), g);
                 }

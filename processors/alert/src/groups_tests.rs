@@ -248,6 +248,40 @@ fn critical_goes_at_once_with_critical_group_wait_zero() {
 }
 
 #[test]
+fn a_record_stamped_far_ahead_does_not_freeze_the_timers() {
+    let c = config("critical_group_wait = \"30s\"", "");
+    let mut e = engine(&c);
+    let mut w = World::default();
+    let mut out = vec![];
+    e.tick(T0, &mut out);
+    // A producer whose clock is a day ahead.
+    add(
+        &mut e,
+        &verdict(1, "skewed", "aws", "CRITICAL"),
+        0,
+        T0 + 86_400_000,
+        &mut out,
+    );
+    add(
+        &mut e,
+        &verdict(2, "dana", "aws", "CRITICAL"),
+        0,
+        T0 + 1_000,
+        &mut out,
+    );
+    w.take(&mut out);
+    // Counted as a minute ahead: both groups go out 30 s after that, not a day later.
+    run_until(&mut e, &mut w, T0 + 1_000, T0 + 91_000, 1_000);
+    let sent: usize = w.delivered.iter().map(|d| d.covers.len()).sum();
+    assert_eq!(
+        sent,
+        2,
+        "{:?}",
+        w.changelog.iter().map(|n| n.at_ms - T0).collect::<Vec<_>>()
+    );
+}
+
+#[test]
 fn an_incident_pages_once_is_acknowledged_resolved_and_reminded_on_slack_while_open() {
     let timers = "critical_group_wait = \"0s\"\ngroup_interval = \"1m\"\nrepeat_interval = \"1h\"";
     let c = config(timers, timers);

@@ -629,20 +629,7 @@ async fn deliveries_retry_honour_retry_after_stop_on_refusals_and_dead_letter() 
     let kept = String::from_utf8_lossy(dlq[0].payload.as_deref().unwrap_or_default()).to_string();
     assert!(kept.contains("verdict-1"), "the DLQ keeps the message");
     // Never a URL, token, routing key or signing secret in what is recorded or logged.
-    let mut recorded = String::new();
-    for t in [Topic::Notifications, Topic::Dlq] {
-        let (kafka, name) = (env.kafka.clone(), env.topic(t));
-        for (_, rec) in
-            tokio::task::spawn_blocking(move || sightline_kafka::read_topic(&kafka, &name))
-                .await
-                .expect("join")
-                .expect("read")
-        {
-            recorded.push_str(&String::from_utf8_lossy(
-                rec.payload.as_deref().unwrap_or_default(),
-            ));
-        }
-    }
+    let mut recorded = raw_text(&env, &[Topic::Notifications, Topic::Dlq]).await;
     recorded.push_str(&proc.log());
     for secret in [
         SLACK_TOKEN,
@@ -656,6 +643,25 @@ async fn deliveries_retry_honour_retry_after_stop_on_refusals_and_dead_letter() 
             "a destination secret was recorded"
         );
     }
+}
+
+/// Every record of `topics`, as text (lossy UTF-8 of the raw bytes, to grep).
+async fn raw_text(env: &TestEnv, topics: &[Topic]) -> String {
+    let mut text = String::new();
+    for t in topics {
+        let (kafka, name) = (env.kafka.clone(), env.topic(*t));
+        let records =
+            tokio::task::spawn_blocking(move || sightline_kafka::read_topic(&kafka, &name))
+                .await
+                .expect("join")
+                .expect("read");
+        for (_, r) in records {
+            text.push_str(&String::from_utf8_lossy(
+                r.payload.as_deref().unwrap_or_default(),
+            ));
+        }
+    }
+    text
 }
 
 /// Every table of the test's ClickHouse database, as text.
@@ -785,20 +791,7 @@ async fn a_pasted_aws_key_is_blocked_alerted_paged_once_resolved_and_stored_nowh
     assert_eq!(r.slack.requests().len(), 1, "Slack heard once");
 
     // The key is nowhere: not on any topic, in any ClickHouse table, any log, or any message.
-    let mut haystack = String::new();
-    for t in Topic::ALL {
-        let (kafka, name) = (env.kafka.clone(), env.topic(t));
-        for (_, rec) in
-            tokio::task::spawn_blocking(move || sightline_kafka::read_topic(&kafka, &name))
-                .await
-                .expect("join")
-                .expect("read")
-        {
-            haystack.push_str(&String::from_utf8_lossy(
-                rec.payload.as_deref().unwrap_or_default(),
-            ));
-        }
-    }
+    let mut haystack = raw_text(&env, &Topic::ALL).await;
     let tables = clickhouse_text(&env).await;
     assert!(tables.contains("dana"), "the tables were read");
     haystack.push_str(&tables);
