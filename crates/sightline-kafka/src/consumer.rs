@@ -79,6 +79,23 @@ impl ClientContext for GroupContext {
     }
 }
 
+/// The context of a read-back consumer: it reads to the end of a partition on purpose, so the
+/// end is no error worth an ERROR line on every restart.
+struct ReadBackContext;
+
+impl ClientContext for ReadBackContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if !matches!(
+            error,
+            KafkaError::Global(RDKafkaErrorCode::PartitionEOF) | KafkaError::PartitionEOF(_)
+        ) {
+            tracing::warn!(error = %error, reason, "kafka client error while reading back");
+        }
+    }
+}
+
+impl ConsumerContext for ReadBackContext {}
+
 impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
@@ -333,14 +350,14 @@ pub fn read_back(
     until: Option<i64>,
     limit: usize,
 ) -> Result<Vec<ReadBack>> {
-    let reader: BaseConsumer = config
+    let reader: BaseConsumer<ReadBackContext> = config
         .client_config(&[])
         .set("group.id", "sightline.read-back")
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "true")
-        .create()?;
+        .create_with_context(ReadBackContext)?;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, partition, Offset::Offset(from.max(0)))?;
     reader.assign(&tpl)?;
