@@ -89,7 +89,7 @@ impl ClientContext for ReadBackContext {
             error,
             KafkaError::Global(RDKafkaErrorCode::PartitionEOF) | KafkaError::PartitionEOF(_)
         ) {
-            tracing::warn!(error = %error, reason, "kafka client error while reading back");
+            tracing::error!(error = %error, reason, "kafka client error while reading back");
         }
     }
 }

@@ -203,8 +203,9 @@ fn default_max_backoff() -> Duration {
     Duration::from_secs(30)
 }
 
-/// The longest a message may take to give up: the stage waits for it, and Kafka evicts a
-/// consumer that does not poll for five minutes.
+/// The longest a message may take to give up, and the longest one batch's messages may take
+/// together (past it, what still fails is dead-lettered): the stage waits for them, and Kafka
+/// evicts a consumer that does not poll for five minutes.
 pub const MAX_DELIVERY_TIME: Duration = Duration::from_secs(240);
 
 impl Destination {
@@ -332,13 +333,17 @@ fn validate_destination(key: &str, d: &Destination) -> Vec<Problem> {
             "must be at least 3 for PagerDuty: an incident's trigger, acknowledge and resolve may go together",
         ));
     }
-    let worst = (d.timeout + d.max_backoff) * d.attempts.max(1);
+    let worst = d
+        .timeout
+        .checked_add(d.max_backoff)
+        .and_then(|each| each.checked_mul(d.attempts.max(1)))
+        .unwrap_or(Duration::MAX);
     if worst > MAX_DELIVERY_TIME {
         p.push(Problem::new(
             format!("{key}.attempts"),
             format!(
                 "attempts × (timeout + max_backoff) is {}s; keep it under {}s (the stage waits for a message, and Kafka evicts a consumer that does not poll for five minutes): lower attempts, timeout or max_backoff",
-                worst.as_secs(),
+                worst.as_secs().min(u64::from(u32::MAX)),
                 MAX_DELIVERY_TIME.as_secs()
             ),
         ));

@@ -9,7 +9,7 @@
 //! each in order.
 
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
@@ -43,6 +43,32 @@ struct Target {
     secret: Vec<u8>,
     policy: RetryPolicy,
     timeout: Duration,
+    /// What an error answer must not repeat: see [`secrets_of`].
+    redact: Vec<String>,
+}
+
+/// The strings of a destination an answer might echo: its URL, the URL's path and query and
+/// every part of them long enough to be a token, the routing key and the signing secret, each
+/// also as JSON escapes them.
+fn secrets_of(url: &str, routing_key: &str, secret: &str) -> Vec<String> {
+    let mut out = vec![url.to_string(), routing_key.to_string(), secret.to_string()];
+    if let Ok(u) = reqwest::Url::parse(url) {
+        out.push(u.path().to_string());
+        out.extend(u.query().map(str::to_string));
+        out.extend(u.path().split('/').map(str::to_string));
+        out.extend(u.query_pairs().map(|(_, v)| v.to_string()));
+        if !u.username().is_empty() {
+            out.push(u.username().to_string());
+        }
+        out.extend(u.password().map(str::to_string));
+    }
+    let escaped: Vec<String> = out.iter().map(|s| s.replace('/', "\\/")).collect();
+    out.extend(escaped);
+    out.retain(|s| s.len() >= 8);
+    // Longest first, so a whole URL goes before its parts.
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
 }
 
 /// How one attempt failed. Never holds a URL, key or payload.
@@ -89,20 +115,29 @@ pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 }
 
 /// The start of a destination's error answer, fit to record: without control characters,
-/// and without the destination's URL, routing key or secret should the answer echo them.
+/// and without anything of the destination's URL, routing key or secret should the answer echo
+/// it (redacted before it is cut, and a cut-off start of one is dropped too).
 fn reason(t: &Target, body: &[u8]) -> String {
     let mut text = String::from_utf8_lossy(body).to_string();
-    for secret in [t.url.as_str(), t.routing_key.as_str()]
-        .into_iter()
-        .chain(std::str::from_utf8(&t.secret).ok())
-        .filter(|s| !s.is_empty())
-    {
-        text = text.replace(secret, "[redacted]");
+    for secret in &t.redact {
+        text = text.replace(secret.as_str(), "[redacted]");
     }
-    text.chars()
+    let mut kept: String = text
+        .chars()
         .filter(|c| !c.is_control())
         .take(MAX_REASON)
-        .collect()
+        .collect();
+    // The answer may stop inside a secret: drop a tail that begins one.
+    if let Some(cut) = (1..kept.len())
+        .filter(|i| kept.is_char_boundary(*i))
+        .find(|i| {
+            let tail = &kept[*i..];
+            tail.len() >= 4 && t.redact.iter().any(|s| s.starts_with(tail))
+        })
+    {
+        kept.truncate(cut);
+    }
+    kept
 }
 
 /// The webhook signature of `body` sent at `timestamp` (unix seconds).
@@ -165,6 +200,7 @@ impl Deliveries {
                     jitter: true,
                 },
                 timeout: d.timeout,
+                redact: secrets_of(&d.url.0, &d.routing_key.0, &d.secret.0),
             })
             .collect();
         let outcomes = Family::<OutcomeLabel, Counter>::default();
@@ -185,7 +221,13 @@ impl Deliveries {
     }
 
     /// One attempt at one request.
-    async fn send(&self, t: &Target, delivery_id: &str, request: &Value) -> Result<u16, SendError> {
+    async fn send(
+        &self,
+        t: &Target,
+        delivery_id: &str,
+        request: &Value,
+        timeout: Duration,
+    ) -> Result<u16, SendError> {
         let mut body = request.clone();
         if t.kind == Kind::Pagerduty {
             body["routing_key"] = Value::String(t.routing_key.clone());
@@ -198,7 +240,7 @@ impl Deliveries {
         let mut req = self
             .client
             .post(&t.url)
-            .timeout(t.timeout)
+            .timeout(timeout.max(Duration::from_millis(100)))
             .header(reqwest::header::CONTENT_TYPE, "application/json");
         if t.kind == Kind::Webhook {
             let ts = SystemTime::now()
@@ -225,10 +267,16 @@ impl Deliveries {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| retry_after(v, SystemTime::now()))
             .map(|d| d.min(t.policy.most));
-        // The first chunk is enough for a reason; the rest is not read.
+        // A few KiB are enough for a reason; the rest is not read.
         let mut resp = resp;
-        let first = resp.chunk().await.ok().flatten().unwrap_or_default();
-        let reason = reason(t, &first[..first.len().min(4 * MAX_REASON)]);
+        let mut head = Vec::new();
+        while head.len() < 16 * MAX_REASON {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => head.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+        let reason = reason(t, &head);
         Err(SendError {
             status: Some(status.as_u16()),
             message: if reason.is_empty() {
@@ -242,8 +290,22 @@ impl Deliveries {
 
     /// Sends one delivery's requests in order; returns its outcome records, or a transient
     /// fault when shutdown cut its retries short (it is re-sent after the restart).
-    async fn deliver(&self, d: &Delivery, shutdown: &Shutdown) -> Result<Vec<Notification>, Fault> {
+    async fn deliver(
+        &self,
+        d: &Delivery,
+        deadline: Instant,
+        shutdown: &Shutdown,
+    ) -> Result<Vec<Notification>, Fault> {
         let t = &self.targets[d.dest];
+        // Past the write's deadline, nothing is retried: the rest is dead-lettered, so the
+        // stage goes on polling.
+        let classify_by = |e: &SendError| {
+            if Instant::now() >= deadline {
+                Retry::Stop
+            } else {
+                classify(e)
+            }
+        };
         let failures: Mutex<Vec<(i32, SendError)>> = Mutex::new(vec![]);
         let attempts = std::sync::atomic::AtomicI32::new(0);
         let mut result: Result<u16, SendError> = Ok(0);
@@ -252,10 +314,13 @@ impl Deliveries {
                 "sending a notification",
                 shutdown,
                 t.policy,
-                classify,
+                classify_by,
                 || async {
                     let n = attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                    let r = self.send(t, &d.id, request).await;
+                    let timeout = t
+                        .timeout
+                        .min(deadline.saturating_duration_since(Instant::now()));
+                    let r = self.send(t, &d.id, request, timeout).await;
                     if let Err(e) = &r {
                         if let Ok(mut f) = failures.lock() {
                             f.push((n, e.clone()));
@@ -380,10 +445,11 @@ impl Effect for Deliveries {
         // GROUPED and DEFERRED records.
         let mut grouped = self.records.clone();
         let this = &*self;
+        let deadline = Instant::now() + crate::config::MAX_DELIVERY_TIME;
         let sends = by_dest.into_values().map(|list| async move {
             let mut out = vec![];
             for d in &list {
-                match this.deliver(d, shutdown).await {
+                match this.deliver(d, deadline, shutdown).await {
                     Ok(records) => out.extend(records),
                     Err(fault) => return (out, Some(fault)),
                 }
@@ -394,13 +460,11 @@ impl Effect for Deliveries {
             grouped.write(records, shutdown),
             futures::future::join_all(sends)
         );
-        written?;
-        // Outcomes known are recorded even when shutdown cut another destination short, so
-        // what was delivered is not sent again.
+        // Outcomes known are recorded even when shutdown cut something else short, so what
+        // was delivered is not sent again.
         let mut outcomes = vec![];
-        let mut interrupted = None;
-        for d in delivered {
-            let (known, fault) = d;
+        let mut interrupted = written.err();
+        for (known, fault) in delivered {
             outcomes.extend(known);
             interrupted = interrupted.or(fault);
         }
@@ -453,10 +517,11 @@ mod tests {
 
     #[test]
     fn an_answer_that_echoes_the_destination_never_reaches_a_record() {
+        let url = "https://hooks.slack.test/services/T0/B0/token-123456";
         let t = Target {
             name: "slack".into(),
             kind: Kind::Slack,
-            url: "https://hooks.slack.test/services/T0/B0/token-123".into(),
+            url: url.into(),
             routing_key: String::new(),
             secret: b"signing-secret".to_vec(),
             policy: RetryPolicy {
@@ -466,15 +531,15 @@ mod tests {
                 jitter: false,
             },
             timeout: Duration::from_secs(1),
+            redact: secrets_of(url, "", "signing-secret"),
         };
         let echoed = format!(
-            "bad request to {} signed signing-secret\n{}",
-            t.url,
+            "bad request to {url} signed signing-secret\n{}",
             "x".repeat(500)
         );
         let r = reason(&t, echoed.as_bytes());
         assert!(
-            !r.contains("token-123") && !r.contains("signing-secret"),
+            !r.contains("token-12") && !r.contains("signing-secret"),
             "{r}"
         );
         assert!(
@@ -482,6 +547,15 @@ mod tests {
             "{r}"
         );
         assert_eq!(r.chars().count(), MAX_REASON);
+        // Only the path, JSON-escaped, or cut off at the end: still nothing of the token.
+        for echo in [
+            "no route for /services/T0/B0/token-123456".to_string(),
+            r#"{"url":"https:\/\/hooks.slack.test\/services\/T0\/B0\/token-123456"}"#.to_string(),
+            format!("{}token-12", "y".repeat(MAX_REASON - 8)),
+        ] {
+            let r = reason(&t, echo.as_bytes());
+            assert!(!r.contains("token-12"), "{echo} -> {r}");
+        }
     }
 
     #[test]

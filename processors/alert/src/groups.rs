@@ -26,7 +26,7 @@ use sightline_events::{
 
 use crate::alert::{Alert, Label, Level};
 use crate::config::{AlertConfig, Kind};
-use crate::render::{GroupText, Renderer};
+use crate::render::{GroupText, Renderer, WebhookGroup};
 
 /// How far ahead of the wall clock (as of the last tick) a record's time may move the engine:
 /// one producer with a clock ahead must not freeze the timers until the world catches up.
@@ -376,7 +376,9 @@ impl Engine {
                 alert: alert.record.clone(),
                 offset: None,
             };
-            fire(group, &member);
+            if self.dests[d].kind != Kind::Pagerduty {
+                fire(group, &member);
+            }
             group.pending.push(member);
             let cover = Cover {
                 seq_from: group.last_seq,
@@ -522,14 +524,22 @@ impl Engine {
         }
     }
 
-    /// The alerts a message about `g` carries: its pending ones, or for a reminder the
-    /// incidents still firing.
-    fn members(g: &Group, repeat: bool) -> Vec<&AlertRecord> {
-        if repeat {
-            g.firing.values().map(|m| &m.alert).collect()
+    /// The alerts a message about `g` carries, with their numbers: its pending ones, or for a
+    /// reminder the incidents still firing.
+    fn numbered(g: &Group, repeat: bool) -> Vec<(i64, &AlertRecord)> {
+        let members: Box<dyn Iterator<Item = &Member>> = if repeat {
+            Box::new(g.firing.values())
         } else {
-            g.pending.iter().map(|m| &m.alert).collect()
-        }
+            Box::new(g.pending.iter())
+        };
+        members.map(|m| (m.seq, &m.alert)).collect()
+    }
+
+    fn members(g: &Group, repeat: bool) -> Vec<&AlertRecord> {
+        Self::numbered(g, repeat)
+            .into_iter()
+            .map(|(_, a)| a)
+            .collect()
     }
 
     fn text(&self, key: &(i32, usize, String), repeat: bool) -> Option<GroupText> {
@@ -565,14 +575,16 @@ impl Engine {
             _ => {
                 let covers = self.covers(keys);
                 let id = delivery_id(&self.dests[d].name, &covers, now);
-                let groups: Vec<(&Cover, &GroupText, Vec<&AlertRecord>)> = keys
+                let groups: Vec<WebhookGroup<'_>> = keys
                     .iter()
                     .zip(&texts)
                     .zip(&covers)
-                    .filter_map(|(((k, repeat), t), c)| {
-                        self.groups
-                            .get(k)
-                            .map(|g| (c, t, Self::members(g, *repeat)))
+                    .filter_map(|(((k, repeat), text), cover)| {
+                        self.groups.get(k).map(|g| WebhookGroup {
+                            cover,
+                            text,
+                            alerts: Self::numbered(g, *repeat),
+                        })
                     })
                     .collect();
                 self.renderer.webhook(&id, &self.dests[d].name, &groups)
@@ -673,7 +685,9 @@ impl Engine {
                         g.opened_ms = n.at_ms;
                     }
                     g.last_seq = n.seq;
-                    fire(g, &member);
+                    if n.destination_kind != sightline_events::DestinationKind::Pagerduty {
+                        fire(g, &member);
+                    }
                     g.pending.push(member);
                 }
             }
@@ -744,7 +758,8 @@ impl Engine {
     }
 }
 
-/// Keeps the open, unacknowledged incidents of a group.
+/// Keeps the open, unacknowledged incidents of a group (for reminders, which PagerDuty does
+/// not get: it keeps its own alert open).
 fn fire(g: &mut Group, m: &Member) {
     let (Some(id), Some(action)) = (&m.alert.incident_id, m.alert.incident_action) else {
         return;

@@ -127,6 +127,17 @@ pub struct GroupText {
     pub level: Level,
 }
 
+/// One group of a webhook message: what it covers, its text, its alerts with their numbers.
+#[derive(Debug)]
+pub struct WebhookGroup<'a> {
+    /// The range covered.
+    pub cover: &'a Cover,
+    /// The rendered text.
+    pub text: &'a GroupText,
+    /// The alerts, each with its number in the group.
+    pub alerts: Vec<(i64, &'a AlertRecord)>,
+}
+
 /// The templates of every destination, compiled once.
 #[derive(Debug)]
 pub struct Renderer {
@@ -460,50 +471,69 @@ impl Renderer {
         if incident.is_none() || c.repeat {
             return vec![trigger];
         }
-        let actions: BTreeSet<IncidentAction> =
-            alerts.iter().filter_map(|a| a.incident_action).collect();
-        let mut events = vec![];
-        if actions.contains(&IncidentAction::Trigger) {
-            events.push(trigger);
-        }
-        for (action, name) in [
-            (IncidentAction::Acknowledge, "acknowledge"),
-            (IncidentAction::Resolve, "resolve"),
-        ] {
-            if actions.contains(&action) {
-                events.push(json!({"event_action": name, "dedup_key": dedup_key}));
-            }
-        }
-        events
+        // In the order they happened (a reopened incident triggers after its resolve), each
+        // change once; the trigger carries the latest details.
+        let mut actions: Vec<IncidentAction> = alerts
+            .iter()
+            .filter_map(|a| a.incident_action)
+            .filter(|a| *a != IncidentAction::Update)
+            .collect();
+        actions.dedup();
+        actions
+            .into_iter()
+            .map(|a| match a {
+                IncidentAction::Acknowledge => {
+                    json!({"event_action": "acknowledge", "dedup_key": dedup_key})
+                }
+                IncidentAction::Resolve => {
+                    json!({"event_action": "resolve", "dedup_key": dedup_key})
+                }
+                IncidentAction::Trigger | IncidentAction::Update => trigger.clone(),
+            })
+            .collect()
     }
 
     /// The generic webhook's body: every group with its text, the range of its alerts this
-    /// message covers (a receiver deduplicates a re-sent message by group and range) and every
-    /// alert, so a receiver can account for each one.
+    /// message covers and every alert with its number in the group, so a receiver can account
+    /// for each one and deduplicate a re-sent message by group and number.
     pub fn webhook(
         &self,
         delivery_id: &str,
         destination: &str,
-        groups: &[(&Cover, &GroupText, Vec<&AlertRecord>)],
+        groups: &[WebhookGroup<'_>],
     ) -> Value {
         let groups: Vec<Value> = groups
             .iter()
-            .map(|(c, g, alerts)| {
-                json!({
-                    "group_id": c.group_id,
-                    "seq_from": c.seq_from,
-                    "seq": c.seq,
-                    "group_key": g.context.group_key,
-                    "tenant": g.context.tenant,
-                    "level": g.context.level,
-                    "headline": g.headline,
-                    "text": g.body,
-                    "link": g.context.link,
-                    "count": g.context.count,
-                    "repeat": g.context.repeat,
-                    "alerts": alerts,
-                })
-            })
+            .map(
+                |WebhookGroup {
+                     cover: c,
+                     text: g,
+                     alerts,
+                 }| {
+                    let alerts: Vec<Value> = alerts
+                        .iter()
+                        .map(|(seq, a)| {
+                            let mut v = serde_json::to_value(a).unwrap_or_default();
+                            v["seq"] = json!(seq);
+                            v
+                        })
+                        .collect();
+                    json!({
+                        "group_id": c.group_id,
+                        "seq_from": c.seq_from,
+                        "seq": c.seq,
+                        "group_key": g.context.group_key,
+                        "tenant": g.context.tenant,
+                        "level": g.context.level,
+                        "headline": g.headline,
+                        "text": g.body,
+                        "link": g.context.link,
+                        "count": g.context.count,
+                        "repeat": g.context.repeat,
+                        "alerts": alerts,
+                    })
+                },
+            )
             .collect();
         json!({"delivery_id": delivery_id, "destination": destination, "groups": groups})
     }
@@ -713,6 +743,34 @@ routing_key = "k"
         assert_eq!(events.len(), 1);
         let key = events[0]["dedup_key"].as_str().expect("key");
         assert_eq!(key.len(), PAGERDUTY_MAX_DEDUP_KEY);
+    }
+
+    #[test]
+    fn pagerduty_hears_an_incidents_changes_in_the_order_they_happened() {
+        let r = renderer();
+        let mut a = verdict_alert("dana", 1);
+        a.source = AlertSource::Incident;
+        a.incident_id = Some("inc-8".into());
+        let with = |action| {
+            let mut x = a.clone();
+            x.incident_action = Some(action);
+            x
+        };
+        // Resolved, then reopened while the group waited: the page must end open.
+        let changes = [
+            with(IncidentAction::Resolve),
+            with(IncidentAction::Trigger),
+            with(IncidentAction::Update),
+            with(IncidentAction::Trigger),
+        ];
+        let refs: Vec<&AlertRecord> = changes.iter().collect();
+        let g = r.group(0, "acme", "k", &refs, false);
+        let actions: Vec<String> = r
+            .pagerduty("g", &g, &refs)
+            .iter()
+            .map(|e| e["event_action"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(actions, ["resolve", "trigger"]);
     }
 
     #[test]

@@ -207,6 +207,7 @@ fn hook_ids(r: &Received) -> Vec<String> {
         .unwrap_or_default()
         .iter()
         .flat_map(|g| g["alerts"].as_array().cloned().unwrap_or_default())
+        .inspect(|a| assert!(a["seq"].is_i64(), "each alert carries its number"))
         .filter_map(|a| a["source_id"].as_str().map(str::to_string))
         .collect()
 }
