@@ -413,7 +413,7 @@ impl Engine {
             !g.pending.is_empty()
                 || !g.firing.is_empty()
                 || g.last_sent_ms
-                    .is_none_or(|t| now < t + dests[*d].group_interval)
+                    .is_none_or(|t| now < t.saturating_add(dests[*d].group_interval))
         });
     }
 
@@ -638,7 +638,7 @@ impl Engine {
     /// `rebuilding`, groups are restored from it; live, the engine already holds what it wrote
     /// and only learns where the record landed.
     pub fn restore(&mut self, n: &Notification, offset: i64, rebuilding: bool) {
-        let Some(d) = self.dests.iter().position(|d| d.name == n.destination) else {
+        let Some(d) = self.destination(&n.destination) else {
             return;
         };
         let key = (n.partition, d, n.group_key.clone());

@@ -34,8 +34,11 @@ pub struct Source<'a> {
 #[derive(Debug, Clone)]
 struct Held {
     event: IncidentEvent,
-    /// Offset of the latest event of this incident read back from the incidents topic.
+    /// Offset of the latest event of this incident read back from the incidents topic, and
+    /// that event's `seq`. Newer events may be written and not yet read back: until one is,
+    /// this is the record a rebuild needs.
     changelog_offset: Option<i64>,
+    changelog_seq: i64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -112,10 +115,11 @@ impl Registry {
                     held.event = event.clone();
                 }
                 if let Some(offset) = changelog_offset {
-                    if event.seq >= held.event.seq {
+                    if held.changelog_offset.is_none() || event.seq >= held.changelog_seq {
                         if let Some(old) = held.changelog_offset.replace(offset) {
                             self.changelog.release(old);
                         }
+                        held.changelog_seq = event.seq;
                         self.changelog.hold(offset);
                     }
                 }
@@ -130,6 +134,7 @@ impl Registry {
                     Held {
                         event: event.clone(),
                         changelog_offset,
+                        changelog_seq: event.seq,
                     },
                 );
             }
@@ -397,6 +402,33 @@ mod tests {
         let mut anonymous = command(CommandAction::Ack);
         anonymous.actor = " ".into();
         assert!(carry_out(&open, &anonymous, SRC).is_err());
+    }
+
+    #[test]
+    fn an_event_read_back_is_held_until_a_newer_one_is_read_back() {
+        let mut r = Registry::default();
+        let first = opened("i1", "k");
+        let mut second = first.clone();
+        second.seq = 2;
+        second.event_type = IncidentEventType::Occurred;
+        let mut third = second.clone();
+        third.seq = 3;
+        // Written live, one after another, before any is read back.
+        for e in [&first, &second, &third] {
+            r.apply(e, None);
+        }
+        assert_eq!(r.retained_from(), None);
+        // The first comes back: a rebuild from past it would lose the incident should the
+        // newer ones never have been written.
+        r.apply(&first, Some(10));
+        assert_eq!(r.retained_from(), Some(10));
+        r.apply(&second, Some(11));
+        assert_eq!(r.retained_from(), Some(11));
+        // An older copy read again does not move it back.
+        r.apply(&first, Some(12));
+        assert_eq!(r.retained_from(), Some(11));
+        r.apply(&third, Some(13));
+        assert_eq!(r.retained_from(), Some(13));
     }
 
     #[test]
