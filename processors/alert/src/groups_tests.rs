@@ -450,16 +450,36 @@ proptest! {
         commit in prop_oneof![0i64..150, 0i64..2_000], ahead in 0i64..300, in_flight in any::<bool>(),
         users in 1usize..5, seed in any::<u64>()
     ) {
-        let c = config("critical_group_wait = \"5s\"\ngroup_interval = \"10s\"", "");
+        // Slack held to 30 a minute (so groups are deferred and merged) and reminded of open
+        // incidents every 20 s; PagerDuty paged for the incidents.
+        let c = config(
+            "critical_group_wait = \"5s\"\ngroup_interval = \"10s\"\nrepeat_interval = \"20s\"\nper_minute = 30\nburst = 1",
+            "critical_group_wait = \"5s\"\ngroup_interval = \"10s\"",
+        );
         let n = 2_000i64;
+        let lifecycle = [
+            IncidentAction::Trigger,
+            IncidentAction::Update,
+            IncidentAction::Acknowledge,
+            IncidentAction::Update,
+            IncidentAction::Resolve,
+            IncidentAction::Trigger,
+        ];
         let alerts: Vec<(Alert, i64)> = {
             let mut x = seed | 1;
             (0..n).map(|i| {
                 x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+                // A quiet minute every 500 alerts: groups are forgotten and opened anew.
+                let at = T0 + i * 40 + (i / 500) * 60_000;
+                if i % 37 == 0 {
+                    // Incidents opened, occurring, acknowledged, resolved and reopened.
+                    let id = format!("inc-{}", (i / 37) % 3);
+                    let step = lifecycle[((i / 37 / 3) as usize) % lifecycle.len()];
+                    return (incident(i, &id, step), at);
+                }
                 let user = format!("user-{}", x as usize % users);
                 let rule = if (x >> 30) % 3 == 0 { "aws" } else { "github" };
-                // A quiet minute every 500 alerts: groups are forgotten and opened anew.
-                (verdict(i, &user, rule, "CRITICAL"), T0 + i * 40 + (i / 500) * 60_000)
+                (verdict(i, &user, rule, "CRITICAL"), at)
             }).collect()
         };
         let end = alerts[alerts.len() - 1].1;
@@ -520,7 +540,22 @@ proptest! {
         }
         run_until(&mut second, &mut w, end, end + 30_000, 500);
         let covered = coverage(w.delivered.iter());
-        prop_assert_eq!(covered.len() as i64, n);
+        let mut expected = grouped(&w.changelog, "slack");
+        expected.extend(grouped(&w.changelog, "pager"));
+        prop_assert_eq!(
+            covered.keys().collect::<Vec<_>>(),
+            expected.keys().collect::<Vec<_>>(),
+            "every alert grouped is delivered"
+        );
+        // Slack takes every alert once; PagerDuty every incident change but occurrences.
+        let paged = alerts
+            .iter()
+            .filter(|(a, _)| {
+                a.record.incident_action.is_some_and(|x| x != IncidentAction::Update)
+            })
+            .count();
+        prop_assert_eq!(grouped(&w.changelog, "slack").len() as i64, n);
+        prop_assert_eq!(grouped(&w.changelog, "pager").len(), paged);
         for (k, times) in &covered {
             let allowed = 1 + doubled.get(k).copied().unwrap_or(0);
             prop_assert!(*times <= allowed, "{:?} delivered {} times", k, times);
