@@ -177,6 +177,20 @@ pub fn derived_id(parts: &[&str]) -> String {
         .to_string()
 }
 
+/// One part of a key whose parts are joined by `separators`: `%` and each separator are
+/// percent-escaped, so a part holding a separator cannot make two keys equal.
+pub fn key_part(value: &str, separators: &[char]) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c == '%' || separators.contains(&c) {
+            out.push_str(&format!("%{:02X}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
     let d = std::time::SystemTime::now()

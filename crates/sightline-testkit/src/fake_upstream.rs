@@ -21,6 +21,8 @@ use axum::Router;
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
+use crate::recorder::Received;
+
 /// (input, output) tokens every Anthropic answer reports.
 pub const ANTHROPIC_USAGE: (i64, i64) = (25, 11);
 /// (prompt, completion) tokens every OpenAI answer reports.
@@ -46,20 +48,9 @@ fn answer(headers: &HeaderMap) -> String {
         .to_string()
 }
 
-/// A request the fake received.
-#[derive(Debug, Clone)]
-pub struct Recorded {
-    /// Path.
-    pub path: String,
-    /// Headers.
-    pub headers: HeaderMap,
-    /// Body.
-    pub body: Bytes,
-}
-
 #[derive(Default)]
 struct Inner {
-    requests: Mutex<Vec<Recorded>>,
+    requests: Mutex<Vec<Received>>,
     /// When set, streams pause after their first event until a permit is added.
     gate: Mutex<Option<Arc<Semaphore>>>,
     delay: Mutex<Duration>,
@@ -102,7 +93,7 @@ impl FakeUpstream {
     }
 
     /// Requests received so far.
-    pub fn requests(&self) -> Vec<Recorded> {
+    pub fn requests(&self) -> Vec<Received> {
         self.inner
             .requests
             .lock()
@@ -136,7 +127,8 @@ impl FakeUpstream {
 
 async fn record(inner: &Inner, path: &str, headers: &HeaderMap, body: &Bytes) -> Option<u16> {
     if let Ok(mut r) = inner.requests.lock() {
-        r.push(Recorded {
+        r.push(Received {
+            at: std::time::SystemTime::now(),
             path: path.into(),
             headers: headers.clone(),
             body: body.clone(),

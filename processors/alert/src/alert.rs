@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 use sightline_events::{
-    AlertRecord, AlertSource, Decision, IncidentAction, IncidentEvent, IncidentEventType,
+    key_part, AlertRecord, AlertSource, Decision, IncidentAction, IncidentEvent, IncidentEventType,
     IncidentStatus, Verdict, VerdictTier,
 };
 
@@ -225,18 +225,10 @@ impl Alert {
                 Label::Conversation => r.conversation_id.clone().unwrap_or_default(),
                 Label::Level => r.level.clone(),
             };
-            parts.push(format!("{}={}", l.name(), escape(&value)));
+            parts.push(format!("{}={}", l.name(), key_part(&value, &[',', '='])));
         }
         parts.join(",")
     }
-}
-
-/// Escapes the separators of a group key.
-fn escape(value: &str) -> String {
-    value
-        .replace('%', "%25")
-        .replace(',', "%2C")
-        .replace('=', "%3D")
 }
 
 #[cfg(test)]

@@ -487,7 +487,11 @@ impl Engine {
                     let events = self.pagerduty_events(&key, repeat);
                     let n = nonzero(u32::try_from(events.len()).unwrap_or(u32::MAX));
                     if matches!(self.dests[d].limiter.check_n(n), Ok(Ok(()))) {
-                        self.send(d, vec![(key, repeat)], events, now, out);
+                        let keys = [(key, repeat)];
+                        let covers = self.covers(&keys);
+                        let id = delivery_id(&self.dests[d].name, &covers, now);
+                        let delivery = self.delivery(d, covers, id, events, now);
+                        self.send(&keys, delivery, out);
                     } else {
                         let rest = std::iter::once(key).chain(ready.map(|(_, k, _)| k));
                         self.defer(d, rest, now, out);
@@ -570,11 +574,11 @@ impl Engine {
             .iter()
             .filter_map(|(k, repeat)| self.text(k, *repeat))
             .collect();
+        let covers = self.covers(keys);
+        let id = delivery_id(&self.dests[d].name, &covers, now);
         let request = match self.dests[d].kind {
             Kind::Slack => self.renderer.slack(&texts),
             _ => {
-                let covers = self.covers(keys);
-                let id = delivery_id(&self.dests[d].name, &covers, now);
                 let groups: Vec<WebhookGroup<'_>> = keys
                     .iter()
                     .zip(&texts)
@@ -590,7 +594,8 @@ impl Engine {
                 self.renderer.webhook(&id, &self.dests[d].name, &groups)
             }
         };
-        self.send(d, keys.to_vec(), vec![request], now, out);
+        let delivery = self.delivery(d, covers, id, vec![request], now);
+        self.send(keys, delivery, out);
     }
 
     fn covers(&self, keys: &[((i32, usize, String), bool)]) -> Vec<Cover> {
@@ -599,39 +604,47 @@ impl Engine {
             .collect()
     }
 
-    /// Emits the delivery and marks its groups sent: the outcome record makes that durable.
-    fn send(
-        &mut self,
+    fn delivery(
+        &self,
         d: usize,
-        keys: Vec<((i32, usize, String), bool)>,
+        covers: Vec<Cover>,
+        id: String,
         requests: Vec<Value>,
         now: i64,
-        out: &mut Vec<Out>,
-    ) {
-        let covers = self.covers(&keys);
-        for (k, repeat) in &keys {
-            if let Some(g) = self.groups.get_mut(k) {
-                if !repeat {
-                    g.covered = g.pending.last().map_or(g.covered, |m| m.seq);
-                    g.pending.clear();
-                }
-                g.last_sent_ms = Some(now);
-                g.deferred = false;
-            }
-        }
-        if requests.is_empty() {
-            return;
-        }
+    ) -> Delivery {
         let dest = &self.dests[d];
-        out.push(Out::Deliver(Box::new(Delivery {
-            id: delivery_id(&dest.name, &covers, now),
+        Delivery {
+            id,
             dest: d,
             destination: dest.name.clone(),
             kind: dest.kind,
             covers,
             requests,
             at_ms: now,
-        })));
+        }
+    }
+
+    /// Emits `delivery` and marks the groups of `keys` sent: its outcome record makes that
+    /// durable.
+    fn send(
+        &mut self,
+        keys: &[((i32, usize, String), bool)],
+        delivery: Delivery,
+        out: &mut Vec<Out>,
+    ) {
+        for (k, repeat) in keys {
+            if let Some(g) = self.groups.get_mut(k) {
+                if !repeat {
+                    g.covered = g.pending.last().map_or(g.covered, |m| m.seq);
+                    g.pending.clear();
+                }
+                g.last_sent_ms = Some(delivery.at_ms);
+                g.deferred = false;
+            }
+        }
+        if !delivery.requests.is_empty() {
+            out.push(Out::Deliver(Box::new(delivery)));
+        }
     }
 
     /// Rebuilds state from a record of the notifications topic at `offset`. While

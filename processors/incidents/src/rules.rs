@@ -23,7 +23,7 @@ const DAY_MS: i64 = 86_400_000;
 pub fn dedupe_key(parts: &[&str]) -> String {
     parts
         .iter()
-        .map(|p| p.replace('%', "%25").replace('/', "%2F"))
+        .map(|p| sightline_events::key_part(p, &['/']))
         .collect::<Vec<_>>()
         .join("/")
 }
