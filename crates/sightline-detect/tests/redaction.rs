@@ -70,14 +70,20 @@ proptest! {
         for f in &findings {
             prop_assert!(text.is_char_boundary(f.start) && text.is_char_boundary(f.end));
             let value = &text[f.start..f.end];
-            if value.len() >= 8 {
-                prop_assert!(!redacted.contains(value), "{} survived: {:?}", f.rule_id, redacted);
+            // The same characters may also stand where they are no finding (an address glued
+            // to a key is not an address); only what was found must be gone.
+            let elsewhere = text.match_indices(value).any(|(i, _)| {
+                !findings.iter().any(|g| g.start <= i && i + value.len() <= g.end)
+            });
+            if value.len() >= 8 && !elsewhere {
+                // The message never prints the text: it would print the value it guards.
+                prop_assert!(!redacted.contains(value), "{} survived at {}..{}", f.rule_id, f.start, f.end);
             }
         }
         let original: std::collections::HashSet<&str> = findings.iter().map(|f| f.fingerprint.as_str()).collect();
         for again in engine.scan(&redacted, &key, &allow) {
             prop_assert!(!original.contains(again.fingerprint.as_str()),
-                "{} found again after redaction in {:?}", again.rule_id, redacted);
+                "{} found again after redaction at {}..{}", again.rule_id, again.start, again.end);
         }
     }
 }
