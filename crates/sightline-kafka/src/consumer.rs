@@ -172,6 +172,10 @@ pub struct ReadBack {
     pub payload: Option<Vec<u8>>,
 }
 
+/// How long a read to the end of a partition waits, after the broker reported the end, for
+/// records its high watermark did not show yet.
+const END_SETTLES: Duration = Duration::from_millis(300);
+
 /// How long a stage's fetch waits for data at most, in milliseconds.
 pub const FETCH_WAIT_MAX_MS: &str = "100";
 
@@ -365,6 +369,7 @@ pub fn read_back(
     let idle = BROKER_TIMEOUT * 6;
     let mut deadline = std::time::Instant::now() + idle;
     let mut next = from;
+    let mut eof_at: Option<std::time::Instant> = None;
     loop {
         if until.is_some_and(|u| next >= u) || out.len() >= limit {
             break;
@@ -375,6 +380,7 @@ pub fn read_back(
         match reader.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
                 deadline = std::time::Instant::now() + idle;
+                eof_at = None;
                 next = m.offset() + 1;
                 if until.is_none_or(|u| m.offset() < u) {
                     out.push(ReadBack {
@@ -389,11 +395,18 @@ pub fn read_back(
             Some(Err(KafkaError::PartitionEOF(_))) => {
                 if until.is_some() {
                     tracing::warn!(topic, partition, next, until = ?until, "partition ends before the offset asked for");
+                    break;
                 }
-                break;
+                // To the end: a broker whose high watermark lags what it holds reports the
+                // end early, so the end counts once nothing more arrives for a moment.
+                eof_at.get_or_insert_with(std::time::Instant::now);
             }
             Some(Err(e)) => return Err(e.into()),
-            None => {}
+            None => {
+                if eof_at.is_some_and(|t| t.elapsed() >= END_SETTLES) {
+                    break;
+                }
+            }
         }
     }
     Ok(out)
