@@ -32,7 +32,8 @@ mod registry;
 #[path = "pipeline/trust.rs"]
 mod trust;
 
-#[derive(Debug, Clone, Row, Deserialize)]
+/// One event as the sink stored it (see [`rows`]).
+#[derive(Debug, Clone)]
 struct CallRow {
     event_id: String,
     call_id: String,
@@ -53,6 +54,7 @@ struct CallRow {
     status: String,
     http_status: Option<i32>,
     error: Option<String>,
+    /// Rules whose findings were redacted in the text (`[REDACTED:<rule>:…]`), in order.
     finding_rules: Vec<String>,
     conversation_id: Option<String>,
     attachment_kinds: Vec<String>,
@@ -65,19 +67,216 @@ struct CallRow {
     _offset: i64,
 }
 
-async fn rows(env: &TestEnv) -> Vec<CallRow> {
+/// Rows the sink's event tables hold.
+async fn stored_rows(env: &TestEnv) -> u64 {
     env.clickhouse
         .client()
         .query(
-            "SELECT event_id, call_id, kind, tenant_id, user_id, team_id, provider, model, endpoint, \
-             streaming, message_roles, message_texts, input_tokens, output_tokens, latency_ms, ttft_ms, \
-             status, http_status, error, finding_rules, conversation_id, attachment_kinds, attachment_sizes, \
-             attachment_sha256, attachment_widths, attachment_heights, cost_usd_micros, _partition, _offset \
-             FROM llm_calls ORDER BY _partition, _offset",
+            "SELECT (SELECT count() FROM llm_messages) + (SELECT count() FROM attachments) \
+             + (SELECT count() FROM llm_calls)",
+        )
+        .fetch_one::<u64>()
+        .await
+        .expect("count rows")
+}
+
+/// Every event the sink wrote, one per REQUEST and RESPONSE, put together from
+/// `llm_messages`, `attachments` and `llm_calls` (a RESPONSE's call facts).
+async fn rows(env: &TestEnv) -> Vec<CallRow> {
+    #[derive(Debug, Row, Deserialize)]
+    struct Msg {
+        event_id: String,
+        call_id: String,
+        kind: String,
+        role: String,
+        text: String,
+        tenant_id: String,
+        user_id: String,
+        conversation_id: String,
+        _partition: i32,
+        _offset: i64,
+    }
+    #[derive(Debug, Row, Deserialize)]
+    struct Att {
+        event_id: String,
+        call_id: String,
+        kind: String,
+        size_bytes: Option<i64>,
+        digest: String,
+        width: Option<i32>,
+        height: Option<i32>,
+        tenant_id: String,
+        user_id: String,
+        conversation_id: String,
+        _partition: i32,
+        _offset: i64,
+    }
+    #[derive(Debug, Row, Deserialize)]
+    struct Call {
+        event_id: String,
+        call_id: String,
+        tenant_id: String,
+        user_id: String,
+        team_id: String,
+        conversation_id: String,
+        provider: String,
+        model: String,
+        endpoint: String,
+        streaming: u8,
+        input_tokens: u64,
+        output_tokens: u64,
+        latency_ms: u64,
+        ttft_ms: Option<i64>,
+        status: String,
+        http_status: Option<i32>,
+        error: String,
+        cost_usd_micros: i64,
+        _partition: i32,
+        _offset: i64,
+    }
+    let ch = env.clickhouse.client();
+    let msgs: Vec<Msg> = ch
+        .query(
+            "SELECT event_id, call_id, kind, role, text, tenant_id, user_id, conversation_id, _partition, _offset \
+             FROM llm_messages ORDER BY _partition, _offset, position",
         )
         .fetch_all()
         .await
-        .expect("query llm_calls")
+        .expect("query llm_messages");
+    let atts: Vec<Att> = ch
+        .query(
+            "SELECT event_id, call_id, kind, size_bytes, digest, width, height, tenant_id, user_id, \
+             conversation_id, _partition, _offset FROM attachments ORDER BY _partition, _offset, position",
+        )
+        .fetch_all()
+        .await
+        .expect("query attachments");
+    let calls: Vec<Call> = ch
+        .query(
+            "SELECT event_id, call_id, tenant_id, user_id, team_id, conversation_id, provider, model, \
+             endpoint, streaming, input_tokens, output_tokens, latency_ms, ttft_ms, status, http_status, \
+             error, cost_usd_micros, _partition, _offset FROM llm_calls",
+        )
+        .fetch_all()
+        .await
+        .expect("query llm_calls");
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let mut events: std::collections::HashMap<String, CallRow> = Default::default();
+    let blank = |event_id: &str,
+                 call_id: &str,
+                 kind: &str,
+                 tenant: &str,
+                 user: &str,
+                 conv: &str,
+                 p: i32,
+                 o: i64| CallRow {
+        event_id: event_id.into(),
+        call_id: call_id.into(),
+        kind: kind.into(),
+        tenant_id: tenant.into(),
+        user_id: user.into(),
+        team_id: None,
+        provider: String::new(),
+        model: None,
+        endpoint: String::new(),
+        streaming: 0,
+        message_roles: vec![],
+        message_texts: vec![],
+        input_tokens: None,
+        output_tokens: None,
+        latency_ms: None,
+        ttft_ms: None,
+        status: "PENDING".into(),
+        http_status: None,
+        error: None,
+        finding_rules: vec![],
+        conversation_id: (!conv.is_empty()).then(|| conv.to_string()),
+        attachment_kinds: vec![],
+        attachment_sizes: vec![],
+        attachment_sha256: vec![],
+        attachment_widths: vec![],
+        attachment_heights: vec![],
+        cost_usd_micros: None,
+        _partition: p,
+        _offset: o,
+    };
+    for m in msgs {
+        let e = events.entry(m.event_id.clone()).or_insert_with(|| {
+            blank(
+                &m.event_id,
+                &m.call_id,
+                &m.kind,
+                &m.tenant_id,
+                &m.user_id,
+                &m.conversation_id,
+                m._partition,
+                m._offset,
+            )
+        });
+        e.message_roles.push(m.role);
+        e.message_texts.push(m.text);
+    }
+    for a in atts {
+        let e = events.entry(a.event_id.clone()).or_insert_with(|| {
+            blank(
+                &a.event_id,
+                &a.call_id,
+                "REQUEST",
+                &a.tenant_id,
+                &a.user_id,
+                &a.conversation_id,
+                a._partition,
+                a._offset,
+            )
+        });
+        e.attachment_kinds.push(a.kind);
+        e.attachment_sizes.push(a.size_bytes.unwrap_or(-1));
+        e.attachment_sha256.push(a.digest);
+        e.attachment_widths.push(a.width.unwrap_or(-1));
+        e.attachment_heights.push(a.height.unwrap_or(-1));
+    }
+    for c in &calls {
+        let e = events.entry(c.event_id.clone()).or_insert_with(|| {
+            blank(
+                &c.event_id,
+                &c.call_id,
+                "RESPONSE",
+                &c.tenant_id,
+                &c.user_id,
+                &c.conversation_id,
+                c._partition,
+                c._offset,
+            )
+        });
+        e.status = c.status.clone();
+        e.http_status = c.http_status;
+        e.error = some(&c.error);
+        e.input_tokens = Some(c.input_tokens as i64);
+        e.output_tokens = Some(c.output_tokens as i64);
+        e.latency_ms = Some(c.latency_ms as i64);
+        e.ttft_ms = c.ttft_ms;
+        e.cost_usd_micros = Some(c.cost_usd_micros);
+    }
+    // A call's facts on its REQUEST too, as the shim published them on both events.
+    for e in events.values_mut() {
+        e.finding_rules = e
+            .message_texts
+            .iter()
+            .flat_map(|t| t.split("[REDACTED:").skip(1))
+            .filter_map(|rest| rest.split(':').next())
+            .map(String::from)
+            .collect();
+        if let Some(c) = calls.iter().find(|c| c.call_id == e.call_id) {
+            e.team_id = some(&c.team_id);
+            e.provider = c.provider.clone();
+            e.model = some(&c.model);
+            e.endpoint = c.endpoint.clone();
+            e.streaming = c.streaming;
+        }
+    }
+    let mut events: Vec<CallRow> = events.into_values().collect();
+    events.sort_by_key(|e| (e._partition, e._offset));
+    events
 }
 
 async fn rows_when(env: &TestEnv, n: usize) -> Vec<CallRow> {
@@ -102,6 +301,8 @@ fn sink_config(env: &TestEnv, group: &str) -> SinkConfig {
         ..SinkConfig::default()
     };
     c.batch.max_age = Duration::from_millis(200);
+    // Only the shim runs in these tests: the sink reads its events directly.
+    c.sink.inputs = vec!["events".into()];
     c
 }
 
@@ -339,7 +540,11 @@ async fn calls_through_the_shim_land_in_clickhouse_as_exact_rows() {
 
     shim_task.stop().await.expect("shim stops cleanly");
     let stats = sink.stop().await.expect("sink stops cleanly");
-    assert_eq!(stats.inserted, 8);
+    assert_eq!(
+        stats.inserted,
+        stored_rows(&env).await,
+        "every row inserted once"
+    );
     assert_eq!(stats.dead_lettered, 0);
 }
 
@@ -377,7 +582,8 @@ async fn upstream_errors_and_outages_are_relayed_and_recorded() {
     shim_task.stop().await.expect("shim stops");
 
     let sink = start_sink(sink_config(&env, &unique("sink")));
-    let rows = rows_when(&env, 4).await;
+    // The requests had no messages: each call is its row in llm_calls.
+    let rows = rows_when(&env, 2).await;
     let statuses: Vec<(&str, &str, Option<i32>)> = rows
         .iter()
         .map(|r| (r.kind.as_str(), r.status.as_str(), r.http_status))
@@ -385,19 +591,17 @@ async fn upstream_errors_and_outages_are_relayed_and_recorded() {
     assert_eq!(
         statuses,
         [
-            ("REQUEST", "PENDING", None),
             ("RESPONSE", "UPSTREAM_ERROR", Some(429)),
-            ("REQUEST", "PENDING", None),
             ("RESPONSE", "FAILED", Some(502)),
         ]
     );
     assert!(
-        rows[3]
+        rows[1]
             .error
             .as_deref()
             .is_some_and(|e| e.starts_with("upstream unreachable")),
         "{:?}",
-        rows[3].error
+        rows[1].error
     );
     sink.stop().await.expect("sink stops");
 }
@@ -487,6 +691,9 @@ async fn a_secret_from_a_producer_that_bypassed_the_shim_never_reaches_clickhous
     let sink = start_sink(sink_config(&env, &unique("sink")));
     let text = format!("deploy with aws_access_key_id = {AWS_KEY_ID} today");
     let mut e = event("mallory", &text);
+    // A RESPONSE, whose error is stored with its call.
+    e.kind = sightline_events::EventKind::Response;
+    e.status = sightline_events::CallStatus::UpstreamError;
     e.error = Some(format!("upstream said: bad key {AWS_KEY_ID}"));
     produce(&env, &producer, &codec, &e).await;
     let rows = rows_when(&env, 1).await;
@@ -505,12 +712,13 @@ async fn a_secret_from_a_producer_that_bypassed_the_shim_never_reaches_clickhous
         rows[0].message_texts[0].starts_with("deploy with"),
         "the rest is kept"
     );
-    assert_eq!(
-        rows[0].finding_rules,
-        ["aws-access-key-id", "aws-access-key-id"]
+    assert!(
+        rows[0].message_texts[0].contains("[REDACTED:aws-access-key-id:"),
+        "the finding is named in its place: {}",
+        rows[0].message_texts[0]
     );
     let stats = sink.stop().await.expect("sink");
-    assert_eq!(stats.inserted, 1);
+    assert_eq!(stats.inserted, 2, "its message and its call");
 }
 
 async fn read_one_dlq(env: &TestEnv) -> DlqRecord {
@@ -917,12 +1125,24 @@ async fn conversations_attachments_and_cost_are_recorded() {
         "stable across turns"
     );
     assert_ne!(requests[0].conversation_id, requests[1].conversation_id);
+    // The key was in the attached document: its finding is on the published event (the
+    // tables keep the document's metadata, never its text).
+    let codec = Codec::pinned().expect("codec");
+    let mut published = vec![];
+    for raw in raw_events(&env, rows.len()).await {
+        published.push(codec.decode::<LlmEvent>(&raw).await.expect("event"));
+    }
+    let event = published
+        .iter()
+        .find(|e| e.event_id == requests[3].event_id)
+        .expect("the request was published");
     assert!(
-        requests[3]
-            .finding_rules
-            .contains(&"aws-access-key-id".to_string()),
+        event
+            .findings
+            .iter()
+            .any(|f| f.rule_id == "aws-access-key-id"),
         "{:?}",
-        requests[3]
+        event.findings
     );
 
     let responses: Vec<&CallRow> = rows.iter().filter(|r| r.kind == "RESPONSE").collect();
@@ -1665,10 +1885,10 @@ async fn a_recreated_topic_is_not_mistaken_for_a_replay() {
     env.clickhouse
         .client()
         .query(&format!(
-            "INSERT INTO llm_calls (event_id, call_id, kind, ts_ms, tenant_id, user_id, provider, endpoint, \
-             streaming, status, _topic, _partition, _offset) \
-             SELECT concat('old-', toString(number)), 'c', 'REQUEST', 1700000000000, 'acme', 'old', 'ANTHROPIC', \
-             'POST /v1/messages', 0, 'PENDING', '{}', 0, toInt64(number) FROM system.numbers LIMIT 11",
+            "INSERT INTO llm_messages (event_id, call_id, kind, position, role, text, tenant_id, user_id, \
+             conversation_id, ts_ms, _topic, _partition, _offset) \
+             SELECT concat('old-', toString(number)), 'c', 'REQUEST', 0, 'user', 'old', 'acme', 'old', '', \
+             1700000000000, '{}', 0, toInt64(number) FROM system.numbers LIMIT 11",
             env.topic(Topic::Events)
         ))
         .execute()

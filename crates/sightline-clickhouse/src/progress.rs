@@ -32,26 +32,28 @@ pub async fn watermarks(
 }
 
 #[derive(Debug, clickhouse::Row, serde::Deserialize)]
-struct EventIdRow {
-    event_id: String,
+struct IdRow {
+    id: String,
 }
 
-/// The `event_id` of the row `table` holds for `topic`/`partition`/`offset`, if any.
-pub async fn event_at(
+/// The id (column `id_column`) of the row `table` holds for `topic`/`partition`/`offset`,
+/// if any.
+pub async fn id_at(
     client: &clickhouse::Client,
     table: &str,
+    id_column: &str,
     topic: &str,
     partition: i32,
     offset: i64,
 ) -> Result<Option<String>> {
-    let rows: Vec<EventIdRow> = client
+    let rows: Vec<IdRow> = client
         .query(&format!(
-            "SELECT event_id FROM {table} WHERE _topic = ? AND _partition = ? AND _offset = ? LIMIT 1"
+            "SELECT {id_column} AS id FROM {table} WHERE _topic = ? AND _partition = ? AND _offset = ? LIMIT 1"
         ))
         .bind(topic)
         .bind(partition)
         .bind(offset)
         .fetch_all()
         .await?;
-    Ok(rows.into_iter().next().map(|r| r.event_id))
+    Ok(rows.into_iter().next().map(|r| r.id))
 }

@@ -281,7 +281,7 @@ pub fn run() -> Result<(), String> {
 
     step("waiting for the sink to land the events in ClickHouse");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while count(ch_port)? < before + 14 {
+    while count(ch_port)? < before + 7 {
         if Instant::now() > deadline {
             return Err(format!(
                 "rows did not arrive within 60s; see logs in {}",
@@ -290,17 +290,17 @@ pub fn run() -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    let query = "SELECT kind, user_id, provider, model, streaming, status, input_tokens, output_tokens, latency_ms, ttft_ms \
-                 FROM llm_calls ORDER BY ts_ms DESC, kind DESC LIMIT 8 FORMAT PrettyCompactNoEscapes";
+    let query = "SELECT user_id, provider, model, resample_role, streaming, status, input_tokens, output_tokens, latency_ms, ttft_ms \
+                 FROM llm_calls ORDER BY ts_ms DESC LIMIT 7 FORMAT PrettyCompactNoEscapes";
     println!(
-        "\nllm_calls (newest 8 rows, one per REQUEST/RESPONSE event):\n{}",
+        "\nllm_calls (newest 7 rows, one per call):\n{}",
         select(ch_port, query)?
     );
-    let summary = "SELECT user_id, provider, requested_model, status, input_tokens, output_tokens, latency_ms \
-                   FROM llm_call_summary ORDER BY started_ms DESC LIMIT 4 FORMAT PrettyCompactNoEscapes";
+    let daily = "SELECT day, user_id, calls, logical_requests, blocked, critical, input_tokens, output_tokens, latency_ms_p50_p95_p99 \
+                 FROM v_daily_ai_call_stats ORDER BY day DESC, user_id FORMAT PrettyCompactNoEscapes";
     println!(
-        "llm_call_summary (one row per call):\n{}",
-        select(ch_port, summary)?
+        "v_daily_ai_call_stats (the per-user rollup, fed on insert):\n{}",
+        select(ch_port, daily)?
     );
     step("dana's verdicts on sightline.verdicts.v1 (one logical request: one EVALUATED, two INHERITED)");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -432,7 +432,7 @@ pub fn run() -> Result<(), String> {
         return Err("a message holds the pasted key".into());
     }
     println!(
-        "Query it yourself:\n  clickhouse-client --port {} -d {DATABASE} -q 'SELECT * FROM llm_call_summary'\n  \
+        "Query it yourself:\n  clickhouse-client --port {} -d {DATABASE} -q 'SELECT * FROM v_daily_ai_call_stats'\n  \
          curl 'http://127.0.0.1:{ch_port}/?database={DATABASE}' --data-binary 'SELECT user_id, count() FROM llm_calls GROUP BY user_id'\n\
          Logs of this run: {}\nServices keep running; stop them with `cargo xtask services down`.",
         env_port("SIGHTLINE_CLICKHOUSE_TCP_PORT", 9000)?,

@@ -1,9 +1,10 @@
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Deserialize;
 use sightline_clickhouse::{BatchConfig, ClickHouseConfig};
 use sightline_events::RegistryConfig;
-use sightline_kafka::{KafkaConfig, TopicsConfig};
+use sightline_kafka::{KafkaConfig, Topic, TopicsConfig};
 use sightline_policy::PolicySection;
 use sightline_runtime::{Problem, Validate};
 use sightline_stage::StageSection;
@@ -33,6 +34,94 @@ pub struct SinkConfig {
     /// `[policy]`: text is scanned and redacted before it is stored.
     #[serde(default)]
     pub policy: PolicySection,
+    /// `[sink]`: which topics to read, and the duplicate window.
+    #[serde(default)]
+    pub sink: SinkSection,
+}
+
+/// `[sink]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkSection {
+    /// Topics to read, by short name: `grouped` (or `events`, when no dedupe processor runs),
+    /// `verdicts`, `incidents`, `notifications`.
+    #[serde(default = "default_inputs")]
+    pub inputs: Vec<String>,
+    /// How far apart in event time two copies of one fact may arrive and still count once.
+    #[serde(default = "default_duplicate_window", with = "humantime_serde")]
+    pub duplicate_window: Duration,
+}
+
+fn default_inputs() -> Vec<String> {
+    ["grouped", "verdicts", "incidents", "notifications"]
+        .map(String::from)
+        .to_vec()
+}
+
+fn default_duplicate_window() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+
+impl Default for SinkSection {
+    fn default() -> Self {
+        Self {
+            inputs: default_inputs(),
+            duplicate_window: default_duplicate_window(),
+        }
+    }
+}
+
+impl SinkSection {
+    /// The input topics, parsed.
+    pub fn topics(&self) -> Vec<Topic> {
+        self.inputs.iter().filter_map(|s| input(s)).collect()
+    }
+
+    fn validate(&self, prefix: &str) -> Vec<Problem> {
+        let mut p = vec![];
+        let unknown: Vec<&String> = self.inputs.iter().filter(|s| input(s).is_none()).collect();
+        if !unknown.is_empty() {
+            p.push(Problem::new(
+                format!("{prefix}.inputs"),
+                format!(
+                    "{unknown:?} cannot be read; use some of \"grouped\" (or \"events\"), \"verdicts\", \"incidents\", \"notifications\""
+                ),
+            ));
+        }
+        if self.topics().contains(&Topic::Events) && self.topics().contains(&Topic::Grouped) {
+            p.push(Problem::new(
+                format!("{prefix}.inputs"),
+                "\"events\" and \"grouped\" carry the same calls; read one of them",
+            ));
+        }
+        if self.inputs.is_empty() {
+            p.push(Problem::new(
+                format!("{prefix}.inputs"),
+                "must name at least one topic",
+            ));
+        }
+        if self.duplicate_window.is_zero() {
+            p.push(Problem::new(
+                format!("{prefix}.duplicate_window"),
+                "must be positive, e.g. \"15m\"",
+            ));
+        }
+        p
+    }
+}
+
+/// The topics the sink can read, and the tables each fills.
+pub fn input(short: &str) -> Option<Topic> {
+    Topic::from_short(short).filter(|t| {
+        matches!(
+            t,
+            Topic::Events
+                | Topic::Grouped
+                | Topic::Verdicts
+                | Topic::Incidents
+                | Topic::Notifications
+        )
+    })
 }
 
 impl Validate for SinkConfig {
@@ -44,6 +133,7 @@ impl Validate for SinkConfig {
         p.extend(self.schema_registry.validate("schema_registry"));
         p.extend(self.stage.validate("stage"));
         p.extend(self.policy.validate("policy", false));
+        p.extend(self.sink.validate("sink"));
         p
     }
 }

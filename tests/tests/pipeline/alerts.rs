@@ -700,7 +700,10 @@ async fn a_pasted_aws_key_is_blocked_alerted_paged_once_resolved_and_stored_nowh
     let policy = policy(&["slack"], &["pager"]);
     let file = policy.clone();
     let (env, _upstream, shim, shim_task) = shim_with(2, |c| c.policy.file = Some(file)).await;
-    let sink = start_sink(sink_config(&env, &unique("sink")));
+    // Every topic the pipeline writes, as in production.
+    let mut sink = sink_config(&env, &unique("sink"));
+    sink.sink = sightline_sink::config::SinkSection::default();
+    let sink = start_sink(sink);
     let r = Receivers::start().await;
     let group = unique("g");
     let procs = [
