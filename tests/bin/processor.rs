@@ -1,5 +1,5 @@
 //! Runs one processor as its own process, as its binary would, for tests that kill it:
-//! `sightline-test-processor dedupe|classify|incidents|alert --config <file>`.
+//! `sightline-test-processor dedupe|classify|incidents|alert|sink --config <file>`.
 
 use sightline_runtime::{config::load_or_exit, telemetry, Shutdown};
 
@@ -11,7 +11,7 @@ async fn main() -> anyhow::Result<()> {
     let config = match (args.next().as_deref(), args.next()) {
         (Some("--config"), Some(path)) => std::path::PathBuf::from(path),
         _ => anyhow::bail!(
-            "usage: sightline-test-processor dedupe|classify|incidents|alert --config <file>"
+            "usage: sightline-test-processor dedupe|classify|incidents|alert|sink --config <file>"
         ),
     };
     let shutdown = Shutdown::on_signals();
@@ -27,6 +27,9 @@ async fn main() -> anyhow::Result<()> {
         }
         "alert" => {
             sightline_alert::run(load_or_exit(Some(&config)), shutdown).await?;
+        }
+        "sink" => {
+            sightline_sink::run(load_or_exit(Some(&config)), shutdown).await?;
         }
         other => anyhow::bail!("unknown processor '{other}'"),
     }

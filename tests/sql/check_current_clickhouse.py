@@ -1,10 +1,12 @@
-"""Apply every sql/ migration to a current ClickHouse (chDB, in process) and exercise it.
+"""Apply every sql/ migration to a current ClickHouse (chDB, in process), load
+tests/sql/fixture.sql and run every query documented in sql/README.md.
 
 ClickHouse 18.16 (Debian) is what the integration tests run against; this check keeps the same
 SQL valid on current releases. Run by `cargo xtask test`; alone: `pip install chdb-core` then
 `python3 tests/sql/check_current_clickhouse.py`.
 """
 import pathlib
+import re
 import sys
 import tempfile
 
@@ -28,6 +30,12 @@ def statements(text: str):
             current = []
 
 
+def documented_queries():
+    """Every ```sql block of sql/README.md."""
+    text = (ROOT / "sql/README.md").read_text()
+    return [b.strip() for b in re.findall(r"```sql\n(.*?)```", text, re.S)]
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         s = session.Session(tmp)
@@ -42,20 +50,26 @@ def main() -> int:
                     print(f"FAIL {f.name}: {e}\n{stmt}", file=sys.stderr)
                     return 1
             print(f"ok   {f.name}")
-        s.query(
-            "INSERT INTO llm_calls (event_id, call_id, kind, ts_ms, tenant_id, user_id, provider, endpoint, "
-            "streaming, status, input_tokens, output_tokens, _topic, _partition, _offset) VALUES "
-            "('e1','c1','REQUEST',1763000000000,'acme','ada','ANTHROPIC','POST /v1/messages',0,'PENDING',NULL,NULL,'t',0,7),"
-            "('e2','c1','RESPONSE',1763000000500,'acme','ada','ANTHROPIC','POST /v1/messages',0,'OK',25,11,'t',0,8)"
-        )
-        summary = str(s.query("SELECT status, input_tokens, output_tokens FROM llm_call_summary", "CSV")).strip()
-        progress = str(s.query("SELECT topic, partition, max(offset) FROM sink_progress GROUP BY topic, partition", "CSV")).strip()
-        expected = ('"OK",25,11', '"t",0,8')
-        if (summary, progress) != expected:
-            print(f"FAIL views: summary={summary!r} progress={progress!r}, expected {expected}", file=sys.stderr)
+        for stmt in statements((ROOT / "tests/sql/fixture.sql").read_text()):
+            s.query(stmt)
+        daily = str(s.query(
+            "SELECT calls, logical_requests, blocked, critical, input_tokens FROM v_daily_ai_call_stats "
+            "WHERE tenant_id = 'acme' AND user_id = 'dana'", "CSV")).strip()
+        if daily != "2,1,1,1,25":
+            print(f"FAIL v_daily_ai_call_stats: {daily!r}, expected 2,1,1,1,25", file=sys.stderr)
             return 1
-        print(f"ok   views on ClickHouse {str(s.query('SELECT version()', 'CSV')).strip()}")
-        print(f"current ClickHouse: {len(files)} migration file(s) and the views check out")
+        queries = documented_queries()
+        for q in queries:
+            try:
+                out = str(s.query(q, "CSV")).strip()
+            except Exception as e:  # noqa: BLE001 - report which query failed
+                print(f"FAIL documented query: {e}\n{q}", file=sys.stderr)
+                return 1
+            if not out:
+                print(f"FAIL documented query returned no rows:\n{q}", file=sys.stderr)
+                return 1
+        print(f"ok   {len(queries)} documented queries on ClickHouse {str(s.query('SELECT version()', 'CSV')).strip()}")
+        print(f"current ClickHouse: {len(files)} migration file(s), the rollups and every documented query check out")
     return 0
 
 

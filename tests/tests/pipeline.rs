@@ -21,6 +21,8 @@ const WAIT: Duration = Duration::from_secs(60);
 
 #[path = "pipeline/alerts.rs"]
 mod alerts;
+#[path = "pipeline/analytics.rs"]
+mod analytics;
 #[path = "pipeline/endpoints.rs"]
 mod endpoints;
 #[path = "pipeline/incidents.rs"]

@@ -2,6 +2,8 @@
 //!
 //! - `sightline migrate`: applies `sql/` migrations to ClickHouse; re-running is a no-op.
 //! - `sightline topics apply`: creates Sightline's topics; re-running is a no-op.
+//! - `sightline retention run [--days N] [--dry-run]`: drops raw day partitions older than the
+//!   retention (default 90 days); rollups and incidents are kept; re-running is a no-op.
 //! - `sightline scan [FILE|-]`: runs the detection engine and policy over text and prints one
 //!   JSON line per finding (or, with `--redact`, the redacted text).
 //! - `sightline verdicts [--user U] [--min-tier T]`: prints verdicts from
@@ -81,6 +83,12 @@ pub enum Command {
         #[command(subcommand)]
         action: incident::IncidentAction,
     },
+    /// Drop raw data older than the retention (rollups and incidents are kept).
+    Retention {
+        /// What to do.
+        #[command(subcommand)]
+        action: RetentionAction,
+    },
     /// Manage Kafka topics.
     Topics {
         /// What to do with topics.
@@ -94,6 +102,21 @@ pub enum Command {
 pub enum TopicsAction {
     /// Create every Sightline topic that does not exist yet.
     Apply,
+}
+
+/// `sightline retention …`
+#[derive(Debug, clap::Subcommand)]
+pub enum RetentionAction {
+    /// Drop the day partitions of the raw tables older than `[clickhouse]
+    /// raw_retention_days` (default 90).
+    Run {
+        /// Days to keep, instead of the configured value.
+        #[arg(long)]
+        days: Option<u32>,
+        /// Print what would be dropped, and drop nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// Runs one command, printing what it did.
@@ -132,6 +155,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 report.skipped.len()
             );
         }
+        Command::Retention {
+            action: RetentionAction::Run { days, dry_run },
+        } => {
+            let config = load();
+            retention(&config.clickhouse, *days, *dry_run, &mut std::io::stdout()).await?;
+        }
         Command::Topics {
             action: TopicsAction::Apply,
         } => {
@@ -146,5 +175,47 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// `sightline retention run`: drops (or, dry, lists) the raw day partitions older than
+/// `days` (default: the configured retention) and prints each with its rows.
+pub async fn retention(
+    config: &ClickHouseConfig,
+    days: Option<u32>,
+    dry_run: bool,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    use sightline_clickhouse::retention;
+    let days = days.unwrap_or(config.raw_retention_days).max(1);
+    let client = config.client();
+    let failed = |e: sightline_clickhouse::Error| {
+        anyhow::anyhow!(
+            "retention on {} at {} failed: {e}",
+            config.database,
+            config.url
+        )
+    };
+    let cutoff: String = client
+        .query(&format!("SELECT toString(today() - {days})"))
+        .fetch_one()
+        .await
+        .map_err(|e| failed(e.into()))?;
+    let expired = retention::expired(&client, &config.database, &cutoff)
+        .await
+        .map_err(failed)?;
+    let verb = if dry_run { "would drop" } else { "dropped" };
+    if !dry_run {
+        retention::drop(&client, &expired).await.map_err(failed)?;
+    }
+    for p in &expired {
+        writeln!(out, "{verb} {} {} ({} rows)", p.table, p.day, p.rows)?;
+    }
+    writeln!(
+        out,
+        "retention: keeping raw data from {cutoff} on ({days} days); {verb} {} partition(s), {} rows; rollups and incidents kept",
+        expired.len(),
+        expired.iter().map(|p| p.rows).sum::<u64>()
+    )?;
     Ok(())
 }

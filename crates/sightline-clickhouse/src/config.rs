@@ -17,6 +17,14 @@ pub struct ClickHouseConfig {
     /// Password.
     #[serde(default)]
     pub password: String,
+    /// Days of raw data `sightline retention run` keeps; rollups and incidents are kept
+    /// forever.
+    #[serde(default = "default_raw_retention_days")]
+    pub raw_retention_days: u32,
+}
+
+fn default_raw_retention_days() -> u32 {
+    90
 }
 
 fn default_url() -> String {
@@ -38,6 +46,7 @@ impl Default for ClickHouseConfig {
             database: default_database(),
             user: default_user(),
             password: String::new(),
+            raw_retention_days: default_raw_retention_days(),
         }
     }
 }
@@ -64,6 +73,12 @@ impl ClickHouseConfig {
             problems.push(Problem::new(
                 format!("{prefix}.database"),
                 "must be non-empty and use only [a-zA-Z0-9_]",
+            ));
+        }
+        if self.raw_retention_days == 0 {
+            problems.push(Problem::new(
+                format!("{prefix}.raw_retention_days"),
+                "must be at least 1 (the default keeps 90 days)",
             ));
         }
         problems

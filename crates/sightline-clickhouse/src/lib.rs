@@ -11,6 +11,7 @@ mod config;
 mod error;
 pub mod migrate;
 pub mod progress;
+pub mod retention;
 
 pub use batch::{Batch, BatchConfig};
 pub use config::ClickHouseConfig;
