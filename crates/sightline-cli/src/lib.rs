@@ -2,6 +2,8 @@
 //!
 //! - `sightline migrate`: applies `sql/` migrations to ClickHouse; re-running is a no-op.
 //! - `sightline topics apply`: creates Sightline's topics; re-running is a no-op.
+//! - `sightline replay --from <time|offset> [--to …] [--tables …]`: rebuilds raw tables (and
+//!   their rollups) from the topics with a progress bar; overlapping data stays exact.
 //! - `sightline retention run [--days N] [--dry-run]`: drops raw day partitions older than the
 //!   retention (default 90 days); rollups and incidents are kept; re-running is a no-op.
 //! - `sightline scan [FILE|-]`: runs the detection engine and policy over text and prints one
@@ -17,6 +19,7 @@
 //! `SIGHTLINE__…` env) and exits non-zero with a message naming what failed.
 
 pub mod incident;
+pub mod replay;
 pub mod scan;
 pub mod verdicts;
 
@@ -83,6 +86,8 @@ pub enum Command {
         #[command(subcommand)]
         action: incident::IncidentAction,
     },
+    /// Rebuild ClickHouse tables from the topics (reads the sink's config: `--config sink.toml`).
+    Replay(replay::ReplayArgs),
     /// Drop raw data older than the retention (rollups and incidents are kept).
     Retention {
         /// What to do.
@@ -154,6 +159,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 report.applied.len(),
                 report.skipped.len()
             );
+        }
+        Command::Replay(r) => {
+            let config: sightline_sink::SinkConfig =
+                sightline_runtime::config::load_or_exit(args.config.as_deref());
+            replay::run(&config, r, &mut std::io::stdout()).await?;
         }
         Command::Retention {
             action: RetentionAction::Run { days, dry_run },

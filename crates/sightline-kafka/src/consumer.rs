@@ -412,6 +412,17 @@ pub fn read_back(
     Ok(out)
 }
 
+/// The offset after the last record of `topic`/`partition` as the broker reports it (may
+/// lag what it holds on tansu 0.6; good for progress estimates, not for reading to the end).
+pub fn high_watermark(config: &KafkaConfig, topic: &str, partition: i32) -> Result<i64> {
+    let client: BaseConsumer = config
+        .client_config(&[])
+        .set("group.id", "sightline.metadata")
+        .create()?;
+    let (_, high) = client.fetch_watermarks(topic, partition, BROKER_TIMEOUT)?;
+    Ok(high)
+}
+
 /// How many partitions `topic` has, from the broker's metadata.
 pub fn partition_count(config: &KafkaConfig, topic: &str) -> Result<usize> {
     let client: BaseConsumer = config

@@ -19,8 +19,8 @@ pub mod topics;
 
 pub use config::{KafkaConfig, TopicsConfig};
 pub use consumer::{
-    partition_count, read_back, read_topic, AtLeastOnceConsumer, ReadBack, ResumePoint,
-    FETCH_WAIT_MAX_MS,
+    high_watermark, partition_count, read_back, read_topic, AtLeastOnceConsumer, ReadBack,
+    ResumePoint, FETCH_WAIT_MAX_MS,
 };
 pub use dlq::DeadLetters;
 pub use error::{Error, Result};

@@ -15,6 +15,9 @@ pub enum Error {
     /// The policy file could not be loaded.
     #[error(transparent)]
     Policy(#[from] sightline_policy::Error),
+    /// A replay stopped (the message names why).
+    #[error("replay: {0}")]
+    Replay(String),
     /// The stage stopped (a fatal fault names what to fix).
     #[error(transparent)]
     Stage(#[from] sightline_stage::Error),

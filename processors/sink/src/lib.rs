@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod error;
+pub mod replay;
 pub mod rows;
 pub mod seen;
 pub mod sink;

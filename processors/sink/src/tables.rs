@@ -233,7 +233,7 @@ impl ClickHouseTables {
         shutdown: &Shutdown,
     ) -> std::result::Result<u64, Fault> {
         let first = AtomicBool::new(self.mode == Mode::Resume);
-        let (client, first) = (&self.client, &first);
+        let (client, first, skipped) = (&self.client, &first, &self.counts.skipped);
         self.call(
             &format!("inserting into {}", table.name()),
             shutdown,
@@ -242,6 +242,7 @@ impl ClickHouseTables {
                 if !first.swap(false, Ordering::SeqCst) {
                     let held = held(client, table, &todo).await?;
                     todo.retain(|r| !held.holds(r));
+                    skipped.inc_by((rows.len() - todo.len()) as u64);
                 }
                 insert(client, table, &todo).await?;
                 Ok(todo.len() as u64)
