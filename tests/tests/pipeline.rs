@@ -23,6 +23,8 @@ const WAIT: Duration = Duration::from_secs(60);
 mod alerts;
 #[path = "pipeline/analytics.rs"]
 mod analytics;
+#[path = "pipeline/anomalies.rs"]
+mod anomalies;
 #[path = "pipeline/endpoints.rs"]
 mod endpoints;
 #[path = "pipeline/incidents.rs"]

@@ -4,6 +4,8 @@
 //! - `sightline topics apply`: creates Sightline's topics; re-running is a no-op.
 //! - `sightline replay --from <time|offset> [--to …] [--tables …]`: rebuilds raw tables (and
 //!   their rollups) from the topics with a progress bar; overlapping data stays exact.
+//! - `sightline simulate spike|drop [--tenant T] [--capability C]`: writes 15 days of synthetic
+//!   call history whose last day spikes or drops, for the anomaly checks to find.
 //! - `sightline retention run [--days N] [--dry-run]`: drops raw day partitions older than the
 //!   retention (default 90 days); rollups and incidents are kept; re-running is a no-op.
 //! - `sightline scan [FILE|-]`: runs the detection engine and policy over text and prints one
@@ -88,6 +90,8 @@ pub enum Command {
     },
     /// Rebuild ClickHouse tables from the topics (reads the sink's config: `--config sink.toml`).
     Replay(replay::ReplayArgs),
+    /// Write synthetic call history into ClickHouse for a demo of the anomaly checks.
+    Simulate(SimulateArgs),
     /// Drop raw data older than the retention (rollups and incidents are kept).
     Retention {
         /// What to do.
@@ -107,6 +111,23 @@ pub enum Command {
 pub enum TopicsAction {
     /// Create every Sightline topic that does not exist yet.
     Apply,
+}
+
+/// `sightline simulate` arguments.
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// `spike`: yesterday at 3× the baseline; `drop`: at a fifth.
+    #[arg(value_enum)]
+    pub shape: sightline_anomaly::simulate::Shape,
+    /// Tenant the history belongs to.
+    #[arg(long, default_value = "acme")]
+    pub tenant: String,
+    /// Capability whose volume spikes or drops.
+    #[arg(long, default_value = "chat")]
+    pub capability: String,
+    /// Calls a day before yesterday.
+    #[arg(long, default_value_t = 200)]
+    pub baseline: u64,
 }
 
 /// `sightline retention …`
@@ -164,6 +185,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             let config: sightline_sink::SinkConfig =
                 sightline_runtime::config::load_or_exit(args.config.as_deref());
             replay::run(&config, r, &mut std::io::stdout()).await?;
+        }
+        Command::Simulate(sim) => {
+            let config = load();
+            simulate(
+                &config.clickhouse,
+                sim,
+                sightline_events::now_ms(),
+                &mut std::io::stdout(),
+            )
+            .await?;
         }
         Command::Retention {
             action: RetentionAction::Run { days, dry_run },
@@ -226,6 +257,43 @@ pub async fn retention(
         "retention: keeping raw data from {cutoff} on ({days} days); {verb} {} partition(s), {} rows; rollups and incidents kept",
         expired.len(),
         expired.iter().map(|p| p.rows).sum::<u64>()
+    )?;
+    Ok(())
+}
+
+/// `sightline simulate`: writes the history and says what the anomaly job will find.
+pub async fn simulate(
+    config: &ClickHouseConfig,
+    args: &SimulateArgs,
+    now_ms: i64,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    use sightline_anomaly::simulate::{insert, rows, Shape, Simulation};
+    let sim = Simulation {
+        shape: args.shape,
+        tenant_id: args.tenant.clone(),
+        capability: args.capability.clone(),
+        baseline: args.baseline.max(5),
+    };
+    let rows = rows(&sim, now_ms);
+    insert(&config.client(), &rows).await.map_err(|e| {
+        anyhow::anyhow!(
+            "writing simulated history to {} at {} failed: {e}; did `sightline migrate` run?",
+            config.database,
+            config.url
+        )
+    })?;
+    let word = match args.shape {
+        Shape::Spike => "spike",
+        Shape::Drop => "drop",
+    };
+    writeln!(
+        out,
+        "simulate: {} calls of {} for tenant {} over 15 days, yesterday a {word}; \
+         the anomaly job opens an incident at its next run (see ai_audit_capability_anomalies)",
+        rows.len(),
+        args.capability,
+        args.tenant
     )?;
     Ok(())
 }
