@@ -25,6 +25,10 @@ mod alerts;
 mod analytics;
 #[path = "pipeline/anomalies.rs"]
 mod anomalies;
+#[path = "pipeline/broker.rs"]
+mod broker;
+#[path = "pipeline/chaos.rs"]
+mod chaos;
 #[path = "pipeline/endpoints.rs"]
 mod endpoints;
 #[path = "pipeline/incidents.rs"]

@@ -18,9 +18,21 @@ pub struct KafkaConfig {
     /// How long a produce may wait for an acknowledgement before it fails.
     #[serde(default = "default_delivery_timeout", with = "humantime_serde")]
     pub delivery_timeout: Duration,
+    /// Records a consumer fetches before the offset it resumes from (its group's commit, or
+    /// the start of a read), dropping them unread. tansu 0.6 answers a fetch from an offset
+    /// inside a record batch with the batches after it only, so without this a consumer
+    /// resuming mid-batch loses the rest of that batch. At least the largest batch a
+    /// producer writes (librdkafka's `batch.num.messages`, 10,000); 0 on Apache Kafka
+    /// saves the re-read.
+    #[serde(default = "default_fetch_lookback")]
+    pub fetch_lookback: i64,
     /// Raw librdkafka properties for everything not typed above (`security.protocol`, SASL…).
     #[serde(default)]
     pub librdkafka: BTreeMap<String, String>,
+}
+
+fn default_fetch_lookback() -> i64 {
+    10_000
 }
 
 fn default_brokers() -> String {
@@ -41,6 +53,7 @@ impl Default for KafkaConfig {
             brokers: default_brokers(),
             client_id: default_client_id(),
             delivery_timeout: default_delivery_timeout(),
+            fetch_lookback: default_fetch_lookback(),
             librdkafka: BTreeMap::new(),
         }
     }
@@ -77,6 +90,12 @@ impl KafkaConfig {
                     "is set by Sightline itself; remove it (use kafka.brokers for bootstrap.servers)",
                 ));
             }
+        }
+        if self.fetch_lookback < 0 {
+            problems.push(Problem::new(
+                format!("{prefix}.fetch_lookback"),
+                "must be 0 or more records (default 10000; 0 on Apache Kafka)",
+            ));
         }
         if self.delivery_timeout < Duration::from_secs(1) {
             problems.push(Problem::new(

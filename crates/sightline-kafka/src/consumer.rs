@@ -47,6 +47,49 @@ struct GroupContext {
     generation: Arc<AtomicU64>,
     checkpoints: Arc<Checkpoints>,
     lag: Arc<Mutex<HashMap<(String, i32), i64>>>,
+    /// See [`KafkaConfig::fetch_lookback`].
+    lookback: i64,
+    /// Per assigned partition, its committed offset: records before it are dropped.
+    resume_from: Arc<Mutex<HashMap<(String, i32), i64>>>,
+}
+
+impl GroupContext {
+    /// The assignment with each partition fetched from `lookback` records before its
+    /// committed offset (remembered, so [`AtLeastOnceConsumer::recv`] drops what lies before
+    /// it); partitions without a commit start where `auto.offset.reset` says.
+    fn looking_back(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        tpl: &TopicPartitionList,
+    ) -> TopicPartitionList {
+        let committed = match consumer.committed_offsets(tpl.clone(), BROKER_TIMEOUT) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read committed offsets; resuming without looking back");
+                return tpl.clone();
+            }
+        };
+        let mut out = TopicPartitionList::new();
+        let mut from = self.resume_from.lock().ok();
+        for e in committed.elements() {
+            let offset = match e.offset() {
+                Offset::Offset(c) => {
+                    if let Some(from) = from.as_mut() {
+                        from.insert((e.topic().to_string(), e.partition()), c);
+                    }
+                    Offset::Offset((c - self.lookback).max(0))
+                }
+                other => other,
+            };
+            if out
+                .add_partition_offset(e.topic(), e.partition(), offset)
+                .is_err()
+            {
+                out.add_partition(e.topic(), e.partition());
+            }
+        }
+        out
+    }
 }
 
 impl ClientContext for GroupContext {
@@ -97,6 +140,44 @@ impl ClientContext for ReadBackContext {
 impl ConsumerContext for ReadBackContext {}
 
 impl ConsumerContext for GroupContext {
+    /// As librdkafka's own (eager) rebalance, except that an assignment starts
+    /// [`KafkaConfig::fetch_lookback`] records before each committed offset.
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: rdkafka::types::RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        use rdkafka::types::RDKafkaRespErr;
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.pre_rebalance(consumer, &Rebalance::Assign(tpl));
+                let from = self.looking_back(consumer, tpl);
+                if let Err(e) = consumer.assign(&from) {
+                    tracing::error!(error = %e, "cannot take the assigned partitions");
+                }
+                self.post_rebalance(consumer, &Rebalance::Assign(tpl));
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.pre_rebalance(consumer, &Rebalance::Revoke(tpl));
+                if let Err(e) = consumer.unassign() {
+                    tracing::error!(error = %e, "cannot give up the revoked partitions");
+                }
+                if let Ok(mut from) = self.resume_from.lock() {
+                    from.clear();
+                }
+                self.post_rebalance(consumer, &Rebalance::Revoke(tpl));
+            }
+            other => {
+                let e = KafkaError::Rebalance(other.into());
+                if let Err(e) = consumer.unassign() {
+                    tracing::error!(error = %e, "cannot give up the partitions after a failed rebalance");
+                }
+                self.post_rebalance(consumer, &Rebalance::Error(e));
+            }
+        }
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
             // Whatever is durable is committed before another member takes the partitions.
@@ -148,6 +229,7 @@ pub struct AtLeastOnceConsumer {
     generation: Arc<AtomicU64>,
     checkpoints: Arc<Checkpoints>,
     lag: Arc<Mutex<HashMap<(String, i32), i64>>>,
+    resume_from: Arc<Mutex<HashMap<(String, i32), i64>>>,
     config: KafkaConfig,
 }
 
@@ -192,10 +274,13 @@ impl AtLeastOnceConsumer {
         });
         let generation = Arc::new(AtomicU64::new(0));
         let lag = Arc::new(Mutex::new(HashMap::new()));
+        let resume_from = Arc::new(Mutex::new(HashMap::new()));
         let context = GroupContext {
             generation: generation.clone(),
             checkpoints: checkpoints.clone(),
             lag: lag.clone(),
+            lookback: config.fetch_lookback.max(0),
+            resume_from: resume_from.clone(),
         };
         // A fetch waits at most 100 ms for data (librdkafka's default is 500 ms): each stage
         // is a hop on the way from a paste to a page, and a broker that answers fetches only
@@ -218,13 +303,26 @@ impl AtLeastOnceConsumer {
             generation,
             checkpoints,
             lag,
+            resume_from,
             config: config.clone(),
         })
     }
 
-    /// The next record. Errors are transient broker errors; log and keep polling.
+    /// The next record at or after its partition's committed offset (what the look-back
+    /// fetches before it is dropped). Errors are transient broker errors; log and keep
+    /// polling.
     pub async fn recv(&self) -> Result<BorrowedMessage<'_>> {
-        Ok(self.inner.recv().await?)
+        loop {
+            let m = self.inner.recv().await?;
+            let from = self
+                .resume_from
+                .lock()
+                .ok()
+                .and_then(|f| f.get(&(m.topic().to_string(), m.partition())).copied());
+            if from.is_none_or(|from| m.offset() >= from) {
+                return Ok(m);
+            }
+        }
     }
 
     /// Marks the record at `offset` of `topic`/`partition` as processed; `offset + 1`, the next
@@ -362,8 +460,11 @@ pub fn read_back(
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "true")
         .create_with_context(ReadBackContext)?;
+    // From `fetch_lookback` records before `from` (see `KafkaConfig::fetch_lookback`); what
+    // lies before `from` is dropped below.
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, partition, Offset::Offset(from.max(0)))?;
+    let start = (from - config.fetch_lookback.max(0)).max(0);
+    tpl.add_partition_offset(topic, partition, Offset::Offset(start))?;
     reader.assign(&tpl)?;
     let mut out = Vec::new();
     let idle = BROKER_TIMEOUT * 6;
@@ -381,6 +482,9 @@ pub fn read_back(
             Some(Ok(m)) => {
                 deadline = std::time::Instant::now() + idle;
                 eof_at = None;
+                if m.offset() < from {
+                    continue;
+                }
                 next = m.offset() + 1;
                 if until.is_none_or(|u| m.offset() < u) {
                     out.push(ReadBack {

@@ -6,9 +6,11 @@
 //!   starts them).
 //! - [`fake_upstream::FakeUpstream`]: a local HTTP server speaking the Anthropic Messages and
 //!   OpenAI Chat Completions formats, streaming included.
+//! - [`clickhouse_server::ClickHouseServer`]: a ClickHouse server of a test's own, to restart.
 //! - [`evasions`]: request bodies that hide a secret from a scanner reading raw JSON.
 //! - [`registry::FakeRegistry`]: a schema registry fixture that can go down and come back.
 
+pub mod clickhouse_server;
 pub mod evasions;
 pub mod fake_upstream;
 pub mod recorder;
@@ -50,6 +52,11 @@ pub struct TestEnv {
 impl TestEnv {
     /// Creates the topics (with `partitions` each) and the migrated database.
     pub async fn new(partitions: i32) -> anyhow::Result<Self> {
+        Self::with_clickhouse(partitions, &clickhouse_url()).await
+    }
+
+    /// As [`new`](Self::new), with the database on the ClickHouse server at `url`.
+    pub async fn with_clickhouse(partitions: i32, url: &str) -> anyhow::Result<Self> {
         let kafka = KafkaConfig {
             brokers: kafka_brokers(),
             ..KafkaConfig::default()
@@ -60,7 +67,7 @@ impl TestEnv {
             ..TopicsConfig::default()
         };
         let clickhouse = ClickHouseConfig {
-            url: clickhouse_url(),
+            url: url.into(),
             database: unique("test"),
             ..ClickHouseConfig::default()
         };

@@ -232,68 +232,12 @@ fn write_clickhouse_config(dir: &Path, p: &Ports) -> Result<(), String> {
         fs::create_dir_all(dir.join(sub))
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    let d = dir.display();
-    let config = format!(
-        r#"<?xml version="1.0"?>
-<yandex>
-    <logger>
-        <level>warning</level>
-        <log>{d}/logs/clickhouse.log</log>
-        <errorlog>{d}/logs/clickhouse.err.log</errorlog>
-        <size>100M</size>
-        <count>2</count>
-    </logger>
-    <http_port>{http}</http_port>
-    <tcp_port>{tcp}</tcp_port>
-    <listen_host>127.0.0.1</listen_host>
-    <max_connections>512</max_connections>
-    <keep_alive_timeout>10</keep_alive_timeout>
-    <max_concurrent_queries>200</max_concurrent_queries>
-    <mark_cache_size>268435456</mark_cache_size>
-    <uncompressed_cache_size>268435456</uncompressed_cache_size>
-    <path>{d}/data/</path>
-    <tmp_path>{d}/tmp/</tmp_path>
-    <user_files_path>{d}/user_files/</user_files_path>
-    <format_schema_path>{d}/format_schemas/</format_schema_path>
-    <users_config>{d}/users.xml</users_config>
-    <default_profile>default</default_profile>
-    <default_database>default</default_database>
-    <timezone>UTC</timezone>
-</yandex>
-"#,
-        http = p.ch_http,
-        tcp = p.ch_tcp
-    );
-    let users = r#"<?xml version="1.0"?>
-<yandex>
-    <profiles>
-        <default>
-            <max_memory_usage>4000000000</max_memory_usage>
-            <allow_experimental_low_cardinality_type>1</allow_experimental_low_cardinality_type>
-        </default>
-    </profiles>
-    <users>
-        <default>
-            <password></password>
-            <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
-            <profile>default</profile>
-            <quota>default</quota>
-        </default>
-    </users>
-    <quotas>
-        <default>
-            <interval>
-                <duration>3600</duration>
-                <queries>0</queries>
-                <errors>0</errors>
-                <result_rows>0</result_rows>
-                <read_rows>0</read_rows>
-                <execution_time>0</execution_time>
-            </interval>
-        </default>
-    </quotas>
-</yandex>
-"#;
+    // One template for the services and for tests that run a ClickHouse server of their own.
+    let config = include_str!("../../sightline-testkit/clickhouse/config.xml")
+        .replace("{dir}", &dir.display().to_string())
+        .replace("{http_port}", &p.ch_http.to_string())
+        .replace("{tcp_port}", &p.ch_tcp.to_string());
+    let users = include_str!("../../sightline-testkit/clickhouse/users.xml");
     fs::write(dir.join("config.xml"), config).map_err(|e| e.to_string())?;
     fs::write(dir.join("users.xml"), users).map_err(|e| e.to_string())
 }

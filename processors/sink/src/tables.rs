@@ -1,8 +1,9 @@
 //! The effect: facts batched into the raw tables, each fact inserted once.
 //!
 //! Three guards keep every raw table (and so every rollup fed from it) exact:
-//! - **Duplicates**: a fact whose id the partition already wrote within the window is
-//!   skipped ([`Seen`], seeded from ClickHouse on assignment).
+//! - **Duplicates**: a fact whose id a table already holds for its partition within the
+//!   window is not written to that table again ([`Seen`], per table, seeded from ClickHouse
+//!   on assignment).
 //! - **Resume** ([`Mode::Resume`]): rows at or below the highest offset a table holds for
 //!   their partition (`sink_progress`) are skipped, once ClickHouse is seen to hold the very
 //!   record at such an offset (a recreated topic restarts its offsets and is written again).
@@ -10,7 +11,7 @@
 //!   [`Mode::Fill`] (replay), the sink asks which of the batch's records ClickHouse already
 //!   holds, by offset and by id, and inserts only the rest.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -68,7 +69,7 @@ pub struct ClickHouseTables {
     batch: Batch<Fact>,
     watermarks: HashMap<(Table, String, i32), i64>,
     verified: HashSet<(String, i32)>,
-    seen: HashMap<(String, i32), Seen>,
+    seen: HashMap<(Table, String, i32), Seen>,
     topics: HashMap<String, Vec<Table>>,
     max_backoff: Duration,
     counts: Counts,
@@ -270,7 +271,10 @@ impl ClickHouseTables {
                     })
                     .await?;
                 for (partition, ids) in recent {
-                    let seen = self.seen.entry((topic.clone(), partition)).or_default();
+                    let seen = self
+                        .seen
+                        .entry((table, topic.clone(), partition))
+                        .or_default();
                     for r in ids {
                         seen.first_time(&r.id, i64::try_from(r.ts_ms).unwrap_or(0), self.window_ms);
                         seeded += 1;
@@ -297,14 +301,26 @@ impl Effect for ClickHouseTables {
             if fact.rows.is_empty() {
                 continue;
             }
+            // Per table: a crash between two tables' inserts leaves one holding the fact and
+            // the other not.
             let window = self.window_ms;
-            let seen = self
-                .seen
-                .entry((fact.at.topic.clone(), fact.at.partition))
-                .or_default();
-            if !seen.first_time(&fact.id, fact.ts_ms, window) {
-                self.counts.duplicates.inc();
-                continue;
+            let tables: BTreeSet<Table> = fact.rows.iter().map(TableRow::table).collect();
+            let mut written = vec![];
+            for table in tables {
+                let seen = self
+                    .seen
+                    .entry((table, fact.at.topic.clone(), fact.at.partition))
+                    .or_default();
+                if !seen.first_time(&fact.id, fact.ts_ms, window) {
+                    written.push(table);
+                }
+            }
+            if !written.is_empty() {
+                fact.rows.retain(|r| !written.contains(&r.table()));
+                if fact.rows.is_empty() {
+                    self.counts.duplicates.inc();
+                    continue;
+                }
             }
             let size = fact.rows.iter().map(TableRow::approx_bytes).sum();
             self.batch.push(fact, size, Instant::now());

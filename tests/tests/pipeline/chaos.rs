@@ -1,0 +1,269 @@
+//! Exact counts through the whole pipeline under faults: 100,000 events (50,000 calls through
+//! the shim) flow through dedupe and classify into the sink, while the sink is killed with
+//! SIGKILL at random points three times and ClickHouse (a server of this test's own) is
+//! restarted once. Every raw table and rollup then equals the totals computed from the
+//! topics themselves.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use futures::StreamExt;
+use rand::Rng;
+use sightline_events::{LlmEvent, Verdict, VerdictTier};
+use sightline_kafka::{read_topic, Topic};
+use sightline_testkit::clickhouse_server::ClickHouseServer;
+use sightline_testkit::fake_upstream::{FakeUpstream, ANTHROPIC_USAGE};
+use sightline_testkit::{eventually, unique, TestEnv};
+
+use super::processors::Proc;
+use super::{client, start_shim, AWS_KEY_ID};
+use sightline_e2e::shim_config;
+
+const CALLS: usize = 50_000;
+const USERS: usize = 10;
+
+/// Every `PASTE`th call pastes an AWS key id: blocked, CRITICAL.
+const PASTE: usize = 97;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_thousand_events_stay_exact_across_sink_kills_and_a_clickhouse_restart() {
+    let mut server = ClickHouseServer::start().await.expect("private ClickHouse");
+    let env = TestEnv::with_clickhouse(2, &server.url())
+        .await
+        .expect("env");
+    let upstream = FakeUpstream::start().await.expect("upstream");
+    let (shim, shim_task) = start_shim(shim_config(&env, &upstream.url)).await;
+    let mut dedupe = Proc::start("dedupe", &env, &unique("dedupe"), None, "");
+    let mut classify = Proc::start("classify", &env, &unique("classify"), None, "");
+    let group = unique("sink");
+    let sections = format!(
+        "[clickhouse]\nurl = \"{}\"\ndatabase = \"{}\"\n[batch]\nmax_age = \"300ms\"\n\
+         [policy]\nfingerprint_key_env = \"SIGHTLINE_TEST_KEY\"\n[sink]\ninputs = [\"grouped\", \"verdicts\"]\n",
+        env.clickhouse.url, env.clickhouse.database
+    );
+    let start_sink = || Proc::start_with("sink", &env, &group, &sections, "");
+    let mut sink = start_sink();
+
+    // The load: 50,000 calls from ten users, 32 at a time.
+    let http = client();
+    let load = tokio::spawn({
+        let shim = shim.clone();
+        async move {
+            futures::stream::iter(0..CALLS)
+                .for_each_concurrent(32, |i| {
+                    let (http, shim) = (http.clone(), shim.clone());
+                    async move {
+                        let text = if i % PASTE == 0 {
+                            format!("why does this fail: aws_access_key_id = {AWS_KEY_ID}")
+                        } else {
+                            format!("question number {i}")
+                        };
+                        let body = serde_json::json!({"model": "claude-sonnet-4", "max_tokens": 16,
+                            "messages": [{"role": "user", "content": text}]});
+                        let resp = http
+                            .post(format!("{shim}/v1/messages"))
+                            .header("x-sightline-user", format!("user-{}", i % USERS))
+                            .header("x-sightline-team", format!("team-{}", i % 3))
+                            .json(&body)
+                            .send()
+                            .await
+                            .expect("call");
+                        assert_eq!(resp.status(), 200, "call {i}");
+                        assert_eq!(
+                            resp.headers().contains_key("x-sightline-blocked"),
+                            i % PASTE == 0,
+                            "call {i}: only pastes are blocked"
+                        );
+                    }
+                })
+                .await;
+        }
+    });
+
+    // The faults, at random points while the load runs.
+    let client_ch = env.clickhouse.client();
+    let messages = || {
+        let c = client_ch.clone();
+        async move {
+            c.query("SELECT count() FROM llm_messages")
+                .fetch_one::<u64>()
+                .await
+                .unwrap_or(0)
+        }
+    };
+    for fault in 0..4 {
+        let wait = rand::rng().random_range(2_000..8_000);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        if fault == 2 {
+            server.restart().await.expect("ClickHouse restarts");
+            continue;
+        }
+        // Only once the sink has written something since the last fault, so each kill
+        // lands in the middle of the flow.
+        let before = messages().await;
+        eventually("the sink inserting", Duration::from_secs(120), || async {
+            (messages().await > before).then_some(())
+        })
+        .await;
+        sink.kill().await;
+        sink = start_sink();
+    }
+    load.await.expect("load");
+    shim_task.stop().await.expect("shim");
+
+    // Independently, from the topics: each fact once, by id.
+    let (kafka, grouped_topic, verdicts_topic) = (
+        env.kafka.clone(),
+        env.topic(Topic::Grouped),
+        env.topic(Topic::Verdicts),
+    );
+    let codec = sightline_events::Codec::pinned().expect("codec");
+    let expect_events = 2 * CALLS;
+    let grouped: HashMap<String, LlmEvent> = eventually(
+        "dedupe to write every event",
+        Duration::from_secs(300),
+        || async {
+            let (k, t) = (kafka.clone(), grouped_topic.clone());
+            let raw = tokio::task::spawn_blocking(move || read_topic(&k, &t))
+                .await
+                .expect("reader")
+                .expect("read grouped");
+            let mut events = HashMap::new();
+            for (_, r) in raw {
+                let e: LlmEvent = codec.decode(r.payload.as_deref()?).await.ok()?;
+                events.insert(e.event_id.clone(), e);
+            }
+            (events.len() >= expect_events).then_some(events)
+        },
+    )
+    .await;
+    let verdicts: HashMap<String, Verdict> = eventually(
+        "classify to write every verdict",
+        Duration::from_secs(300),
+        || async {
+            let (k, t) = (kafka.clone(), verdicts_topic.clone());
+            let raw = tokio::task::spawn_blocking(move || read_topic(&k, &t))
+                .await
+                .expect("reader")
+                .expect("read verdicts");
+            let mut verdicts = HashMap::new();
+            for (_, r) in raw {
+                let v: Verdict = codec.decode(r.payload.as_deref()?).await.ok()?;
+                verdicts.insert(v.verdict_id.clone(), v);
+            }
+            (verdicts.len() >= expect_events).then_some(verdicts)
+        },
+    )
+    .await;
+    let responses: Vec<&LlmEvent> = grouped
+        .values()
+        .filter(|e| e.kind == sightline_events::EventKind::Response)
+        .collect();
+    let calls = responses.len() as u64;
+    let blocked = responses
+        .iter()
+        .filter(|e| e.status == sightline_events::CallStatus::Blocked)
+        .count() as u64;
+    // Identical pastes by one user within the window are one logical request.
+    let logical = responses
+        .iter()
+        .filter(|e| e.resample_role != Some(sightline_events::ResampleRole::Resample))
+        .count() as u64;
+    let messages_expected: u64 = grouped.values().map(|e| e.messages.len() as u64).sum();
+    let findings: u64 = verdicts.values().map(|v| v.findings.len() as u64).sum();
+    let counted: Vec<&Verdict> = verdicts
+        .values()
+        .filter(|v| v.decision != sightline_events::Decision::Inherited)
+        .collect();
+    let critical = counted
+        .iter()
+        .filter(|v| v.tier == VerdictTier::Critical)
+        .count() as u64;
+    let pasted = CALLS.div_ceil(PASTE) as u64;
+    assert_eq!(
+        (calls, blocked),
+        (CALLS as u64, pasted),
+        "what the shim published"
+    );
+
+    let table = |name: &'static str| {
+        let c = client_ch.clone();
+        async move {
+            c.query(&format!("SELECT count() FROM {name}"))
+                .fetch_one::<u64>()
+                .await
+                .expect("count")
+        }
+    };
+    eventually("the sink to catch up", Duration::from_secs(300), || async {
+        (table("llm_calls").await >= calls
+            && table("verdicts").await >= verdicts.len() as u64
+            && table("llm_messages").await >= messages_expected)
+            .then_some(())
+    })
+    .await;
+    // Anything still in flight lands before the counts are taken.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        sink.terminate(Duration::from_secs(30)).await,
+        "{}",
+        sink.tail()
+    );
+    let _ = (
+        dedupe.terminate(Duration::from_secs(10)).await,
+        classify.terminate(Duration::from_secs(10)).await,
+    );
+
+    assert_eq!(table("llm_calls").await, calls, "llm_calls");
+    assert_eq!(
+        table("llm_messages").await,
+        messages_expected,
+        "llm_messages"
+    );
+    assert_eq!(table("verdicts").await, verdicts.len() as u64, "verdicts");
+    assert_eq!(table("findings").await, findings, "findings");
+    let daily: (u64, u64, u64, u64, u64) = client_ch
+        .query(
+            "SELECT sum(calls), sum(logical_requests), sum(blocked), sum(input_tokens), sum(critical) \
+             FROM v_daily_ai_call_stats",
+        )
+        .fetch_one()
+        .await
+        .expect("daily");
+    assert_eq!(
+        daily,
+        (
+            calls,
+            logical,
+            blocked,
+            (calls - blocked) * ANTHROPIC_USAGE.0 as u64,
+            critical
+        ),
+        "per user: calls, logical requests, blocked, input tokens, critical"
+    );
+    assert!(critical > 0 && logical < calls, "pastes were CRITICAL, and some resampled");
+    let users: HashSet<String> = client_ch
+        .query("SELECT DISTINCT user_id FROM v_daily_ai_call_stats")
+        .fetch_all::<String>()
+        .await
+        .expect("users")
+        .into_iter()
+        .collect();
+    assert_eq!(users.len(), USERS);
+    for (name, sql) in [
+        ("per team", "SELECT toUInt64(sum(c)) FROM (SELECT countMerge(calls) AS c FROM team_daily GROUP BY tenant_id, team_id, day)"),
+        ("per capability", "SELECT toUInt64(sum(interactions)) FROM ai_audit_daily"),
+        ("per workspace", "SELECT toUInt64(sum(interactions)) FROM ai_audit_workspace_stats"),
+        ("per model", "SELECT toUInt64(sum(calls)) FROM tenant_model_daily"),
+    ] {
+        let n: u64 = client_ch.query(sql).fetch_one().await.expect(name);
+        assert_eq!(n, calls, "{name} rollup");
+    }
+    let triggers: u64 = client_ch
+        .query("SELECT toUInt64(sum(triggers)) FROM rule_daily")
+        .fetch_one()
+        .await
+        .expect("rules");
+    assert_eq!(triggers, findings, "per rule rollup");
+    drop(server);
+}
