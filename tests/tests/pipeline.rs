@@ -287,12 +287,15 @@ async fn rows(env: &TestEnv) -> Vec<CallRow> {
     events
 }
 
+/// The events once at least `n` are stored. A batch is inserted table by table, so the rows
+/// are read again a moment later, when every table of the batch holds its part.
 async fn rows_when(env: &TestEnv, n: usize) -> Vec<CallRow> {
-    eventually(&format!("{n} rows in llm_calls"), WAIT, || async {
-        let r = rows(env).await;
-        (r.len() >= n).then_some(r)
+    eventually(&format!("{n} events stored"), WAIT, || async {
+        (rows(env).await.len() >= n).then_some(())
     })
-    .await
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    rows(env).await
 }
 
 use sightline_e2e::shim_config;

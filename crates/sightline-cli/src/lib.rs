@@ -276,7 +276,36 @@ pub async fn simulate(
         baseline: args.baseline.max(5),
     };
     let rows = rows(&sim, now_ms);
-    insert(&config.client(), &rows).await.map_err(|e| {
+    let client = config.client();
+    let failed = |e: clickhouse::error::Error| {
+        anyhow::anyhow!(
+            "reading {} at {} failed: {e}; did `sightline migrate` run?",
+            config.database,
+            config.url
+        )
+    };
+    // Safe to run twice: the same days of the same simulation are written once.
+    let first = rows.iter().map(|r| r.ts_ms).min().unwrap_or(0);
+    let held: u64 = client
+        .query(
+            "SELECT count() FROM llm_calls WHERE _topic = 'simulated' AND tenant_id = ? \
+             AND capability = ? AND ts_ms >= ?",
+        )
+        .bind(&sim.tenant_id)
+        .bind(&sim.capability)
+        .bind(first)
+        .fetch_one()
+        .await
+        .map_err(failed)?;
+    if held > 0 {
+        writeln!(
+            out,
+            "simulate: {held} simulated calls of {} for tenant {} are already there; nothing written",
+            args.capability, args.tenant
+        )?;
+        return Ok(());
+    }
+    insert(&client, &rows).await.map_err(|e| {
         anyhow::anyhow!(
             "writing simulated history to {} at {} failed: {e}; did `sightline migrate` run?",
             config.database,

@@ -256,4 +256,25 @@ mod tests {
         );
         assert!(AnomalyConfig::default().validate().is_empty());
     }
+
+    #[test]
+    fn the_example_config_is_valid_and_says_the_defaults() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/config/anomaly.toml"
+        );
+        let c: AnomalyConfig =
+            sightline_runtime::load(Some(std::path::Path::new(path))).expect("valid");
+        let d = AnomalySection::default();
+        assert_eq!(
+            (
+                c.anomaly.every,
+                c.anomaly.spike_ratio,
+                c.anomaly.drop_ratio,
+                c.anomaly.silence
+            ),
+            (d.every, d.spike_ratio, d.drop_ratio, d.silence)
+        );
+        assert_eq!(c.anomaly.business_hours.days, d.business_hours.days);
+    }
 }

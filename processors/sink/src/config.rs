@@ -149,3 +149,30 @@ pub struct Args {
     #[arg(long, env = "SIGHTLINE_CONFIG")]
     pub config: Option<PathBuf>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_is_valid_and_reads_every_topic() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/config/sink.toml");
+        let c: SinkConfig =
+            sightline_runtime::load(Some(std::path::Path::new(path))).expect("valid");
+        assert_eq!(c.sink.inputs, SinkSection::default().inputs);
+        assert_eq!(
+            c.sink.duplicate_window,
+            SinkSection::default().duplicate_window
+        );
+    }
+
+    #[test]
+    fn unknown_or_overlapping_inputs_are_named() {
+        let mut c = SinkConfig::default();
+        c.sink.inputs = vec!["grouped".into(), "events".into(), "dlq".into()];
+        let problems = c.validate();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems.iter().all(|p| p.key == "sink.inputs"));
+        assert!(problems[0].message.contains("dlq"));
+    }
+}

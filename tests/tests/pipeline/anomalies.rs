@@ -65,6 +65,26 @@ async fn anomalies_in_back_filled_history_open_one_incident_each() {
             .expect("utf8")
             .contains("yesterday a"));
     }
+    let mut again = Vec::new();
+    sightline_cli::simulate(
+        &env.clickhouse,
+        &sightline_cli::SimulateArgs {
+            shape: Shape::Spike,
+            tenant: "acme".into(),
+            capability: "chat".into(),
+            baseline: 100,
+        },
+        now,
+        &mut again,
+    )
+    .await
+    .expect("simulate again");
+    assert!(
+        String::from_utf8(again)
+            .expect("utf8")
+            .contains("already there; nothing written"),
+        "simulate is safe to run twice"
+    );
     // In the last complete 15 minutes: 40 calls, 10 failed; one with a model never used.
     let bucket = (now / 900_000 - 1) * 900_000;
     let mut live: Vec<CallRow> = (0..40)

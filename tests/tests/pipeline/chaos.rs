@@ -91,22 +91,27 @@ async fn a_hundred_thousand_events_stay_exact_across_sink_kills_and_a_clickhouse
                 .unwrap_or(0)
         }
     };
-    for fault in 0..4 {
-        let wait = rand::rng().random_range(2_000..8_000);
-        tokio::time::sleep(Duration::from_millis(wait)).await;
-        if fault == 2 {
-            server.restart().await.expect("ClickHouse restarts");
-            continue;
-        }
-        // Only once the sink has written something since the last fault, so each kill
-        // lands in the middle of the flow.
-        let before = messages().await;
-        eventually("the sink inserting", Duration::from_secs(120), || async {
-            (messages().await > before).then_some(())
-        })
+    // Four faults at random points of the flow (by rows landed, so each falls mid-flow
+    // however fast the machine is): three SIGKILLs of the sink and one ClickHouse restart.
+    let expected_messages = 2 * CALLS as u64;
+    let mut points: Vec<u64> = (0..4)
+        .map(|_| rand::rng().random_range(expected_messages / 10..expected_messages * 8 / 10))
+        .collect();
+    points.sort_unstable();
+    let restart_at = rand::rng().random_range(0..4);
+    for (fault, point) in points.into_iter().enumerate() {
+        eventually(
+            "the flow to reach the next fault",
+            Duration::from_secs(300),
+            || async { (messages().await >= point).then_some(()) },
+        )
         .await;
-        sink.kill().await;
-        sink = start_sink();
+        if fault == restart_at {
+            server.restart().await.expect("ClickHouse restarts");
+        } else {
+            sink.kill().await;
+            sink = start_sink();
+        }
     }
     load.await.expect("load");
     shim_task.stop().await.expect("shim");
@@ -241,7 +246,10 @@ async fn a_hundred_thousand_events_stay_exact_across_sink_kills_and_a_clickhouse
         ),
         "per user: calls, logical requests, blocked, input tokens, critical"
     );
-    assert!(critical > 0 && logical < calls, "pastes were CRITICAL, and some resampled");
+    assert!(
+        critical > 0 && logical < calls,
+        "pastes were CRITICAL, and some resampled"
+    );
     let users: HashSet<String> = client_ch
         .query("SELECT DISTINCT user_id FROM v_daily_ai_call_stats")
         .fetch_all::<String>()
