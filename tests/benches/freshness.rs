@@ -136,7 +136,7 @@ async fn main() {
                 let due = started + Duration::from_millis(tick * 10);
                 tokio::time::sleep_until(due.into()).await;
                 for _ in 0..calls_per_tick {
-                    let probe = n % 100 == 0;
+                    let probe = n.is_multiple_of(100);
                     let (req, resp) = call(n, probe);
                     for e in [&req, &resp] {
                         let payload = codec.encode(&topic, e).await.expect("encode");
