@@ -21,12 +21,18 @@ use sightline_runtime::Shutdown;
 use sightline_stage::StageSection;
 use sightline_testkit::{unique, TestEnv};
 
+const KEY_ENV: &str = "SIGHTLINE_BENCH_FINGERPRINT_KEY";
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
 }
 
 fn report(label: &str, mut samples: Vec<Duration>) -> Duration {
+    if samples.is_empty() {
+        println!("  {label:<40} no samples: nothing became visible");
+        return Duration::MAX;
+    }
     samples.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let p99 = percentile(&samples, 0.99);
@@ -92,6 +98,8 @@ fn call(n: u64, probe: bool) -> (LlmEvent, LlmEvent) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // Dedupe and the sink hash with the shim's fingerprint key.
+    std::env::set_var(KEY_ENV, "freshness-bench-fingerprint-key");
     let rate = env_or("SIGHTLINE_BENCH_RATE", 5_000);
     let seconds = env_or("SIGHTLINE_BENCH_SECONDS", 30);
     let env = TestEnv::new(2)
@@ -105,7 +113,7 @@ async fn main() {
         stage: stage(&unique("dedupe")),
         ..Default::default()
     };
-    dedupe.policy.fingerprint_key_env = "SIGHTLINE_BENCH_KEY_UNSET".into();
+    dedupe.policy.fingerprint_key_env = KEY_ENV.into();
     let dedupe_task = tokio::spawn(sightline_dedupe::run(dedupe, shutdown.clone()));
     let mut sink = sightline_sink::SinkConfig {
         kafka: env.kafka.clone(),
@@ -114,7 +122,7 @@ async fn main() {
         stage: stage(&unique("sink")),
         ..Default::default()
     };
-    sink.policy.fingerprint_key_env = "SIGHTLINE_BENCH_KEY_UNSET".into();
+    sink.policy.fingerprint_key_env = KEY_ENV.into();
     sink.sink.inputs = vec!["grouped".into()];
     let sink_task = tokio::spawn(sightline_sink::run(sink, shutdown.clone()));
 
@@ -194,7 +202,10 @@ async fn main() {
                         .bind(ids)
                         .fetch_all()
                         .await
-                        .unwrap_or_default();
+                        .unwrap_or_else(|e| {
+                            eprintln!("polling llm_calls: {e}");
+                            vec![]
+                        });
                     let now = Instant::now();
                     let mut p = probes.lock().expect("probes");
                     for c in seen {
@@ -211,7 +222,10 @@ async fn main() {
                         .bind(users)
                         .fetch_all()
                         .await
-                        .unwrap_or_default();
+                        .unwrap_or_else(|e| {
+                            eprintln!("polling user_daily: {e}");
+                            vec![]
+                        });
                     let now = Instant::now();
                     for u in seen {
                         if let Some(at) = waiting_rollup.remove(&u) {
@@ -237,8 +251,12 @@ async fn main() {
         .await
         .expect("rows");
     shutdown.trigger();
-    let _ = dedupe_task.await;
-    let _ = sink_task.await;
+    if let Ok(Err(e)) = dedupe_task.await {
+        eprintln!("dedupe stopped: {e}");
+    }
+    if let Ok(Err(e)) = sink_task.await {
+        eprintln!("sink stopped: {e}");
+    }
 
     // The reference: one plain consumer reading every event of the run from the start.
     let (k, t) = (env.kafka.clone(), env.topic(Topic::Events));
