@@ -10,6 +10,9 @@ DROP TABLE IF EXISTS sink_progress_llm_calls_mv;
 
 DROP TABLE IF EXISTS llm_calls;
 
+-- The old table's resume points; the new llm_calls starts afresh.
+ALTER TABLE sink_progress DELETE WHERE table_name = 'llm_calls';
+
 -- One row per call, written when its RESPONSE arrives (the shim builds the RESPONSE from
 -- the REQUEST, so it carries both: who, where, what was asked for, and how it ended).
 CREATE TABLE llm_calls
@@ -135,12 +138,14 @@ PARTITION BY event_date
 ORDER BY (tenant_id, user_id, ts_ms, verdict_id);
 
 -- One row per finding of a verdict: where and what kind, with a keyed fingerprint; never
--- the value.
+-- the value. A RESAMPLE's inherited verdict repeats its primary's findings (decision
+-- INHERITED); rollups count them once.
 CREATE TABLE findings
 (
     verdict_id          String,
     call_id             String,
     kind                String,
+    decision            String,
     position            UInt32,
     rule_id             String,
     category            String,

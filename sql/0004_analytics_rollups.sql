@@ -177,7 +177,8 @@ FROM verdicts
 WHERE decision != 'INHERITED'
 GROUP BY tenant_id, team_id, day;
 
--- Per rule per day: how often each rule found something ("top triggered rules").
+-- Per rule per day: how often each rule found something ("top triggered rules"); a
+-- resample's inherited findings are not counted again.
 CREATE TABLE rule_daily
 (
     tenant_id           String,
@@ -195,6 +196,7 @@ ORDER BY (tenant_id, day, rule_id, category, tier, team_id);
 CREATE MATERIALIZED VIEW rule_daily_mv TO rule_daily AS
 SELECT tenant_id, event_date AS day, rule_id, category, tier, team_id, count() AS triggers
 FROM findings
+WHERE decision != 'INHERITED'
 GROUP BY tenant_id, day, rule_id, category, tier, team_id;
 
 -- Per capability × provider × day (the playbook's ai_audit_daily).

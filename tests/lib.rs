@@ -32,3 +32,24 @@ pub fn shim_config(env: &TestEnv, upstream: &str) -> ShimConfig {
         ..ShimConfig::default()
     }
 }
+
+/// Prints `samples`' p50, p99 and max under `label` and returns the p99 (for the benches);
+/// says so when there are none and returns `Duration::MAX`.
+pub fn report_latencies(label: &str, mut samples: Vec<std::time::Duration>) -> std::time::Duration {
+    use std::time::Duration;
+    if samples.is_empty() {
+        println!("  {label:<44} no samples");
+        return Duration::MAX;
+    }
+    samples.sort();
+    let at = |p: f64| samples[((samples.len() as f64 - 1.0) * p).round() as usize];
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "  {label:<44} n={:<5} p50 {:>7.1} ms   p99 {:>7.1} ms   max {:>7.1} ms",
+        samples.len(),
+        ms(at(0.5)),
+        ms(at(0.99)),
+        ms(samples[samples.len() - 1]),
+    );
+    at(0.99)
+}

@@ -24,25 +24,6 @@ use sightline_testkit::{unique, TestEnv};
 
 const KEY_ENV: &str = "SIGHTLINE_BENCH_FINGERPRINT_KEY";
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn report(label: &str, mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let p99 = percentile(&samples, 0.99);
-    println!(
-        "  {label:<44} n={:<4} p50 {:>7.1} ms   p99 {:>7.1} ms   max {:>7.1} ms",
-        samples.len(),
-        ms(percentile(&samples, 0.5)),
-        ms(p99),
-        ms(samples[samples.len() - 1]),
-    );
-    p99
-}
-
 fn stage(group: &str) -> StageSection {
     StageSection {
         group_id: Some(group.into()),
@@ -224,9 +205,9 @@ burst = 1000
             println!("  … {} of {n} pastes ({:.0?})", i + 1, started.elapsed());
         }
     }
-    let p99 = report("paste at the shim → Slack request", samples);
+    let p99 = sightline_e2e::report_latencies("paste at the shim → Slack request", samples);
     let reference = broker_hop(&env, n).await;
-    report("reference: one broker hop (produce → consume)", reference);
+    sightline_e2e::report_latencies("reference: one broker hop (produce → consume)", reference);
     println!(
         "  target: p99 ≤ 1000 ms: {}",
         if p99 <= Duration::from_secs(1) {

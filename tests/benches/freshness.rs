@@ -23,29 +23,6 @@ use sightline_testkit::{unique, TestEnv};
 
 const KEY_ENV: &str = "SIGHTLINE_BENCH_FINGERPRINT_KEY";
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn report(label: &str, mut samples: Vec<Duration>) -> Duration {
-    if samples.is_empty() {
-        println!("  {label:<40} no samples: nothing became visible");
-        return Duration::MAX;
-    }
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let p99 = percentile(&samples, 0.99);
-    println!(
-        "  {label:<40} n={:<5} p50 {:>7.1} ms   p99 {:>7.1} ms   max {:>7.1} ms",
-        samples.len(),
-        ms(percentile(&samples, 0.5)),
-        ms(p99),
-        ms(samples[samples.len() - 1]),
-    );
-    p99
-}
-
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -274,8 +251,9 @@ async fn main() {
         took.as_secs_f64(),
         events as f64 / took.as_secs_f64()
     );
-    let p99_calls = report("lag to llm_calls", in_calls);
-    let p99_rollup = report("lag to the per-user rollup (user_daily)", in_rollup);
+    let p99_calls = sightline_e2e::report_latencies("lag to llm_calls", in_calls);
+    let p99_rollup =
+        sightline_e2e::report_latencies("lag to the per-user rollup (user_daily)", in_rollup);
     println!(
         "  rows inserted (llm_calls + llm_messages)  {rows} = {:.0} rows/s over the publishing time",
         rows as f64 / took.as_secs_f64()

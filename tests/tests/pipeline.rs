@@ -706,6 +706,7 @@ async fn a_secret_from_a_producer_that_bypassed_the_shim_never_reaches_clickhous
     e.kind = sightline_events::EventKind::Response;
     e.status = sightline_events::CallStatus::UpstreamError;
     e.error = Some(format!("upstream said: bad key {AWS_KEY_ID}"));
+    e.endpoint = format!("POST /v1/messages?key={AWS_KEY_ID}");
     produce(&env, &producer, &codec, &e).await;
     let rows = rows_when(&env, 1).await;
     assert!(
@@ -714,6 +715,12 @@ async fn a_secret_from_a_producer_that_bypassed_the_shim_never_reaches_clickhous
             .as_deref()
             .is_some_and(|e| !e.contains(AWS_KEY_ID)),
         "free-text fields are redacted too"
+    );
+    assert!(
+        !rows[0].endpoint.contains(AWS_KEY_ID)
+            && rows[0].endpoint.starts_with("POST /v1/messages?key="),
+        "so is the endpoint: {}",
+        rows[0].endpoint
     );
     assert!(
         !rows[0].message_texts[0].contains(AWS_KEY_ID),

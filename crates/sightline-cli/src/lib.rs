@@ -22,7 +22,9 @@
 
 pub mod incident;
 pub mod replay;
+pub mod retention;
 pub mod scan;
+pub mod simulate;
 pub mod verdicts;
 
 use std::path::PathBuf;
@@ -91,12 +93,12 @@ pub enum Command {
     /// Rebuild ClickHouse tables from the topics (reads the sink's config: `--config sink.toml`).
     Replay(replay::ReplayArgs),
     /// Write synthetic call history into ClickHouse for a demo of the anomaly checks.
-    Simulate(SimulateArgs),
+    Simulate(simulate::SimulateArgs),
     /// Drop raw data older than the retention (rollups and incidents are kept).
     Retention {
         /// What to do.
         #[command(subcommand)]
-        action: RetentionAction,
+        action: retention::RetentionAction,
     },
     /// Manage Kafka topics.
     Topics {
@@ -111,38 +113,6 @@ pub enum Command {
 pub enum TopicsAction {
     /// Create every Sightline topic that does not exist yet.
     Apply,
-}
-
-/// `sightline simulate` arguments.
-#[derive(Debug, clap::Args)]
-pub struct SimulateArgs {
-    /// `spike`: yesterday at 3× the baseline; `drop`: at a fifth.
-    #[arg(value_enum)]
-    pub shape: sightline_anomaly::simulate::Shape,
-    /// Tenant the history belongs to.
-    #[arg(long, default_value = "acme")]
-    pub tenant: String,
-    /// Capability whose volume spikes or drops.
-    #[arg(long, default_value = "chat")]
-    pub capability: String,
-    /// Calls a day before yesterday.
-    #[arg(long, default_value_t = 200)]
-    pub baseline: u64,
-}
-
-/// `sightline retention …`
-#[derive(Debug, clap::Subcommand)]
-pub enum RetentionAction {
-    /// Drop the day partitions of the raw tables older than `[clickhouse]
-    /// raw_retention_days` (default 90).
-    Run {
-        /// Days to keep, instead of the configured value.
-        #[arg(long)]
-        days: Option<u32>,
-        /// Print what would be dropped, and drop nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
 }
 
 /// Runs one command, printing what it did.
@@ -188,7 +158,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
         Command::Simulate(sim) => {
             let config = load();
-            simulate(
+            simulate::run(
                 &config.clickhouse,
                 sim,
                 sightline_events::now_ms(),
@@ -197,10 +167,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .await?;
         }
         Command::Retention {
-            action: RetentionAction::Run { days, dry_run },
+            action: retention::RetentionAction::Run { days, dry_run },
         } => {
             let config = load();
-            retention(&config.clickhouse, *days, *dry_run, &mut std::io::stdout()).await?;
+            retention::run(&config.clickhouse, *days, *dry_run, &mut std::io::stdout()).await?;
         }
         Command::Topics {
             action: TopicsAction::Apply,
@@ -216,113 +186,5 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
         }
     }
-    Ok(())
-}
-
-/// `sightline retention run`: drops (or, dry, lists) the raw day partitions older than
-/// `days` (default: the configured retention) and prints each with its rows.
-pub async fn retention(
-    config: &ClickHouseConfig,
-    days: Option<u32>,
-    dry_run: bool,
-    out: &mut impl std::io::Write,
-) -> anyhow::Result<()> {
-    use sightline_clickhouse::retention;
-    let days = days.unwrap_or(config.raw_retention_days).max(1);
-    let client = config.client();
-    let failed = |e: sightline_clickhouse::Error| {
-        anyhow::anyhow!(
-            "retention on {} at {} failed: {e}",
-            config.database,
-            config.url
-        )
-    };
-    let cutoff: String = client
-        .query(&format!("SELECT toString(today() - {days})"))
-        .fetch_one()
-        .await
-        .map_err(|e| failed(e.into()))?;
-    let expired = retention::expired(&client, &config.database, &cutoff)
-        .await
-        .map_err(failed)?;
-    let verb = if dry_run { "would drop" } else { "dropped" };
-    if !dry_run {
-        retention::drop(&client, &expired).await.map_err(failed)?;
-    }
-    for p in &expired {
-        writeln!(out, "{verb} {} {} ({} rows)", p.table, p.day, p.rows)?;
-    }
-    writeln!(
-        out,
-        "retention: keeping raw data from {cutoff} on ({days} days); {verb} {} partition(s), {} rows; rollups and incidents kept",
-        expired.len(),
-        expired.iter().map(|p| p.rows).sum::<u64>()
-    )?;
-    Ok(())
-}
-
-/// `sightline simulate`: writes the history and says what the anomaly job will find.
-pub async fn simulate(
-    config: &ClickHouseConfig,
-    args: &SimulateArgs,
-    now_ms: i64,
-    out: &mut impl std::io::Write,
-) -> anyhow::Result<()> {
-    use sightline_anomaly::simulate::{insert, rows, Shape, Simulation};
-    let sim = Simulation {
-        shape: args.shape,
-        tenant_id: args.tenant.clone(),
-        capability: args.capability.clone(),
-        baseline: args.baseline.max(5),
-    };
-    let rows = rows(&sim, now_ms);
-    let client = config.client();
-    let failed = |e: clickhouse::error::Error| {
-        anyhow::anyhow!(
-            "reading {} at {} failed: {e}; did `sightline migrate` run?",
-            config.database,
-            config.url
-        )
-    };
-    // Safe to run twice: the same days of the same simulation are written once.
-    let first = rows.iter().map(|r| r.ts_ms).min().unwrap_or(0);
-    let held: u64 = client
-        .query(
-            "SELECT count() FROM llm_calls WHERE _topic = 'simulated' AND tenant_id = ? \
-             AND capability = ? AND ts_ms >= ?",
-        )
-        .bind(&sim.tenant_id)
-        .bind(&sim.capability)
-        .bind(first)
-        .fetch_one()
-        .await
-        .map_err(failed)?;
-    if held > 0 {
-        writeln!(
-            out,
-            "simulate: {held} simulated calls of {} for tenant {} are already there; nothing written",
-            args.capability, args.tenant
-        )?;
-        return Ok(());
-    }
-    insert(&client, &rows).await.map_err(|e| {
-        anyhow::anyhow!(
-            "writing simulated history to {} at {} failed: {e}; did `sightline migrate` run?",
-            config.database,
-            config.url
-        )
-    })?;
-    let word = match args.shape {
-        Shape::Spike => "spike",
-        Shape::Drop => "drop",
-    };
-    writeln!(
-        out,
-        "simulate: {} calls of {} for tenant {} over 15 days, yesterday a {word}; \
-         the anomaly job opens an incident at its next run (see ai_audit_capability_anomalies)",
-        rows.len(),
-        args.capability,
-        args.tenant
-    )?;
     Ok(())
 }

@@ -72,20 +72,40 @@ impl GroupContext {
         let mut out = TopicPartitionList::new();
         let mut from = self.resume_from.lock().ok();
         for e in committed.elements() {
+            let (topic, partition) = (e.topic(), e.partition());
             let offset = match e.offset() {
                 Offset::Offset(c) => {
-                    if let Some(from) = from.as_mut() {
-                        from.insert((e.topic().to_string(), e.partition()), c);
+                    // The broker's end may lag what it holds by up to a batch (tansu reports
+                    // the start of the last batch); a commit beyond even that is from an
+                    // earlier life of the topic (recreated): start at its beginning, drop
+                    // nothing.
+                    let high = consumer
+                        .fetch_watermarks(topic, partition, BROKER_TIMEOUT)
+                        .map(|(_, high)| high)
+                        .unwrap_or(i64::MAX);
+                    if c > high.saturating_add(self.lookback) {
+                        tracing::warn!(
+                            topic,
+                            partition,
+                            committed = c,
+                            end = high,
+                            "the committed offset lies beyond the partition's end (was the topic recreated?); reading it from the beginning"
+                        );
+                        if let Some(from) = from.as_mut() {
+                            from.remove(&(topic.to_string(), partition));
+                        }
+                        Offset::Beginning
+                    } else {
+                        if let Some(from) = from.as_mut() {
+                            from.insert((topic.to_string(), partition), c);
+                        }
+                        Offset::Offset((c - self.lookback).max(0))
                     }
-                    Offset::Offset((c - self.lookback).max(0))
                 }
                 other => other,
             };
-            if out
-                .add_partition_offset(e.topic(), e.partition(), offset)
-                .is_err()
-            {
-                out.add_partition(e.topic(), e.partition());
+            if out.add_partition_offset(topic, partition, offset).is_err() {
+                out.add_partition(topic, partition);
             }
         }
         out

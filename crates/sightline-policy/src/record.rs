@@ -62,9 +62,9 @@ impl Policy {
 }
 
 impl Policy {
-    /// Scans each turn of `event`, its `error` and its `user_agent` with its tenant's rules,
-    /// redacts what was found and records the findings (location `/messages/<i>`, `/error`,
-    /// `/user_agent`) on the event. For events from producers that
+    /// Scans each turn of `event`, its `error`, `user_agent` and `endpoint` with its tenant's
+    /// rules, redacts what was found and records the findings (location `/messages/<i>`,
+    /// `/error`, `/user_agent`, `/endpoint`) on the event. For events from producers that
     /// may not have passed the shim; the shim's text is already redacted, so nothing is found
     /// again there.
     pub fn scrub(&self, event: &mut LlmEvent, key: &FingerprintKey) {
@@ -87,6 +87,11 @@ impl Policy {
                 found_at.extend(found.into_iter().map(|f| (f, format!("/{field}"))));
             }
         }
+        // The endpoint a producer reports may carry a query string (`?key=…`).
+        let endpoint = std::mem::take(&mut event.endpoint);
+        let (published, found) = self.scan_and_redact(endpoint, &tenant, key);
+        event.endpoint = published;
+        found_at.extend(found.into_iter().map(|f| (f, "/endpoint".to_string())));
         for (f, location) in found_at {
             let (tier, _) = self.tier_of(&f, &tenant);
             event

@@ -47,7 +47,8 @@ pub struct SinkSection {
     /// `verdicts`, `incidents`, `notifications`.
     #[serde(default = "default_inputs")]
     pub inputs: Vec<String>,
-    /// How far apart in event time two copies of one fact may arrive and still count once.
+    /// How far behind the newest event time seen on a partition the ids written are held: a
+    /// copy of a fact read while its id is held is not written again.
     #[serde(default = "default_duplicate_window", with = "humantime_serde")]
     pub duplicate_window: Duration,
 }

@@ -143,11 +143,8 @@ pub async fn replay(
 
     let mut report = Report::default();
     let started = Instant::now();
-    // Each partition is read from its start and what lies before `first` skipped: a fetch
-    // from an offset inside a record batch, or past the end, waits on tansu 0.6 instead of
-    // answering.
     for (index, name, partition) in ranges {
-        let mut next = 0;
+        let mut next = first;
         loop {
             if shutdown.is_triggered() {
                 return Err(Error::Replay(
@@ -161,9 +158,6 @@ pub async fn replay(
             let mut facts = Vec::with_capacity(records.len());
             for r in records {
                 next = r.offset + 1;
-                if r.offset < first {
-                    continue;
-                }
                 report.read += 1;
                 let written = r.timestamp_ms.unwrap_or(0);
                 if written < t0 || written > t1 {

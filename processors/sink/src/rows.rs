@@ -124,7 +124,46 @@ impl Table {
     }
 }
 
+/// Where a row's record was read, its id and its event time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowSource<'a> {
+    /// Topic.
+    pub topic: &'a str,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// The record's id ([`Fact::id`]).
+    pub id: &'a str,
+    /// Event time, epoch millis.
+    pub ts_ms: u64,
+}
+
 impl TableRow {
+    /// Where its record was read, its id and event time.
+    pub fn source(&self) -> RowSource<'_> {
+        macro_rules! of {
+            ($r:expr, $id:ident) => {
+                RowSource {
+                    topic: &$r._topic,
+                    partition: $r._partition,
+                    offset: $r._offset,
+                    id: &$r.$id,
+                    ts_ms: $r.ts_ms,
+                }
+            };
+        }
+        match self {
+            TableRow::Call(c) => of!(c, event_id),
+            TableRow::Message(m) => of!(m, event_id),
+            TableRow::Attachment(a) => of!(a, event_id),
+            TableRow::Verdict(v) => of!(v, verdict_id),
+            TableRow::Finding(f) => of!(f, verdict_id),
+            TableRow::IncidentEvent(e) => of!(e, event_id),
+            TableRow::Notification(n) => of!(n, notification_id),
+        }
+    }
+
     /// The table it belongs to.
     pub fn table(&self) -> Table {
         match self {
@@ -270,6 +309,7 @@ row!(
         verdict_id: String,
         call_id: String,
         kind: String,
+        decision: String,
         position: u32,
         rule_id: String,
         category: String,
@@ -465,12 +505,14 @@ pub fn from_verdict(v: Verdict, at: Coords) -> Fact {
     let (topic, partition, offset) = (at.topic.clone(), at.partition, at.offset);
     let team = v.team_id.clone().unwrap_or_default();
     let conversation = v.conversation_id.clone().unwrap_or_default();
+    let decision = symbol(&v.decision);
     let mut rows = Vec::with_capacity(v.findings.len() + 1);
     for (i, f) in v.findings.iter().enumerate() {
         rows.push(TableRow::Finding(FindingRow {
             verdict_id: v.verdict_id.clone(),
             call_id: v.call_id.clone(),
             kind: v.kind.clone(),
+            decision: decision.clone(),
             position: i as u32,
             rule_id: f.rule_id.clone(),
             category: f.category.clone(),
@@ -498,7 +540,7 @@ pub fn from_verdict(v: Verdict, at: Coords) -> Fact {
         logical_id: v.logical_id.unwrap_or_default(),
         kind: v.kind,
         resample_role: v.resample_role.unwrap_or_default(),
-        decision: symbol(&v.decision),
+        decision,
         tenant_id: v.tenant_id,
         user_id: v.user_id,
         team_id: team,

@@ -27,6 +27,8 @@ pub struct Stats {
     pub skipped: u64,
     /// Records skipped because the same fact was already written (published twice).
     pub duplicates: u64,
+    /// Records older than the raw retention, not written.
+    pub expired: u64,
     /// Records sent to the DLQ.
     pub dead_lettered: u64,
 }
@@ -188,6 +190,9 @@ pub fn parts(
                 duplicate_window: config.sink.duplicate_window,
                 batch: config.batch.clone(),
                 max_backoff: config.stage.max_backoff,
+                raw_retention: std::time::Duration::from_secs(
+                    u64::from(config.clickhouse.raw_retention_days) * 86_400,
+                ),
             },
             counts,
         ),
@@ -209,6 +214,10 @@ pub async fn run(config: SinkConfig, shutdown: Shutdown) -> Result<Stats> {
         duplicates: metrics.counter(
             "sink_duplicates",
             "Records skipped because the same fact was already written (published twice)",
+        ),
+        expired: metrics.counter(
+            "sink_expired",
+            "Records older than the raw retention, not written",
         ),
     };
     let parts = parts(
@@ -235,6 +244,7 @@ pub async fn run(config: SinkConfig, shutdown: Shutdown) -> Result<Stats> {
         inserted: counts.inserted.get(),
         skipped: counts.skipped.get(),
         duplicates: counts.duplicates.get(),
+        expired: counts.expired.get(),
         dead_lettered: stats.dead_lettered,
     })
 }

@@ -7,6 +7,8 @@
 //! - **Resume** ([`Mode::Resume`]): rows at or below the highest offset a table holds for
 //!   their partition (`sink_progress`) are skipped, once ClickHouse is seen to hold the very
 //!   record at such an offset (a recreated topic restarts its offsets and is written again).
+//! - **Retention**: records older than the raw retention are not written; their day is
+//!   dropped while the rollups keep what was counted.
 //! - **Retries and replays**: before an insert is retried, and before every insert in
 //!   [`Mode::Fill`] (replay), the sink asks which of the batch's records ClickHouse already
 //!   holds, by offset and by id, and inserts only the rest.
@@ -47,6 +49,9 @@ pub struct Settings {
     pub batch: BatchConfig,
     /// Longest wait between retries.
     pub max_backoff: Duration,
+    /// How long raw days are kept (`clickhouse.raw_retention_days`): older records are not
+    /// written, since their day is dropped and the rollups already counted them.
+    pub raw_retention: Duration,
 }
 
 /// The effect's counters.
@@ -58,6 +63,8 @@ pub struct Counts {
     pub skipped: Counter,
     /// Records skipped because their id was already written (published twice).
     pub duplicates: Counter,
+    /// Records older than the raw retention, not written.
+    pub expired: Counter,
 }
 
 /// Batched inserts into the raw tables.
@@ -72,6 +79,7 @@ pub struct ClickHouseTables {
     seen: HashMap<(Table, String, i32), Seen>,
     topics: HashMap<String, Vec<Table>>,
     max_backoff: Duration,
+    retention_ms: i64,
     counts: Counts,
 }
 
@@ -113,6 +121,7 @@ impl ClickHouseTables {
             seen: HashMap::new(),
             topics,
             max_backoff: settings.max_backoff,
+            retention_ms: i64::try_from(settings.raw_retention.as_millis()).unwrap_or(i64::MAX),
             counts,
         }
     }
@@ -243,42 +252,43 @@ impl ClickHouseTables {
                 if !first.swap(false, Ordering::SeqCst) {
                     let held = held(client, table, &todo).await?;
                     todo.retain(|r| !held.holds(r));
-                    skipped.inc_by((rows.len() - todo.len()) as u64);
                 }
                 insert(client, table, &todo).await?;
+                // Counted once, for the attempt that landed.
+                skipped.inc_by((rows.len() - todo.len()) as u64);
                 Ok(todo.len() as u64)
             },
         )
         .await
     }
 
+    /// Every (input topic, table it fills) pair.
+    fn written(&self) -> Vec<(String, Table)> {
+        self.topics
+            .iter()
+            .flat_map(|(topic, tables)| tables.iter().map(|t| (topic.clone(), *t)))
+            .collect()
+    }
+
     /// Seeds the duplicate window of every partition from what ClickHouse holds.
     async fn seed(&mut self, shutdown: &Shutdown) -> std::result::Result<(), Fault> {
         self.seen.clear();
-        let topics: Vec<(String, Vec<Table>)> = self
-            .topics
-            .iter()
-            .map(|(t, v)| (t.clone(), v.clone()))
-            .collect();
         let mut seeded = 0usize;
-        for (topic, tables) in topics {
-            for table in tables {
-                let client = self.client.clone();
-                let (topic_ref, window) = (&topic, self.window_ms);
-                let recent = self
-                    .call("reading recent ids", shutdown, || {
-                        recent_ids(&client, table, topic_ref, window)
-                    })
-                    .await?;
-                for (partition, ids) in recent {
-                    let seen = self
-                        .seen
-                        .entry((table, topic.clone(), partition))
-                        .or_default();
-                    for r in ids {
-                        seen.first_time(&r.id, i64::try_from(r.ts_ms).unwrap_or(0), self.window_ms);
-                        seeded += 1;
-                    }
+        for (topic, table) in self.written() {
+            let (client, window) = (self.client.clone(), self.window_ms);
+            let recent = self
+                .call("reading recent ids", shutdown, || {
+                    recent_ids(&client, table, &topic, window)
+                })
+                .await?;
+            for (partition, ids) in recent {
+                let seen = self
+                    .seen
+                    .entry((table, topic.clone(), partition))
+                    .or_default();
+                for r in ids {
+                    seen.first_time(&r.id, i64::try_from(r.ts_ms).unwrap_or(0), window);
+                    seeded += 1;
                 }
             }
         }
@@ -296,7 +306,15 @@ impl Effect for ClickHouseTables {
         facts: Vec<Fact>,
         shutdown: &Shutdown,
     ) -> std::result::Result<Durable, Fault> {
+        let oldest_kept = sightline_events::now_ms().saturating_sub(self.retention_ms);
+        let mut expired = 0u64;
         for mut fact in facts {
+            // Its day is dropped (or about to be), and the rollups, which keep every day,
+            // counted it when it was first written: writing it again would count it twice.
+            if fact.ts_ms < oldest_kept {
+                expired += 1;
+                continue;
+            }
             self.keep_new_rows(&mut fact, shutdown).await?;
             if fact.rows.is_empty() {
                 continue;
@@ -325,6 +343,13 @@ impl Effect for ClickHouseTables {
             let size = fact.rows.iter().map(TableRow::approx_bytes).sum();
             self.batch.push(fact, size, Instant::now());
         }
+        if expired > 0 {
+            self.counts.expired.inc_by(expired);
+            tracing::warn!(
+                records = expired,
+                "records older than the raw retention were not written (their day is dropped; the rollups have them)"
+            );
+        }
         if self.batch.is_due(Instant::now()) {
             self.flush(shutdown).await?;
         }
@@ -350,8 +375,8 @@ impl Effect for ClickHouseTables {
         for (table, rows) in &by_table {
             inserted += self.insert_table(*table, rows, shutdown).await?;
             for r in rows {
-                let (p, o, _) = coordinates(r);
-                marks.push(((*table, topic_of(r).to_string(), p), o));
+                let at = r.source();
+                marks.push(((*table, at.topic.to_string(), at.partition), at.offset));
             }
         }
         for (key, offset) in marks {
@@ -376,24 +401,16 @@ impl Effect for ClickHouseTables {
     async fn assigned(&mut self, shutdown: &Shutdown) -> std::result::Result<(), Fault> {
         self.watermarks.clear();
         self.verified.clear();
-        let topics: Vec<(String, Vec<Table>)> = self
-            .topics
-            .iter()
-            .map(|(t, v)| (t.clone(), v.clone()))
-            .collect();
-        for (topic, tables) in topics {
-            for table in tables {
-                let client = self.client.clone();
-                let topic_ref = &topic;
-                let marks = self
-                    .call("reading sink_progress", shutdown, || {
-                        progress::watermarks(&client, table.name(), topic_ref)
-                    })
-                    .await?;
-                for (partition, offset) in marks {
-                    self.watermarks
-                        .insert((table, topic.clone(), partition), offset);
-                }
+        for (topic, table) in self.written() {
+            let client = self.client.clone();
+            let marks = self
+                .call("reading sink_progress", shutdown, || {
+                    progress::watermarks(&client, table.name(), &topic)
+                })
+                .await?;
+            for (partition, offset) in marks {
+                self.watermarks
+                    .insert((table, topic.clone(), partition), offset);
             }
         }
         tracing::info!(watermarks = ?self.watermarks, "resuming from ClickHouse");
@@ -410,9 +427,11 @@ struct HeldSet {
 
 impl HeldSet {
     fn holds(&self, r: &TableRow) -> bool {
-        let (p, o, id) = coordinates(r);
-        let topic = topic_of(r).to_string();
-        self.offsets.contains(&(topic.clone(), p, o)) || self.ids.contains(&(topic, p, id))
+        let at = r.source();
+        let topic = at.topic.to_string();
+        self.offsets
+            .contains(&(topic.clone(), at.partition, at.offset))
+            || self.ids.contains(&(topic, at.partition, at.id.to_string()))
     }
 }
 
@@ -427,10 +446,10 @@ async fn held(
     // (topic, partition) → (min offset, max offset, min ts, max ts)
     let mut ranges: HashMap<(String, i32), (i64, i64, u64, u64)> = HashMap::new();
     for r in rows {
-        let (p, o, _) = coordinates(r);
-        let ts = ts_of(r);
+        let at = r.source();
+        let (o, ts) = (at.offset, at.ts_ms);
         let e = ranges
-            .entry((topic_of(r).to_string(), p))
+            .entry((at.topic.to_string(), at.partition))
             .or_insert((o, o, ts, ts));
         *e = (e.0.min(o), e.1.max(o), e.2.min(ts), e.3.max(ts));
     }
@@ -500,43 +519,6 @@ async fn recent_ids(
         out.push((l.partition, ids));
     }
     Ok(out)
-}
-
-/// A row's partition, offset and the id of its record.
-fn coordinates(r: &TableRow) -> (i32, i64, String) {
-    match r {
-        TableRow::Call(c) => (c._partition, c._offset, c.event_id.clone()),
-        TableRow::Message(m) => (m._partition, m._offset, m.event_id.clone()),
-        TableRow::Attachment(a) => (a._partition, a._offset, a.event_id.clone()),
-        TableRow::Verdict(v) => (v._partition, v._offset, v.verdict_id.clone()),
-        TableRow::Finding(f) => (f._partition, f._offset, f.verdict_id.clone()),
-        TableRow::IncidentEvent(e) => (e._partition, e._offset, e.event_id.clone()),
-        TableRow::Notification(n) => (n._partition, n._offset, n.notification_id.clone()),
-    }
-}
-
-fn topic_of(r: &TableRow) -> &str {
-    match r {
-        TableRow::Call(c) => &c._topic,
-        TableRow::Message(m) => &m._topic,
-        TableRow::Attachment(a) => &a._topic,
-        TableRow::Verdict(v) => &v._topic,
-        TableRow::Finding(f) => &f._topic,
-        TableRow::IncidentEvent(e) => &e._topic,
-        TableRow::Notification(n) => &n._topic,
-    }
-}
-
-fn ts_of(r: &TableRow) -> u64 {
-    match r {
-        TableRow::Call(c) => c.ts_ms,
-        TableRow::Message(m) => m.ts_ms,
-        TableRow::Attachment(a) => a.ts_ms,
-        TableRow::Verdict(v) => v.ts_ms,
-        TableRow::Finding(f) => f.ts_ms,
-        TableRow::IncidentEvent(e) => e.ts_ms,
-        TableRow::Notification(n) => n.ts_ms,
-    }
 }
 
 /// One insert of `rows` (all of `table`).

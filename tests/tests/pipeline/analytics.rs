@@ -23,6 +23,15 @@ async fn run_sql(env: &TestEnv, name: &str, text: &str) {
     }
 }
 
+/// Rows `table` holds (0 while ClickHouse does not answer, as when it restarts).
+pub(super) async fn rows_in(client: &clickhouse::Client, table: &str) -> u64 {
+    client
+        .query(&format!("SELECT count() FROM {table}"))
+        .fetch_one::<u64>()
+        .await
+        .unwrap_or(0)
+}
+
 fn documented_queries() -> Vec<String> {
     let readme = include_str!("../../../sql/README.md");
     readme
@@ -68,6 +77,60 @@ async fn every_documented_query_runs_on_clickhouse_18() {
         .await
         .expect("open incidents");
     assert_eq!(open, (1, 2), "the incident's latest state, once");
+    let triggers: u64 = client
+        .query("SELECT toUInt64(sum(triggers)) FROM rule_daily WHERE tenant_id = 'acme'")
+        .fetch_one()
+        .await
+        .expect("rules");
+    assert_eq!(
+        triggers, 1,
+        "a resample's inherited finding is not a second trigger"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_older_than_the_raw_retention_are_not_written() {
+    let env = TestEnv::new(1).await.expect("env");
+    let codec = Codec::pinned().expect("codec");
+    let producer = Producer::new(&env.kafka).expect("producer");
+    let topic = env.topic(Topic::Events);
+    let now = sightline_events::now_ms();
+    let mut records = vec![];
+    for (id, ts) in [("old", now - 200 * 86_400_000), ("new", now)] {
+        let mut e = LlmEvent::request(
+            "acme",
+            "dana",
+            sightline_events::Provider::Anthropic,
+            "POST /v1/messages",
+        );
+        e.event_id = format!("{id}-request");
+        e.occurred_at_ms = ts;
+        e.messages = vec![sightline_events::Message {
+            role: "user".into(),
+            text: id.into(),
+        }];
+        let payload = codec.encode(&topic, &e).await.expect("encode");
+        records.push((topic.clone(), e.kafka_key(), payload));
+    }
+    produce_all(&producer, records).await;
+    let sink = super::start_sink(super::sink_config(&env, &unique("sink")));
+    let client = env.clickhouse.client();
+    eventually("the recent record", WAIT, || async {
+        (rows_in(&client, "llm_messages").await >= 1).then_some(())
+    })
+    .await;
+    let stats = sink.stop().await.expect("sink");
+    let texts: Vec<String> = client
+        .query("SELECT text FROM llm_messages")
+        .fetch_all()
+        .await
+        .expect("texts");
+    assert_eq!(
+        texts,
+        ["new"],
+        "the 200-day-old record's day is past the 90-day retention"
+    );
+    assert_eq!((stats.expired, stats.inserted), (1, 1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,7 +182,7 @@ async fn retention_drops_old_raw_days_keeps_rollups_and_is_safe_twice() {
         .await
         .expect("back-dated calls");
     let mut out = Vec::new();
-    sightline_cli::retention(&env.clickhouse, None, false, &mut out)
+    sightline_cli::retention::run(&env.clickhouse, None, false, &mut out)
         .await
         .expect("retention");
     let first = String::from_utf8(out).expect("utf8");
@@ -146,7 +209,7 @@ async fn retention_drops_old_raw_days_keeps_rollups_and_is_safe_twice() {
     assert_eq!(rolled, 3, "rollups keep every day");
 
     let mut again = Vec::new();
-    sightline_cli::retention(&env.clickhouse, None, false, &mut again)
+    sightline_cli::retention::run(&env.clickhouse, None, false, &mut again)
         .await
         .expect("retention again");
     let again = String::from_utf8(again).expect("utf8");
@@ -162,7 +225,8 @@ struct Traffic {
 
 impl Traffic {
     fn new(calls: usize) -> Self {
-        let t0 = 1_763_000_000_000i64;
+        // Recent: older records than the raw retention are not written.
+        let t0 = sightline_events::now_ms() - 3_600_000;
         let mut events = Vec::with_capacity(calls * 2);
         let mut verdicts = Vec::with_capacity(calls);
         for i in 0..calls {
@@ -214,6 +278,30 @@ impl Traffic {
         }
         Self { events, verdicts }
     }
+
+    /// The records to produce: every event on the grouped topic and every verdict on the
+    /// verdicts topic, each tenth event (and, with `verdicts_twice`, each tenth verdict)
+    /// twice in a row.
+    async fn records(&self, env: &TestEnv, verdicts_twice: bool) -> Vec<(String, String, Vec<u8>)> {
+        let codec = Codec::pinned().expect("codec");
+        let (grouped, verdicts) = (env.topic(Topic::Grouped), env.topic(Topic::Verdicts));
+        let mut records = Vec::new();
+        for (i, e) in self.events.iter().enumerate() {
+            let payload = codec.encode(&grouped, e).await.expect("encode");
+            records.push((grouped.clone(), e.kafka_key(), payload.clone()));
+            if i % 10 == 3 {
+                records.push((grouped.clone(), e.kafka_key(), payload));
+            }
+        }
+        for (i, v) in self.verdicts.iter().enumerate() {
+            let payload = codec.encode(&verdicts, v).await.expect("encode");
+            records.push((verdicts.clone(), v.kafka_key(), payload.clone()));
+            if verdicts_twice && i % 10 == 7 {
+                records.push((verdicts.clone(), v.kafka_key(), payload));
+            }
+        }
+        records
+    }
 }
 
 /// Produces `records` (topic, key, payload) without waiting for each ack.
@@ -248,24 +336,8 @@ async fn produce_all(producer: &Producer, records: Vec<(String, String, Vec<u8>)
 async fn counts_stay_exact_when_facts_arrive_twice_and_the_sink_is_killed() {
     let env = TestEnv::new(2).await.expect("env");
     let traffic = Traffic::new(31_000);
-    let codec = Codec::pinned().expect("codec");
     let producer = Producer::new(&env.kafka).expect("producer");
-    let (grouped, verdicts) = (env.topic(Topic::Grouped), env.topic(Topic::Verdicts));
-    let mut records = Vec::new();
-    for (i, e) in traffic.events.iter().enumerate() {
-        let payload = codec.encode(&grouped, e).await.expect("encode");
-        records.push((grouped.clone(), e.kafka_key(), payload.clone()));
-        if i % 10 == 3 {
-            records.push((grouped.clone(), e.kafka_key(), payload));
-        }
-    }
-    for (i, v) in traffic.verdicts.iter().enumerate() {
-        let payload = codec.encode(&verdicts, v).await.expect("encode");
-        records.push((verdicts.clone(), v.kafka_key(), payload.clone()));
-        if i % 10 == 7 {
-            records.push((verdicts.clone(), v.kafka_key(), payload));
-        }
-    }
+    let records = traffic.records(&env, true).await;
     let total_records = records.len();
     assert!(total_records >= 100_000, "{total_records} records");
 
@@ -280,16 +352,7 @@ async fn counts_stay_exact_when_facts_arrive_twice_and_the_sink_is_killed() {
     let slice = total_records.div_ceil(4);
     let mut rest = records;
     let client = env.clickhouse.client();
-    let held = |table: &'static str| {
-        let client = client.clone();
-        async move {
-            client
-                .query(&format!("SELECT count() FROM {table}"))
-                .fetch_one::<u64>()
-                .await
-                .unwrap_or(0)
-        }
-    };
+    let held = |table: &'static str| rows_in(&client, table);
     for round in 0..4 {
         let tail = rest.split_off(slice.min(rest.len()));
         produce_all(&producer, std::mem::replace(&mut rest, tail)).await;
@@ -428,21 +491,8 @@ async fn replay_rebuilds_tables_and_overlapping_ranges_stay_exact() {
     let env = TestEnv::new(2).await.expect("env");
     let started_ms = sightline_events::now_ms() - 60_000;
     let traffic = Traffic::new(300);
-    let codec = Codec::pinned().expect("codec");
     let producer = Producer::new(&env.kafka).expect("producer");
-    let (grouped, verdicts) = (env.topic(Topic::Grouped), env.topic(Topic::Verdicts));
-    let mut records = Vec::new();
-    for (i, e) in traffic.events.iter().enumerate() {
-        let payload = codec.encode(&grouped, e).await.expect("encode");
-        records.push((grouped.clone(), e.kafka_key(), payload.clone()));
-        if i % 10 == 3 {
-            records.push((grouped.clone(), e.kafka_key(), payload));
-        }
-    }
-    for v in &traffic.verdicts {
-        let payload = codec.encode(&verdicts, v).await.expect("encode");
-        records.push((verdicts.clone(), v.kafka_key(), payload));
-    }
+    let records = traffic.records(&env, false).await;
     produce_all(&producer, records).await;
 
     let mut config = sightline_sink::SinkConfig {
@@ -472,16 +522,7 @@ async fn replay_rebuilds_tables_and_overlapping_ranges_stay_exact() {
         "progress: {seen:?}"
     );
     let client = env.clickhouse.client();
-    let count = |table: &'static str| {
-        let client = client.clone();
-        async move {
-            client
-                .query(&format!("SELECT count() FROM {table}"))
-                .fetch_one::<u64>()
-                .await
-                .expect("count")
-        }
-    };
+    let count = |table: &'static str| rows_in(&client, table);
     let partial = count("llm_messages").await;
     assert!(
         partial > 0 && partial < 600,

@@ -48,9 +48,9 @@ async fn anomalies_in_back_filled_history_open_one_incident_each() {
     let client = env.clickhouse.client();
     for (shape, capability) in [(Shape::Spike, "chat"), (Shape::Drop, "code")] {
         let mut out = Vec::new();
-        sightline_cli::simulate(
+        sightline_cli::simulate::run(
             &env.clickhouse,
-            &sightline_cli::SimulateArgs {
+            &sightline_cli::simulate::SimulateArgs {
                 shape,
                 tenant: "acme".into(),
                 capability: capability.into(),
@@ -66,9 +66,9 @@ async fn anomalies_in_back_filled_history_open_one_incident_each() {
             .contains("yesterday a"));
     }
     let mut again = Vec::new();
-    sightline_cli::simulate(
+    sightline_cli::simulate::run(
         &env.clickhouse,
-        &sightline_cli::SimulateArgs {
+        &sightline_cli::simulate::SimulateArgs {
             shape: Shape::Spike,
             tenant: "acme".into(),
             capability: "chat".into(),
