@@ -228,7 +228,8 @@ pub fn run() -> Result<(), String> {
             sightline(&["incident", "resolve", id, "--actor", "demo"])?;
         }
     }
-    let before = count(ch_port)?;
+    let before = count(ch_port, "llm_calls")?;
+    let verdicts_before = count(ch_port, "verdicts")?;
 
     step("four calls through the shim (Anthropic and OpenAI, whole and streamed)");
     let shim = format!("http://127.0.0.1:{SHIM_PORT}");
@@ -281,7 +282,7 @@ pub fn run() -> Result<(), String> {
 
     step("waiting for the sink to land the events in ClickHouse");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while count(ch_port)? < before + 7 {
+    while count(ch_port, "llm_calls")? < before + 7 {
         if Instant::now() > deadline {
             return Err(format!(
                 "rows did not arrive within 60s; see logs in {}",
@@ -295,12 +296,6 @@ pub fn run() -> Result<(), String> {
     println!(
         "\nllm_calls (newest 7 rows, one per call):\n{}",
         select(ch_port, query)?
-    );
-    let daily = "SELECT day, user_id, calls, logical_requests, blocked, critical, input_tokens, output_tokens, latency_ms_p50_p95_p99 \
-                 FROM v_daily_ai_call_stats ORDER BY day DESC, user_id FORMAT PrettyCompactNoEscapes";
-    println!(
-        "v_daily_ai_call_stats (the per-user rollup, fed on insert):\n{}",
-        select(ch_port, daily)?
     );
     step("dana's verdicts on sightline.verdicts.v1 (one logical request: one EVALUATED, two INHERITED)");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -431,6 +426,26 @@ pub fn run() -> Result<(), String> {
     if everything.contains(AWS_KEY_ID) {
         return Err("a message holds the pasted key".into());
     }
+    step("the rollups in ClickHouse, once the sink has the verdicts of all nine calls");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(ch_port, "verdicts")? < verdicts_before + 18 {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the verdicts did not reach ClickHouse within 60s; see logs in {}",
+                logs.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let daily = "SELECT day, user_id, calls, logical_requests, blocked, critical, input_tokens, output_tokens, latency_ms_p50_p95_p99 \
+                 FROM v_daily_ai_call_stats ORDER BY day DESC, user_id FORMAT PrettyCompactNoEscapes";
+    println!(
+        "v_daily_ai_call_stats (the per-user rollup, fed on insert):\n{}",
+        select(ch_port, daily)?
+    );
+    let rules = "SELECT rule_id, tier, sum(triggers) AS triggers FROM rule_daily GROUP BY rule_id, tier \
+                 ORDER BY triggers DESC FORMAT PrettyCompactNoEscapes";
+    println!("rule_daily (top triggered rules):\n{}", select(ch_port, rules)?);
     println!(
         "Query it yourself:\n  clickhouse-client --port {} -d {DATABASE} -q 'SELECT * FROM v_daily_ai_call_stats'\n  \
          curl 'http://127.0.0.1:{ch_port}/?database={DATABASE}' --data-binary 'SELECT user_id, count() FROM llm_calls GROUP BY user_id'\n\
@@ -592,8 +607,8 @@ fn select(port: u16, query: &str) -> Result<String, String> {
     }
 }
 
-fn count(port: u16) -> Result<u64, String> {
-    select(port, "SELECT count() FROM llm_calls")?
+fn count(port: u16, table: &str) -> Result<u64, String> {
+    select(port, &format!("SELECT count() FROM {table}"))?
         .trim()
         .parse()
         .map_err(|e| format!("unexpected count: {e}"))
