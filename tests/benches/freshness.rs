@@ -2,7 +2,7 @@
 //! them (a REQUEST and a RESPONSE per call on `sightline.events.v1`), the lag from
 //! publishing a call's RESPONSE to its row being visible in `llm_calls` and in the per-user
 //! rollup (`user_daily`), through dedupe and the sink with their shipped defaults (the
-//! sink inserts at least every second). Also the rows inserted per second, and, in the same
+//! sink inserts at least every 500 ms). Also the rows inserted per second, and, in the same
 //! run, the broker's raw consume rate for the same events (one plain consumer reading the
 //! topic from the start).
 //!
