@@ -443,9 +443,13 @@ pub fn run() -> Result<(), String> {
         "v_daily_ai_call_stats (the per-user rollup, fed on insert):\n{}",
         select(ch_port, daily)?
     );
-    let rules = "SELECT rule_id, tier, sum(triggers) AS triggers FROM rule_daily GROUP BY rule_id, tier \
+    let rules =
+        "SELECT rule_id, tier, sum(triggers) AS triggers FROM rule_daily GROUP BY rule_id, tier \
                  ORDER BY triggers DESC FORMAT PrettyCompactNoEscapes";
-    println!("rule_daily (top triggered rules):\n{}", select(ch_port, rules)?);
+    println!(
+        "rule_daily (top triggered rules):\n{}",
+        select(ch_port, rules)?
+    );
     println!(
         "Query it yourself:\n  clickhouse-client --port {} -d {DATABASE} -q 'SELECT * FROM v_daily_ai_call_stats'\n  \
          curl 'http://127.0.0.1:{ch_port}/?database={DATABASE}' --data-binary 'SELECT user_id, count() FROM llm_calls GROUP BY user_id'\n\
