@@ -281,16 +281,7 @@ pub fn run() -> Result<(), String> {
     }
 
     step("waiting for the sink to land the events in ClickHouse");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while count(ch_port, "llm_calls")? < before + 7 {
-        if Instant::now() > deadline {
-            return Err(format!(
-                "rows did not arrive within 60s; see logs in {}",
-                logs.display()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    wait_for_rows(ch_port, "llm_calls", before + 7, &logs)?;
     let query = "SELECT user_id, provider, model, resample_role, streaming, status, input_tokens, output_tokens, latency_ms, ttft_ms \
                  FROM llm_calls ORDER BY ts_ms DESC LIMIT 7 FORMAT PrettyCompactNoEscapes";
     println!(
@@ -427,16 +418,7 @@ pub fn run() -> Result<(), String> {
         return Err("a message holds the pasted key".into());
     }
     step("the rollups in ClickHouse, once the sink has the verdicts of all nine calls");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while count(ch_port, "verdicts")? < verdicts_before + 18 {
-        if Instant::now() > deadline {
-            return Err(format!(
-                "the verdicts did not reach ClickHouse within 60s; see logs in {}",
-                logs.display()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    wait_for_rows(ch_port, "verdicts", verdicts_before + 18, &logs)?;
     let daily = "SELECT day, user_id, calls, logical_requests, blocked, critical, input_tokens, output_tokens, latency_ms_p50_p95_p99 \
                  FROM v_daily_ai_call_stats ORDER BY day DESC, user_id FORMAT PrettyCompactNoEscapes";
     println!(
@@ -609,6 +591,21 @@ fn select(port: u16, query: &str) -> Result<String, String> {
     } else {
         Err(format!("ClickHouse answered {status}: {body}"))
     }
+}
+
+/// Waits up to 60 s for `table` to hold `rows` rows.
+fn wait_for_rows(port: u16, table: &str, rows: u64, logs: &Path) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(port, table)? < rows {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{table} did not reach {rows} rows within 60s; see logs in {}",
+                logs.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    Ok(())
 }
 
 fn count(port: u16, table: &str) -> Result<u64, String> {

@@ -32,6 +32,16 @@ pub(super) async fn rows_in(client: &clickhouse::Client, table: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Lets anything still in flight land, then stops the sink process cleanly.
+pub(super) async fn settle_and_stop(sink: &mut Proc) {
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        sink.terminate(Duration::from_secs(30)).await,
+        "{}",
+        sink.tail()
+    );
+}
+
 fn documented_queries() -> Vec<String> {
     let readme = include_str!("../../../sql/README.md");
     readme
@@ -411,13 +421,7 @@ async fn counts_stay_exact_when_facts_arrive_twice_and_the_sink_is_killed() {
         },
     )
     .await;
-    // Let anything still in flight land before counting.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(
-        sink.terminate(Duration::from_secs(30)).await,
-        "{}",
-        sink.tail()
-    );
+    settle_and_stop(&mut sink).await;
 
     assert_eq!(held("llm_calls").await, calls, "llm_calls");
     assert_eq!(held("llm_messages").await, messages, "llm_messages");

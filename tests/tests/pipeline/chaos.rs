@@ -15,7 +15,7 @@ use sightline_testkit::clickhouse_server::ClickHouseServer;
 use sightline_testkit::fake_upstream::{FakeUpstream, ANTHROPIC_USAGE};
 use sightline_testkit::{eventually, unique, TestEnv};
 
-use super::analytics::rows_in;
+use super::analytics::{rows_in, settle_and_stop};
 use super::processors::Proc;
 use super::{client, start_shim, AWS_KEY_ID};
 use sightline_e2e::shim_config;
@@ -110,49 +110,17 @@ async fn a_hundred_thousand_events_stay_exact_across_sink_kills_and_a_clickhouse
     shim_task.stop().await.expect("shim");
 
     // Independently, from the topics: each fact once, by id.
-    let (kafka, grouped_topic, verdicts_topic) = (
-        env.kafka.clone(),
-        env.topic(Topic::Grouped),
-        env.topic(Topic::Verdicts),
-    );
-    let codec = sightline_events::Codec::pinned().expect("codec");
     let expect_events = 2 * CALLS;
-    let grouped: HashMap<String, LlmEvent> = eventually(
-        "dedupe to write every event",
-        Duration::from_secs(300),
-        || async {
-            let (k, t) = (kafka.clone(), grouped_topic.clone());
-            let raw = tokio::task::spawn_blocking(move || read_topic(&k, &t))
-                .await
-                .expect("reader")
-                .expect("read grouped");
-            let mut events = HashMap::new();
-            for (_, r) in raw {
-                let e: LlmEvent = codec.decode(r.payload.as_deref()?).await.ok()?;
-                events.insert(e.event_id.clone(), e);
-            }
-            (events.len() >= expect_events).then_some(events)
-        },
-    )
-    .await;
-    let verdicts: HashMap<String, Verdict> = eventually(
-        "classify to write every verdict",
-        Duration::from_secs(300),
-        || async {
-            let (k, t) = (kafka.clone(), verdicts_topic.clone());
-            let raw = tokio::task::spawn_blocking(move || read_topic(&k, &t))
-                .await
-                .expect("reader")
-                .expect("read verdicts");
-            let mut verdicts = HashMap::new();
-            for (_, r) in raw {
-                let v: Verdict = codec.decode(r.payload.as_deref()?).await.ok()?;
-                verdicts.insert(v.verdict_id.clone(), v);
-            }
-            (verdicts.len() >= expect_events).then_some(verdicts)
-        },
-    )
-    .await;
+    let grouped: HashMap<String, LlmEvent> =
+        distinct(&env, Topic::Grouped, expect_events, |e: &LlmEvent| {
+            e.event_id.clone()
+        })
+        .await;
+    let verdicts: HashMap<String, Verdict> =
+        distinct(&env, Topic::Verdicts, expect_events, |v: &Verdict| {
+            v.verdict_id.clone()
+        })
+        .await;
     let responses: Vec<&LlmEvent> = grouped
         .values()
         .filter(|e| e.kind == sightline_events::EventKind::Response)
@@ -198,13 +166,7 @@ async fn a_hundred_thousand_events_stay_exact_across_sink_kills_and_a_clickhouse
             .then_some(())
     })
     .await;
-    // Anything still in flight lands before the counts are taken.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(
-        sink.terminate(Duration::from_secs(30)).await,
-        "{}",
-        sink.tail()
-    );
+    settle_and_stop(&mut sink).await;
     let _ = (
         dedupe.terminate(Duration::from_secs(10)).await,
         classify.terminate(Duration::from_secs(10)).await,
@@ -265,4 +227,33 @@ async fn a_hundred_thousand_events_stay_exact_across_sink_kills_and_a_clickhouse
         .expect("rules");
     assert_eq!(triggers, triggers_expected, "per rule rollup");
     drop(server);
+}
+
+/// Every record of `topic` by its id, once the topic holds at least `expected` distinct ones.
+async fn distinct<T: sightline_events::AvroRecord>(
+    env: &TestEnv,
+    topic: Topic,
+    expected: usize,
+    id: impl Fn(&T) -> String,
+) -> HashMap<String, T> {
+    let codec = sightline_events::Codec::pinned().expect("codec");
+    let (kafka, name) = (env.kafka.clone(), env.topic(topic));
+    eventually(
+        &format!("{expected} distinct records on {name}"),
+        Duration::from_secs(300),
+        || async {
+            let (k, t) = (kafka.clone(), name.clone());
+            let raw = tokio::task::spawn_blocking(move || read_topic(&k, &t))
+                .await
+                .expect("reader")
+                .expect("read the topic");
+            let mut out = HashMap::new();
+            for (_, r) in raw {
+                let record: T = codec.decode(r.payload.as_deref()?).await.ok()?;
+                out.insert(id(&record), record);
+            }
+            (out.len() >= expected).then_some(out)
+        },
+    )
+    .await
 }
