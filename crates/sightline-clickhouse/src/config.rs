@@ -1,3 +1,5 @@
+use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
+use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use sightline_runtime::Problem;
 
@@ -91,8 +93,18 @@ impl ClickHouseConfig {
 
     /// A client with no database, for `CREATE DATABASE`.
     pub fn server_client(&self) -> clickhouse::Client {
+        // No idle connections are kept: ClickHouse goes on serving requests that arrive on a
+        // kept-alive connection while it shuts down, and ends such an insert wherever it is
+        // when it stops, which can be after the table's part and before its materialized
+        // views (a rollup would then miss rows the raw table holds). A connection per request
+        // is refused as soon as shutdown begins, and an insert already running is awaited.
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let http = HyperClient::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(0)
+            .build(connector);
         // 18.16 lacks RowBinaryWithNamesAndTypes, which schema validation needs.
-        clickhouse::Client::default()
+        clickhouse::Client::with_http_client(http)
             .with_url(&self.url)
             .with_user(&self.user)
             .with_password(&self.password)

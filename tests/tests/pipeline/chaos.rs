@@ -257,3 +257,82 @@ async fn distinct<T: sightline_events::AvroRecord>(
     )
     .await
 }
+
+/// ClickHouse stopped by an operator while inserts go on: each insert reaches a table and
+/// all its materialized views, or none of them. (A client that keeps idle connections has
+/// its inserts served by the stopping server until it cuts one between the table and its
+/// views.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inserts_while_clickhouse_stops_reach_a_table_and_its_views_alike() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let mut server = ClickHouseServer::start().await.expect("private ClickHouse");
+    let config = sightline_clickhouse::ClickHouseConfig {
+        url: server.url(),
+        database: "default".into(),
+        ..Default::default()
+    };
+    let client = config.client();
+    let views = 6;
+    let mut ddl = vec!["CREATE TABLE raw (x UInt64, d Date DEFAULT today()) ENGINE = MergeTree PARTITION BY d ORDER BY x".to_string()];
+    for i in 0..views {
+        ddl.push(format!(
+            "CREATE TABLE rollup_{i} (d Date, n UInt64) ENGINE = SummingMergeTree ORDER BY d"
+        ));
+        ddl.push(format!("CREATE MATERIALIZED VIEW rollup_{i}_mv TO rollup_{i} AS SELECT d, count() AS n FROM raw GROUP BY d"));
+    }
+    for sql in ddl {
+        client.query(&sql).execute().await.expect("schema");
+    }
+
+    let (stopping, acked) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let writers: Vec<_> = (0..2)
+        .map(|_| {
+            let (client, stopping, acked) = (client.clone(), stopping.clone(), acked.clone());
+            tokio::spawn(async move {
+                while !stopping.load(Ordering::Relaxed) {
+                    match client
+                        .query("INSERT INTO raw (x) SELECT number FROM system.numbers LIMIT 500")
+                        .execute()
+                        .await
+                    {
+                        Ok(()) => _ = acked.fetch_add(1, Ordering::Relaxed),
+                        Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                    }
+                }
+            })
+        })
+        .collect();
+    eventually("inserts to flow", Duration::from_secs(60), || async {
+        (acked.load(Ordering::Relaxed) >= 50).then_some(())
+    })
+    .await;
+    server.stop().await.expect("ClickHouse stops");
+    stopping.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.expect("writer");
+    }
+    server.restart().await.expect("ClickHouse starts again");
+
+    let raw: u64 = client
+        .query("SELECT count() FROM raw")
+        .fetch_one()
+        .await
+        .expect("raw");
+    assert!(
+        raw >= 50 * 500 && raw % 500 == 0,
+        "whole inserts only: {raw}"
+    );
+    for i in 0..views {
+        let n: u64 = client
+            .query(&format!("SELECT toUInt64(sum(n)) FROM rollup_{i}"))
+            .fetch_one()
+            .await
+            .expect("rollup");
+        assert_eq!(n, raw, "rollup_{i} counts what the table holds");
+    }
+}
