@@ -212,6 +212,7 @@ impl Validate for ShimConfig {
             }
         }
         p.extend(self.identity.validate());
+        p.extend(self.identity.forwarded_header_problems());
         if self.shim.max_body_bytes == 0 {
             p.push(Problem::new("shim.max_body_bytes", "must be more than 0"));
         }

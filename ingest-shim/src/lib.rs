@@ -29,7 +29,7 @@ pub mod config;
 pub mod content;
 pub mod error;
 pub mod extract;
-pub mod identity;
+pub use sightline_identity as identity;
 pub mod inline;
 pub mod media;
 pub mod metrics;

@@ -29,8 +29,12 @@ mod anomalies;
 mod broker;
 #[path = "pipeline/chaos.rs"]
 mod chaos;
+#[path = "pipeline/dashboard.rs"]
+mod dashboard;
 #[path = "pipeline/endpoints.rs"]
 mod endpoints;
+#[path = "pipeline/grafana.rs"]
+mod grafana;
 #[path = "pipeline/incidents.rs"]
 mod incidents;
 #[path = "pipeline/processors.rs"]

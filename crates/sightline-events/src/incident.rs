@@ -119,6 +119,29 @@ impl IncidentStatus {
     pub fn is_closed(self) -> bool {
         matches!(self, IncidentStatus::Resolved | IncidentStatus::Dismissed)
     }
+
+    /// The status its Avro symbol names.
+    pub fn parse(symbol: &str) -> Option<Self> {
+        [
+            IncidentStatus::Open,
+            IncidentStatus::Investigating,
+            IncidentStatus::Resolved,
+            IncidentStatus::Dismissed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == symbol)
+    }
+
+    /// Whether the workflow lets `action` act on an incident in this status.
+    pub fn allows(self, action: CommandAction) -> bool {
+        match action {
+            CommandAction::Ack => self == IncidentStatus::Open,
+            CommandAction::Resolve | CommandAction::Dismiss | CommandAction::Assign => {
+                !self.is_closed()
+            }
+            CommandAction::Note => true,
+        }
+    }
 }
 
 /// Why a call is linked to an incident.

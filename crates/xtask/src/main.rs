@@ -47,6 +47,9 @@ fn test(extra: &[&str]) -> Result<(), String> {
     util::ensure_python_module("chdb", "chdb-core")?;
     util::ensure_python_module("anthropic", "anthropic")?;
     util::ensure_python_module("openai", "openai")?;
+    // The dashboard's real-browser tests: Playwright driving Debian's Chromium.
+    services::ensure_apt("chromium", &["chromium"])?;
+    util::ensure_python_module("playwright", "playwright")?;
     let root = util::workspace_root();
     let result = (|| {
         util::step("rustfmt");

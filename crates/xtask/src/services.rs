@@ -204,27 +204,36 @@ fn ensure_tansu() -> Result<PathBuf, String> {
 }
 
 fn ensure_clickhouse() -> Result<PathBuf, String> {
+    ensure_apt(
+        "clickhouse-server",
+        &["clickhouse-server", "clickhouse-client"],
+    )
+}
+
+/// `bin` (on the PATH, in /usr/sbin or /usr/bin), installing `packages` from Debian first
+/// when it is missing; `apt-get update` runs at most once per xtask.
+pub fn ensure_apt(bin: &str, packages: &[&str]) -> Result<PathBuf, String> {
+    static UPDATED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     let extra = [PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")];
-    if let Some(bin) = which("clickhouse-server", &extra) {
-        return Ok(bin);
+    if let Some(found) = which(bin, &extra) {
+        return Ok(found);
     }
-    step("installing clickhouse-server from Debian (apt-get)");
-    util::run(Command::new("apt-get").arg("update").arg("-qq"))
-        .map_err(|e| format!("apt-get update failed (are you root?): {e}"))?;
+    step(&format!(
+        "installing {} from Debian (apt-get)",
+        packages.join(", ")
+    ));
+    if !UPDATED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        util::run(Command::new("apt-get").arg("update").arg("-qq"))
+            .map_err(|e| format!("apt-get update failed (are you root?): {e}"))?;
+    }
     util::run(
         Command::new("apt-get")
-            .args([
-                "install",
-                "-y",
-                "-qq",
-                "clickhouse-server",
-                "clickhouse-client",
-            ])
+            .args(["install", "-y", "-qq"])
+            .args(packages)
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )
-    .map_err(|e| format!("apt-get install clickhouse-server failed: {e}"))?;
-    which("clickhouse-server", &extra)
-        .ok_or_else(|| "clickhouse-server installed but not found".into())
+    .map_err(|e| format!("apt-get install {} failed: {e}", packages.join(" ")))?;
+    which(bin, &extra).ok_or_else(|| format!("{bin} installed but not found"))
 }
 
 fn write_clickhouse_config(dir: &Path, p: &Ports) -> Result<(), String> {

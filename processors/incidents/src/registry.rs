@@ -253,11 +253,15 @@ pub fn carry_out(
     };
     let action = command.action.as_str();
     let event = match command.action {
-        CommandAction::Ack if status == IncidentStatus::Open => {
+        CommandAction::Ack if status.allows(CommandAction::Ack) => {
             moved(IncidentStatus::Investigating)
         }
-        CommandAction::Resolve if !status.is_closed() => moved(IncidentStatus::Resolved),
-        CommandAction::Dismiss if !status.is_closed() => moved(IncidentStatus::Dismissed),
+        CommandAction::Resolve if status.allows(CommandAction::Resolve) => {
+            moved(IncidentStatus::Resolved)
+        }
+        CommandAction::Dismiss if status.allows(CommandAction::Dismiss) => {
+            moved(IncidentStatus::Dismissed)
+        }
         CommandAction::Ack | CommandAction::Resolve | CommandAction::Dismiss => {
             return Err(format!(
                 "cannot {action} incident {id}: it is {}; {workflow}",
@@ -265,7 +269,7 @@ pub fn carry_out(
             ));
         }
         CommandAction::Assign => {
-            if status.is_closed() {
+            if !status.allows(CommandAction::Assign) {
                 return Err(format!(
                     "cannot ASSIGN incident {id}: it is {} (closed)",
                     status.as_str()

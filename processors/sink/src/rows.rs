@@ -356,6 +356,7 @@ row!(
         link_event_ids: Vec<String>,
         link_reasons: Vec<String>,
         link_at_ms: Vec<i64>,
+        partition_key: String,
     }
 );
 
@@ -598,6 +599,7 @@ pub fn from_incident(e: IncidentEvent, at: Coords) -> Fact {
             .collect(),
         link_reasons: e.links.iter().map(|l| l.reason.as_str().into()).collect(),
         link_at_ms: e.links.iter().map(|l| l.occurred_at_ms).collect(),
+        partition_key: e.partition_key,
         _topic: at.topic.clone(),
         _partition: at.partition,
         _offset: at.offset,

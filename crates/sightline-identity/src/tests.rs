@@ -110,7 +110,8 @@ fn valid_tokens_of_each_kind_resolve() {
         Identity {
             tenant: Some("osdl".into()),
             user: "linus".into(),
-            team: Some("kernel".into())
+            team: Some("kernel".into()),
+            role: None,
         }
     );
     let by_pem = resolve(&auth, &token_call(&rs256(good_claims(), None))).expect("rs256");
@@ -352,6 +353,37 @@ fn a_tenant_never_comes_from_an_unauthenticated_source() {
 }
 
 #[test]
+fn a_role_comes_from_the_token_claim_or_the_key_owner() {
+    let auth = Authenticator::new(&jwt_config(true, false)).expect("config");
+    let mut claims = good_claims();
+    claims["role"] = json!("lead");
+    let id = resolve(&auth, &token_call(&hs256(claims)))
+        .expect("token")
+        .identity;
+    assert_eq!(id.role.as_deref(), Some("lead"));
+    let plain = resolve(&auth, &token_call(&hs256(good_claims()))).expect("token");
+    assert_eq!(plain.identity.role, None);
+
+    let mut config = IdentityConfig::default();
+    config.api_keys.insert(
+        key_hash("sk-dash-admin"),
+        KeyOwner {
+            user: "ada".into(),
+            tenant: Some("acme".into()),
+            role: Some("admin".into()),
+            ..KeyOwner::default()
+        },
+    );
+    let auth = Authenticator::new(&config).expect("config");
+    let call = from("192.0.2.7", &[("authorization", "Bearer sk-dash-admin")]);
+    let id = resolve(&auth, &call).expect("key").identity;
+    assert_eq!(
+        (id.user.as_str(), id.role.as_deref()),
+        ("ada", Some("admin"))
+    );
+}
+
+#[test]
 fn api_keys_and_unknown_callers() {
     let mut config = proxy_config(&["10.0.3.0/24"], false, Untrusted::Ignore);
     let by_bearer = from("192.0.2.7", &[("authorization", "Bearer sk-ant-team-key")]);
@@ -404,7 +436,13 @@ fn bad_identity_config_names_every_key() {
             ..KeyOwner::default()
         },
     );
-    let problems = config.validate();
+    let own: Vec<String> = config.validate().into_iter().map(|p| p.key).collect();
+    assert!(
+        !own.iter().any(|k| k == "identity.jwt.header"),
+        "a server that does not forward calls may read tokens from any header"
+    );
+    let mut problems = config.validate();
+    problems.extend(config.forwarded_header_problems());
     let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
     for key in [
         "identity.api_keys.#1",

@@ -1,5 +1,7 @@
 //! Who is calling: an API key map, a verified JWT, or headers set by a trusted auth proxy,
-//! tried in the configured order. Pure, apart from reading key files once at start.
+//! tried in the configured order. Pure, apart from reading key files once at start. Shared by
+//! the shim (whose caller's tenant selects the policy) and the dashboard (whose caller's role
+//! and tenant scope every query).
 //!
 //! Identity, and with it the tenant whose policy applies, comes only from an authenticated
 //! source. Identity headers a client sets are ignored (and counted) unless the header source
@@ -28,6 +30,9 @@ pub struct Identity {
     pub user: String,
     /// Team.
     pub team: Option<String>,
+    /// Dashboard role (`user`, `lead`, `admin`, `super_admin`) as the source states it; the
+    /// shim ignores it.
+    pub role: Option<String>,
 }
 
 /// Where an identity may come from.
@@ -81,6 +86,9 @@ pub struct KeyOwner {
     /// The workspace calls with this key belong to (descriptive only).
     #[serde(default)]
     pub workspace: Option<String>,
+    /// Dashboard role of the key's owner (`user`, `lead`, `admin`, `super_admin`).
+    #[serde(default)]
+    pub role: Option<String>,
 }
 
 /// `[identity.jwt]`
@@ -117,6 +125,13 @@ pub struct JwtConfig {
     /// Claim naming the tenant.
     #[serde(default = "default_tenant_claim")]
     pub tenant_claim: String,
+    /// Claim naming the dashboard role.
+    #[serde(default = "default_role_claim")]
+    pub role_claim: String,
+}
+
+fn default_role_claim() -> String {
+    "role".into()
 }
 
 impl Default for JwtConfig {
@@ -131,6 +146,7 @@ impl Default for JwtConfig {
             leeway: default_leeway(),
             user_claim: default_user_claim(),
             team_claim: default_team_claim(),
+            role_claim: default_role_claim(),
             tenant_claim: default_tenant_claim(),
         }
     }
@@ -260,6 +276,39 @@ impl IdentityConfig {
             Err(problems) => problems,
         }
     }
+
+    /// Problems for a server that forwards calls (the shim): every identity header must be
+    /// one it removes before forwarding.
+    pub fn forwarded_header_problems(&self) -> Vec<Problem> {
+        let mut problems = vec![];
+        // The shim removes `x-sightline-*` headers before forwarding: identities, tokens and the
+        // proxy's secret never reach the provider.
+        let h = &self.headers;
+        let mut names = vec![
+            ("identity.headers.user", &h.user),
+            ("identity.headers.team", &h.team),
+            ("identity.headers.tenant", &h.tenant),
+            (
+                "identity.headers.shared_secret_header",
+                &h.shared_secret_header,
+            ),
+        ];
+        if let Some(jwt) = &self.jwt {
+            names.push(("identity.jwt.header", &jwt.header));
+        }
+        for (key, name) in names {
+            if !name.to_ascii_lowercase().starts_with("x-sightline-") {
+                problems.push(Problem::new(
+                    key,
+                    format!(
+                        "'{name}' must start with `x-sightline-`: the shim removes those headers \
+                     before forwarding, so identities and secrets never reach the provider"
+                    ),
+                ));
+            }
+        }
+        problems
+    }
 }
 
 /// Why a call is refused.
@@ -372,32 +421,6 @@ impl Authenticator {
                 }
             }
         });
-        // The shim removes `x-sightline-*` headers before forwarding: identities, tokens and the
-        // proxy's secret never reach the provider.
-        let h = &config.headers;
-        let mut names = vec![
-            ("identity.headers.user", &h.user),
-            ("identity.headers.team", &h.team),
-            ("identity.headers.tenant", &h.tenant),
-            (
-                "identity.headers.shared_secret_header",
-                &h.shared_secret_header,
-            ),
-        ];
-        if let Some(jwt) = &config.jwt {
-            names.push(("identity.jwt.header", &jwt.header));
-        }
-        for (key, name) in names {
-            if !name.to_ascii_lowercase().starts_with("x-sightline-") {
-                p.push(Problem::new(
-                    key,
-                    format!(
-                        "'{name}' must start with `x-sightline-`: the shim removes those headers \
-                         before forwarding, so identities and secrets never reach the provider"
-                    ),
-                ));
-            }
-        }
         if config.order.contains(&Source::Header)
             && config.headers.trusted_proxies.is_empty()
             && config.headers.shared_secret_env.is_none()
@@ -449,6 +472,7 @@ impl Authenticator {
                     user: user.to_string(),
                     team: header(call.headers, &h.team).map(str::to_string),
                     tenant: header(call.headers, &h.tenant).map(str::to_string),
+                    role: None,
                 }),
                 Source::Header => None,
             };
@@ -465,6 +489,7 @@ impl Authenticator {
                     tenant: None,
                     user: "anonymous".into(),
                     team: None,
+                    role: None,
                 },
                 ignored_headers,
             }),
@@ -503,6 +528,7 @@ impl Authenticator {
             tenant: owner.tenant.clone(),
             user: owner.user.clone(),
             team: owner.team.clone(),
+            role: owner.role.clone(),
         })
     }
 }
@@ -644,6 +670,7 @@ impl JwtVerifier {
             tenant: claim(&self.config.tenant_claim),
             user,
             team: claim(&self.config.team_claim),
+            role: claim(&self.config.role_claim),
         }))
     }
 }

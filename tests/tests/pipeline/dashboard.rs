@@ -1,0 +1,787 @@
+//! The dashboard against ClickHouse 18.16 with seeded data for three tenants: an
+//! authorization matrix (every endpoint as every role, across tenants), the figures each page
+//! and API shows, pagination while rows arrive, the streamed export, the access audit log,
+//! sign-in lockout, and real-browser checks of every page (Debian's Chromium, headless).
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::Value;
+use sightline_dashboard::DashboardConfig;
+use sightline_identity::{key_hash, KeyOwner, Unknown};
+use sightline_runtime::Shutdown;
+use sightline_testkit::TestEnv;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// A seeded call.
+#[derive(Debug, Clone)]
+struct Call {
+    tenant: &'static str,
+    user: &'static str,
+    team: &'static str,
+    conversation: String,
+    call_id: String,
+    ts_ms: i64,
+    blocked: bool,
+    tier: &'static str,
+    capability: &'static str,
+}
+
+/// Who signs in, with what key.
+#[derive(Debug, Clone, Copy)]
+struct Who {
+    key: &'static str,
+    user: &'static str,
+    tenant: Option<&'static str>,
+    team: Option<&'static str>,
+    role: &'static str,
+}
+
+const PEOPLE: &[Who] = &[
+    Who {
+        key: "k-acme-dana",
+        user: "dana",
+        tenant: Some("acme"),
+        team: Some("payments"),
+        role: "user",
+    },
+    Who {
+        key: "k-acme-erin",
+        user: "erin",
+        tenant: Some("acme"),
+        team: Some("payments"),
+        role: "user",
+    },
+    Who {
+        key: "k-acme-morgan",
+        user: "morgan",
+        tenant: Some("acme"),
+        team: Some("payments"),
+        role: "lead",
+    },
+    Who {
+        key: "k-acme-jordan",
+        user: "jordan",
+        tenant: Some("acme"),
+        team: None,
+        role: "admin",
+    },
+    Who {
+        key: "k-globex-gina",
+        user: "gina",
+        tenant: Some("globex"),
+        team: None,
+        role: "admin",
+    },
+    Who {
+        key: "k-globex-gus",
+        user: "gus",
+        tenant: Some("globex"),
+        team: Some("ops"),
+        role: "user",
+    },
+    Who {
+        key: "k-root",
+        user: "root",
+        tenant: None,
+        team: None,
+        role: "super_admin",
+    },
+];
+
+const USERS: &[(&str, &str, &str, usize)] = &[
+    ("acme", "dana", "payments", 12),
+    ("acme", "erin", "payments", 7),
+    ("acme", "finn", "web", 5),
+    ("globex", "dana", "payments", 9),
+    ("globex", "gus", "ops", 4),
+];
+
+fn seed_calls(now_ms: i64) -> Vec<Call> {
+    let mut calls = vec![];
+    for &(tenant, user, team, n) in USERS {
+        for i in 0..n {
+            let tier = if user == "dana" && i % 4 == 0 {
+                "CRITICAL"
+            } else if i % 3 == 1 {
+                "WARNING"
+            } else {
+                "NONE"
+            };
+            calls.push(Call {
+                tenant,
+                user,
+                team,
+                conversation: format!("{tenant}-{user}-c{}", i % 3),
+                call_id: format!("{tenant}-{user}-call{i:02}"),
+                ts_ms: now_ms - (i as i64 % 3) * DAY_MS - (i as i64 + 1) * 60_000,
+                blocked: tier == "CRITICAL",
+                tier,
+                capability: if i % 2 == 0 { "claude-code" } else { "sdk" },
+            });
+        }
+    }
+    calls
+}
+
+/// Whether `who` may see `call`: the rule the dashboard must follow, stated independently.
+fn visible(who: &Who, call: &Call) -> bool {
+    match who.role {
+        "super_admin" => true,
+        "admin" => Some(call.tenant) == who.tenant,
+        "lead" => Some(call.tenant) == who.tenant && Some(call.team) == who.team,
+        _ => Some(call.tenant) == who.tenant && call.user == who.user,
+    }
+}
+
+async fn seed(env: &TestEnv, calls: &[Call]) {
+    let client = env.clickhouse.client();
+    let q = |s: &str| format!("'{s}'");
+    let mut call_rows = vec![];
+    let mut verdict_rows = vec![];
+    let mut finding_rows = vec![];
+    let mut message_rows = vec![];
+    for (n, c) in calls.iter().enumerate() {
+        call_rows.push(format!(
+            "({}, {}, {}, 'PRIMARY', {}, {}, {}, {}, 'ws-{}', {}, 'anthropic', 'claude-sonnet-4', {}, {}, {}, 100, 20, 1500, {}, 'd', 0, {n})",
+            q(&c.call_id), q(&format!("{}-resp", c.call_id)), q(&c.call_id), q(c.tenant), q(c.user), q(c.team),
+            q(&c.conversation), c.team, q(c.capability), q(if c.blocked { "BLOCKED" } else { "OK" }),
+            c.ts_ms - 500, c.ts_ms, 200 + n as i64
+        ));
+        let vid = format!("{}-v", c.call_id);
+        verdict_rows.push(format!(
+            "({}, {}, {}, {}, 'REQUEST', 'PRIMARY', {}, {}, {}, {}, {}, {}, {}, [{}], 'v', 0, {n})",
+            q(&vid),
+            q(&format!("{}-req", c.call_id)),
+            q(&c.call_id),
+            q(&c.call_id),
+            q(if c.blocked { "BLOCK" } else { "ALLOW" }),
+            q(c.tenant),
+            q(c.user),
+            q(c.team),
+            q(&c.conversation),
+            c.ts_ms - 500,
+            q(if c.tier == "NONE" { "INFO" } else { c.tier }),
+            match c.tier {
+                "CRITICAL" => "'aws_access_key_id'",
+                "WARNING" => "'email'",
+                _ => "",
+            }
+        ));
+        if c.tier != "NONE" {
+            let rule = if c.tier == "CRITICAL" {
+                "aws_access_key_id"
+            } else {
+                "email"
+            };
+            finding_rows.push(format!(
+                "({}, {}, 'REQUEST', 'PRIMARY', 0, {}, 'SECRET', {}, 'messages[0].content', 20, 40, {}, {}, {}, {}, {}, 'f', 0, {n})",
+                q(&vid), q(&c.call_id), q(rule), q(c.tier), q(c.tenant), q(c.user), q(c.team), q(&c.conversation), c.ts_ms - 500
+            ));
+        }
+        message_rows.push(format!(
+            "({}, {}, 'REQUEST', 0, 'user', {}, {}, {}, {}, {}, 'm', 0, {n})",
+            q(&format!("{}-req", c.call_id)),
+            q(&c.call_id),
+            q(&format!(
+                "question {} from {} [REDACTED:aws_access_key_id]",
+                c.call_id, c.user
+            )),
+            q(c.tenant),
+            q(c.user),
+            q(&c.conversation),
+            c.ts_ms - 500
+        ));
+    }
+    let statements = [
+        format!("INSERT INTO llm_calls (call_id, event_id, logical_id, resample_role, tenant_id, user_id, team_id, conversation_id, workspace_id, capability, provider, model, status, started_ms, ts_ms, input_tokens, output_tokens, cost_usd_micros, latency_ms, _topic, _partition, _offset) VALUES {}", call_rows.join(", ")),
+        format!("INSERT INTO verdicts (verdict_id, event_id, call_id, logical_id, kind, resample_role, decision, tenant_id, user_id, team_id, conversation_id, ts_ms, tier, rules, _topic, _partition, _offset) VALUES {}", verdict_rows.join(", ")),
+        format!("INSERT INTO findings (verdict_id, call_id, kind, decision, position, rule_id, category, tier, location, span_start, span_end, tenant_id, user_id, team_id, conversation_id, ts_ms, _topic, _partition, _offset) VALUES {}", finding_rows.join(", ")),
+        format!("INSERT INTO llm_messages (event_id, call_id, kind, position, role, text, tenant_id, user_id, conversation_id, ts_ms, _topic, _partition, _offset) VALUES {}", message_rows.join(", ")),
+    ];
+    for s in statements {
+        client.query(&s).execute().await.expect("seed");
+    }
+}
+
+/// An incident of `tenant` (about `user`, or tenant-wide when empty) with one event.
+async fn seed_incident(
+    env: &TestEnv,
+    id: &str,
+    tenant: &str,
+    user: &str,
+    first_ms: i64,
+    link: Option<&str>,
+) {
+    let links = link.map_or(String::new(), |l| format!("'{l}'"));
+    let key = if user.is_empty() {
+        tenant.to_string()
+    } else {
+        format!("{tenant}/{user}")
+    };
+    let sql = format!(
+        "INSERT INTO incident_events (event_id, incident_id, seq, event_type, tenant_id, user_id, rule, dedupe_key, severity, category, status, title, first_seen_ms, last_seen_ms, occurrences, actor, ts_ms, link_call_ids, link_event_ids, link_reasons, link_at_ms, partition_key, _topic, _partition, _offset) \
+         VALUES ('{id}-e1', '{id}', 1, 'OPENED', '{tenant}', '{user}', 'critical_verdict', '{id}', 'CRITICAL', 'SAFETY', 'OPEN', 'Credentials detected in AI prompt - User: {user}', {first_ms}, {first_ms}, 1, 'sightline', {first_ms}, [{links}], [{}], [{}], [{}], '{key}', 'i', 0, 0)",
+        if link.is_some() { "'e'" } else { "" },
+        if link.is_some() { "'TRIGGER'" } else { "" },
+        if link.is_some() { first_ms.to_string() } else { String::new() },
+    );
+    env.clickhouse
+        .client()
+        .query(&sql)
+        .execute()
+        .await
+        .expect("incident");
+}
+
+fn config(env: &TestEnv) -> DashboardConfig {
+    let mut config = DashboardConfig {
+        clickhouse: env.clickhouse.clone(),
+        kafka: env.kafka.clone(),
+        topics: env.topics.clone(),
+        ..DashboardConfig::default()
+    };
+    config.identity.order = vec![sightline_identity::Source::ApiKey];
+    config.identity.unknown = Unknown::Reject;
+    for w in PEOPLE {
+        config.identity.api_keys.insert(
+            key_hash(w.key),
+            KeyOwner {
+                user: w.user.into(),
+                tenant: w.tenant.map(Into::into),
+                team: w.team.map(Into::into),
+                role: Some(w.role.into()),
+                ..KeyOwner::default()
+            },
+        );
+    }
+    config.dashboard.requests_per_second = 1000;
+    config.dashboard.burst = 1000;
+    config.dashboard.failed_logins_per_minute = 1000;
+    config
+}
+
+/// A dashboard on a free port, stopped when dropped.
+pub(super) struct Server {
+    pub url: String,
+    shutdown: Shutdown,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Server {
+    pub async fn start(config: DashboardConfig) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr: SocketAddr = listener.local_addr().expect("addr");
+        let shutdown = Shutdown::new();
+        let task = tokio::spawn(sightline_dashboard::serve(
+            config,
+            listener,
+            shutdown.clone(),
+        ));
+        Self {
+            url: format!("http://{addr}"),
+            shutdown,
+            task: Some(task),
+        }
+    }
+
+    pub async fn stop(mut self) {
+        self.shutdown.trigger();
+        if let Some(t) = self.task.take() {
+            t.await.expect("join").expect("dashboard ran");
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+async fn get(url: &str, key: Option<&str>) -> (u16, Value) {
+    let mut req = reqwest::Client::new().get(url);
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    let body = resp.text().await.expect("body");
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(Value::String(body)),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_as_every_role_across_tenants_reads_only_its_scope() {
+    let env = TestEnv::new(1).await.expect("env");
+    let now = sightline_dashboard::now_ms();
+    let calls = seed_calls(now);
+    seed(&env, &calls).await;
+    seed_incident(
+        &env,
+        "inc-acme-dana",
+        "acme",
+        "dana",
+        now - 3_600_000,
+        Some("acme-dana-call00"),
+    )
+    .await;
+    seed_incident(&env, "inc-acme-finn", "acme", "finn", now - 3_500_000, None).await;
+    seed_incident(&env, "inc-acme-tenant", "acme", "", now - 3_400_000, None).await;
+    seed_incident(
+        &env,
+        "inc-globex-gus",
+        "globex",
+        "gus",
+        now - 3_300_000,
+        None,
+    )
+    .await;
+    let server = Server::start(config(&env)).await;
+    let base = &server.url;
+
+    // Nobody signed in, or a key nobody issued: 401 everywhere, pages included.
+    for path in ["/api/v1/overview", "/dashboard", "/api/v1/export"] {
+        assert_eq!(get(&format!("{base}{path}"), None).await.0, 401, "{path}");
+        assert_eq!(
+            get(&format!("{base}{path}"), Some("k-forged")).await.0,
+            401,
+            "{path}"
+        );
+    }
+
+    let mut checked = 0;
+    for who in PEOPLE {
+        let key = Some(who.key);
+        let mine: Vec<&Call> = calls.iter().filter(|c| visible(who, c)).collect();
+        // Overview: exactly the calls in scope.
+        let (status, body) = get(&format!("{base}/api/v1/overview"), key).await;
+        assert_eq!(status, 200, "{} overview: {body}", who.user);
+        assert_eq!(
+            body["calls"],
+            mine.len() as u64,
+            "{} overview calls",
+            who.user
+        );
+        let critical = mine.iter().filter(|c| c.tier == "CRITICAL").count() as u64;
+        assert_eq!(
+            body["tiers"]["critical"], critical,
+            "{} overview critical",
+            who.user
+        );
+        let day_ago = now - DAY_MS;
+        let recent = mine.iter().filter(|c| c.ts_ms >= day_ago).count() as u64;
+        assert_eq!(
+            body["interactions_24h"], recent,
+            "{} interactions 24h",
+            who.user
+        );
+
+        // A user page per seeded user name: visible iff some call of that name is in scope,
+        // and then exactly those calls (dana is a user of two tenants).
+        for name in ["dana", "erin", "finn", "gus"] {
+            let theirs = mine.iter().filter(|c| c.user == name).count() as u64;
+            let (status, body) = get(&format!("{base}/api/v1/users/{name}"), key).await;
+            if theirs == 0 {
+                assert!(
+                    matches!(status, 403 | 404),
+                    "{} reads user {name}: {status} {body}",
+                    who.user
+                );
+            } else {
+                assert_eq!(status, 200, "{} reads user {name}: {body}", who.user);
+                assert_eq!(body["calls"], theirs, "{} reads user {name}", who.user);
+            }
+            checked += 1;
+        }
+        // Every conversation.
+        let conversations: HashSet<&String> = calls.iter().map(|c| &c.conversation).collect();
+        for conv in conversations {
+            let theirs = mine.iter().filter(|c| &c.conversation == conv).count() as u64;
+            let (status, body) = get(&format!("{base}/api/v1/conversations/{conv}"), key).await;
+            if theirs == 0 {
+                assert_eq!(
+                    status, 404,
+                    "{} reads conversation {conv}: {body}",
+                    who.user
+                );
+            } else {
+                assert_eq!(
+                    (status, body["calls"].as_u64()),
+                    (200, Some(theirs)),
+                    "{} reads {conv}",
+                    who.user
+                );
+                let text = body.to_string();
+                for other in calls.iter().filter(|c| !visible(who, c)) {
+                    assert!(
+                        !text.contains(&format!("\"{}\"", other.call_id)),
+                        "{} sees {}",
+                        who.user,
+                        other.call_id
+                    );
+                }
+            }
+            checked += 1;
+        }
+        // Teams: a user sees none, a lead only theirs, an admin their tenant's.
+        for team in ["payments", "web", "ops"] {
+            let theirs = mine.iter().filter(|c| c.team == team).count() as u64;
+            let (status, body) = get(&format!("{base}/api/v1/teams/{team}"), key).await;
+            if who.role == "user" {
+                assert_eq!(status, 403, "{} reads team {team}", who.user);
+            } else if theirs == 0 {
+                assert_eq!(status, 404, "{} reads team {team}: {body}", who.user);
+            } else {
+                assert_eq!(
+                    (status, body["calls"].as_u64()),
+                    (200, Some(theirs)),
+                    "{} reads team {team}",
+                    who.user
+                );
+            }
+            checked += 1;
+        }
+        // Incidents: the list and each one.
+        let expected_incidents: Vec<&str> = [
+            ("inc-acme-dana", "acme", "dana", "payments"),
+            ("inc-acme-finn", "acme", "finn", "web"),
+            ("inc-acme-tenant", "acme", "", ""),
+            ("inc-globex-gus", "globex", "gus", "ops"),
+        ]
+        .iter()
+        .filter(|(_, tenant, user, team)| match who.role {
+            "super_admin" => true,
+            "admin" => Some(*tenant) == who.tenant,
+            "lead" => Some(*tenant) == who.tenant && Some(*team) == who.team && !user.is_empty(),
+            _ => Some(*tenant) == who.tenant && *user == who.user,
+        })
+        .map(|(id, ..)| *id)
+        .collect();
+        let (status, body) = get(&format!("{base}/api/v1/incidents"), key).await;
+        assert_eq!(status, 200);
+        let mut listed: Vec<&str> = body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|i| i["incident_id"].as_str().unwrap_or(""))
+            .collect();
+        listed.sort_unstable();
+        let mut want = expected_incidents.clone();
+        want.sort_unstable();
+        assert_eq!(listed, want, "{} lists incidents", who.user);
+        for id in [
+            "inc-acme-dana",
+            "inc-acme-finn",
+            "inc-acme-tenant",
+            "inc-globex-gus",
+        ] {
+            let (status, _) = get(&format!("{base}/api/v1/incidents/{id}"), key).await;
+            assert_eq!(
+                status == 200,
+                expected_incidents.contains(&id),
+                "{} reads {id}: {status}",
+                who.user
+            );
+            checked += 1;
+        }
+        // Tenant-wide pages.
+        for (path, least) in [
+            ("/api/v1/capabilities", "admin"),
+            ("/api/v1/rules", "lead"),
+            ("/api/v1/audit", "admin"),
+        ] {
+            let (status, body) = get(&format!("{base}{path}"), key).await;
+            let allowed = match least {
+                "admin" => matches!(who.role, "admin" | "super_admin"),
+                _ => who.role != "user",
+            };
+            assert_eq!(
+                status == 200,
+                allowed,
+                "{} reads {path}: {status} {body}",
+                who.user
+            );
+            if path == "/api/v1/rules" && allowed {
+                let triggers: u64 = body["rules"]
+                    .as_array()
+                    .expect("rules")
+                    .iter()
+                    .map(|r| r["triggers"].as_u64().unwrap_or(0))
+                    .sum();
+                let expected = mine.iter().filter(|c| c.tier != "NONE").count() as u64;
+                assert_eq!(triggers, expected, "{} rule triggers", who.user);
+            }
+            checked += 1;
+        }
+        // The export: every row in scope, and only those.
+        let resp = reqwest::Client::new()
+            .get(format!("{base}/api/v1/export?format=jsonl"))
+            .bearer_auth(who.key)
+            .send()
+            .await
+            .expect("export");
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            resp.headers()["x-sightline-rows"].to_str().ok(),
+            Some(mine.len().to_string().as_str())
+        );
+        let text = resp.text().await.expect("body");
+        let exported: HashSet<String> = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).expect("jsonl")["call_id"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect();
+        let want: HashSet<String> = mine.iter().map(|c| c.call_id.clone()).collect();
+        assert_eq!(exported, want, "{} exports", who.user);
+    }
+    assert!(checked > 100, "{checked} checks");
+
+    // Every request above is in the access audit log; an admin sees only their tenant's.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (status, body) = get(
+        &format!("{base}/api/v1/audit?limit=500"),
+        Some("k-acme-jordan"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let entries = body["items"].as_array().expect("items");
+    assert!(
+        entries.iter().all(|e| e["tenant_id"] == "acme"),
+        "an admin reads only their tenant's log"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["user_id"] == "dana" && e["result"] == "denied"),
+        "refusals are logged"
+    );
+    assert!(entries
+        .iter()
+        .any(|e| e["action"] == "export" && e["user_id"] == "jordan"));
+    let (_, all) = get(&format!("{base}/api/v1/audit?limit=500"), Some("k-root")).await;
+    assert!(all["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .any(|e| e["result"] == "unauthenticated" && e["peer"] == "127.0.0.1"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incident_pages_walk_without_skipping_or_repeating_while_incidents_arrive() {
+    let env = TestEnv::new(1).await.expect("env");
+    let now = sightline_dashboard::now_ms();
+    for i in 0..23 {
+        // Some share a first-seen time: the id breaks the tie.
+        seed_incident(
+            &env,
+            &format!("inc-{i:02}"),
+            "acme",
+            "dana",
+            now - 1_000_000 + (i / 3) * 1000,
+            None,
+        )
+        .await;
+    }
+    let server = Server::start(config(&env)).await;
+    let mut seen: Vec<String> = vec![];
+    let mut cursor = String::new();
+    for page in 0..20 {
+        let (status, body) = get(
+            &format!("{}/api/v1/incidents?limit=5&cursor={cursor}", server.url),
+            Some("k-acme-jordan"),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        seen.extend(
+            body["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|i| i["incident_id"].as_str().unwrap_or("").to_string()),
+        );
+        // A newer incident arrives between pages.
+        seed_incident(
+            &env,
+            &format!("new-{page}"),
+            "acme",
+            "dana",
+            now + page * 1000,
+            None,
+        )
+        .await;
+        match body["next"].as_str() {
+            Some(n) => cursor = n.to_string(),
+            None => break,
+        }
+    }
+    let mut expected: Vec<String> = (0..23).map(|i| format!("inc-{i:02}")).collect();
+    expected.sort_by(|a, b| b.cmp(a));
+    let old: Vec<String> = seen
+        .iter()
+        .filter(|s| s.starts_with("inc-"))
+        .cloned()
+        .collect();
+    let distinct: HashSet<&String> = old.iter().collect();
+    assert_eq!(distinct.len(), old.len(), "no incident repeated: {old:?}");
+    let mut sorted = old.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(sorted, expected, "none skipped");
+    let (status, body) = get(
+        &format!("{}/api/v1/incidents?cursor=bm90LWEtY3Vyc29y", server.url),
+        Some("k-acme-jordan"),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_sign_ins_lock_an_address_out_and_requests_are_rate_limited() {
+    let env = TestEnv::new(1).await.expect("env");
+    let mut cfg = config(&env);
+    cfg.dashboard.failed_logins_per_minute = 3;
+    cfg.dashboard.requests_per_second = 1;
+    cfg.dashboard.burst = 5;
+    let server = Server::start(cfg).await;
+    let url = format!("{}/api/v1/me", server.url);
+    let mut statuses = vec![];
+    for _ in 0..8 {
+        statuses.push(get(&url, Some("k-acme-jordan")).await.0);
+    }
+    assert_eq!(&statuses[..5], &[200; 5], "the burst is served");
+    assert!(
+        statuses[5..].contains(&429),
+        "then the caller is slowed: {statuses:?}"
+    );
+    for _ in 0..4 {
+        assert_eq!(get(&url, Some("k-guess")).await.0, 401);
+    }
+    // Locked out: even the right key is not looked at.
+    assert_eq!(get(&url, Some("k-acme-dana")).await.0, 429);
+    server.stop().await;
+}
+
+/// A page the browser checks: its path, the figures it must show, links it must follow.
+fn page(name: &str, path: &str, metrics: BTreeMap<&str, String>, follow: Vec<Value>) -> Value {
+    serde_json::json!({"name": name, "path": path, "metrics": metrics, "follow": follow,
+        "absent": ["AKIA", "wJalrXUtnFEMI"]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_in_a_real_browser_shows_what_clickhouse_holds() {
+    let env = TestEnv::new(1).await.expect("env");
+    let now = sightline_dashboard::now_ms();
+    let calls = seed_calls(now);
+    seed(&env, &calls).await;
+    seed_incident(
+        &env,
+        "inc-acme-dana",
+        "acme",
+        "dana",
+        now - 3_600_000,
+        Some("acme-dana-call00"),
+    )
+    .await;
+    let server = Server::start(config(&env)).await;
+    let client = env.clickhouse.client();
+    let figure = |sql: &'static str| {
+        let client = client.clone();
+        async move { client.query(sql).fetch_one::<u64>().await.expect(sql) }
+    };
+    let fmt = |n: u64| {
+        let s = n.to_string();
+        let mut out = String::new();
+        for (i, ch) in s.chars().enumerate() {
+            if i > 0 && (s.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(ch);
+        }
+        out
+    };
+    // What ClickHouse holds, asked directly.
+    let acme_calls = figure("SELECT count() FROM llm_calls WHERE tenant_id = 'acme'").await;
+    let acme_critical =
+        figure("SELECT count() FROM verdicts WHERE tenant_id = 'acme' AND tier = 'CRITICAL'").await;
+    let dana_calls =
+        figure("SELECT count() FROM llm_calls WHERE tenant_id = 'acme' AND user_id = 'dana'").await;
+    let dana_blocked = figure("SELECT count() FROM llm_calls WHERE tenant_id = 'acme' AND user_id = 'dana' AND status = 'BLOCKED'").await;
+    let payments =
+        figure("SELECT count() FROM llm_calls WHERE tenant_id = 'acme' AND team_id = 'payments'")
+            .await;
+    let conv_calls = figure("SELECT count() FROM llm_calls WHERE tenant_id = 'acme' AND conversation_id = 'acme-dana-c0'").await;
+    let email_triggers =
+        figure("SELECT count() FROM findings WHERE tenant_id = 'acme' AND rule_id = 'email'").await;
+    let plan = serde_json::json!({"pages": [
+        page("overview", "/dashboard", [("calls", fmt(acme_calls)), ("critical", fmt(acme_critical))].into(), vec![]),
+        page("user", "/dashboard/users/dana", [("calls", fmt(dana_calls)), ("blocked", fmt(dana_blocked))].into(),
+            vec![serde_json::json!({"selector": "a[data-link=conversation]", "path_prefix": "/dashboard/conversations/"})]),
+        page("conversation", "/dashboard/conversations/acme-dana-c0", [("calls", fmt(conv_calls))].into(),
+            vec![serde_json::json!({"selector": "a[data-link=user]", "path_prefix": "/dashboard/users/dana", "metrics": {"calls": fmt(dana_calls)}})]),
+        page("team", "/dashboard/teams/payments", [("calls", fmt(payments))].into(),
+            vec![serde_json::json!({"selector": "a[data-link=user]", "path_prefix": "/dashboard/users/"})]),
+        page("incidents", "/dashboard/incidents", [("shown", "1".to_string())].into(),
+            vec![serde_json::json!({"selector": "a[data-link=incident]", "path_prefix": "/dashboard/incidents/inc-acme-dana", "metrics": {"status": "OPEN"}})]),
+        page("incident", "/dashboard/incidents/inc-acme-dana", [("status", "OPEN".to_string())].into(),
+            vec![serde_json::json!({"selector": "a[data-link=conversation]", "path_prefix": "/dashboard/conversations/acme-dana-c0"})]),
+        page("capabilities", "/dashboard/capabilities", [("interactions_claude-code", fmt(calls.iter().filter(|c| c.tenant == "acme" && c.capability == "claude-code").count() as u64))].into(), vec![]),
+        page("rules", "/dashboard/rules", [("triggers_email", fmt(email_triggers))].into(), vec![]),
+        page("audit", "/dashboard/audit", BTreeMap::new(), vec![]),
+    ]});
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/dashboard-screenshots");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let plan_file = dir.join("plan.json");
+    std::fs::write(&plan_file, plan.to_string()).expect("plan");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/check_pages.py");
+    let out =
+        tokio::process::Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
+            .arg(&script)
+            .args(["--base", &server.url, "--token", "k-acme-jordan", "--plan"])
+            .arg(&plan_file)
+            .arg("--out")
+            .arg(&dir)
+            .output()
+            .await
+            .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "browser checks failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or("{}")).expect("summary");
+    assert_eq!(summary["pages"], 9, "{summary}");
+    for name in [
+        "overview",
+        "user",
+        "conversation",
+        "team",
+        "incidents",
+        "incident",
+        "capabilities",
+        "rules",
+        "audit",
+    ] {
+        let shot = dir.join(format!("{name}.png"));
+        assert!(
+            std::fs::metadata(&shot).is_ok_and(|m| m.len() > 5_000),
+            "{} saved",
+            shot.display()
+        );
+    }
+    server.stop().await;
+}
