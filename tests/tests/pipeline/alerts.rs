@@ -23,18 +23,18 @@ use super::processors::{all_records, Proc};
 use super::{client, shim_with, sink_config, start_sink, AWS_KEY_ID, AWS_SECRET, WAIT};
 
 const SIGNING_SECRET: &str = "a-webhook-signing-secret-of-at-least-32-characters";
-const ROUTING_KEY: &str = "R0UTINGKEYFORTESTS00000000000000";
+pub(super) const ROUTING_KEY: &str = "R0UTINGKEYFORTESTS00000000000000";
 const SLACK_TOKEN: &str = "xoxb-slack-token-in-the-url";
 
 /// Recording servers for the three destinations.
-struct Receivers {
-    slack: Recorder,
-    pager: Recorder,
-    hook: Recorder,
+pub(super) struct Receivers {
+    pub(super) slack: Recorder,
+    pub(super) pager: Recorder,
+    pub(super) hook: Recorder,
 }
 
 impl Receivers {
-    async fn start() -> Self {
+    pub(super) async fn start() -> Self {
         Self {
             slack: Recorder::start().await.expect("slack"),
             pager: Recorder::start().await.expect("pager"),
@@ -44,7 +44,7 @@ impl Receivers {
 
     /// The alert processor's sections: `policy`, and the three destinations with `slack`,
     /// `pager` and `hook` lines added to each.
-    fn sections(&self, policy: &Path, slack: &str, pager: &str, hook: &str) -> String {
+    pub(super) fn sections(&self, policy: &Path, slack: &str, pager: &str, hook: &str) -> String {
         format!(
             r#"
 [policy]
@@ -82,7 +82,7 @@ max_backoff = "2s"
 
 /// A policy file: secrets are CRITICAL and blocked, CRITICAL verdicts alert `verdicts`,
 /// and incidents of HIGH or CRITICAL severity alert `incidents`.
-fn policy(verdicts: &[&str], incidents: &[&str]) -> PathBuf {
+pub(super) fn policy(verdicts: &[&str], incidents: &[&str]) -> PathBuf {
     let alerts = |names: &[&str]| {
         names
             .iter()
@@ -113,7 +113,7 @@ fn alerting(mut v: Verdict, destinations: &[&str]) -> Verdict {
     v
 }
 
-const TICK: &str = "tick_every = \"100ms\"\n";
+pub(super) const TICK: &str = "tick_every = \"100ms\"\n";
 
 /// `n` CRITICAL verdicts over `users` users and `rules` rules, ids `storm-<i>`.
 fn storm(n: usize, users: usize, rules: usize, destinations: &[&str]) -> Vec<Verdict> {

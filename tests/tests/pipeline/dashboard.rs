@@ -547,6 +547,61 @@ async fn every_endpoint_as_every_role_across_tenants_reads_only_its_scope() {
     }
     assert!(checked > 100, "{checked} checks");
 
+    // Working incidents needs the lead role: a user's action is refused before anything is sent.
+    let refused = reqwest::Client::new()
+        .post(format!("{base}/api/v1/incidents/inc-acme-dana/actions"))
+        .bearer_auth("k-acme-dana")
+        .json(&serde_json::json!({"action": "ack"}))
+        .send()
+        .await
+        .expect("act");
+    assert_eq!(refused.status(), 403);
+    let elsewhere = reqwest::Client::new()
+        .post(format!("{base}/api/v1/incidents/inc-globex-gus/actions"))
+        .bearer_auth("k-acme-jordan")
+        .json(&serde_json::json!({"action": "ack"}))
+        .send()
+        .await
+        .expect("act");
+    assert_eq!(
+        elsewhere.status(),
+        404,
+        "another tenant's incident does not exist for an admin"
+    );
+
+    // False-positive feedback: dana marks her own finding; she cannot mark erin's.
+    let mark = |key: &'static str, verdict: &str| {
+        let body =
+            serde_json::json!({"verdict_id": verdict, "position": 0, "false_positive": true});
+        let url = format!("{base}/api/v1/feedback");
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .expect("mark")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(mark("k-acme-dana", "acme-dana-call01-v").await, 204);
+    assert_eq!(mark("k-acme-dana", "acme-erin-call01-v").await, 404);
+    let (_, rules) = get(&format!("{base}/api/v1/rules"), Some("k-acme-jordan")).await;
+    let email = rules["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .find(|r| r["rule_id"] == "email")
+        .cloned()
+        .expect("email rule");
+    assert_eq!(
+        (email["marked"].as_u64(), email["false_positives"].as_u64()),
+        (Some(1), Some(1)),
+        "{email}"
+    );
+
     // Every request above is in the access audit log; an admin sees only their tenant's.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (status, body) = get(
@@ -784,4 +839,202 @@ async fn every_page_in_a_real_browser_shows_what_clickhouse_holds() {
         );
     }
     server.stop().await;
+}
+
+/// The story end to end: dana pastes an AWS key through the shim; the admin's live view shows
+/// the CRITICAL event within 5 s of the call; the admin works the incident from the
+/// dashboard, and PagerDuty is acknowledged and then resolved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pasted_key_is_live_within_5_s_and_dashboard_actions_acknowledge_and_resolve_the_page() {
+    use super::alerts::{policy, Receivers, ROUTING_KEY, TICK};
+    use super::incidents::incidents_config;
+    use super::processors::Proc;
+    use super::{client, shim_with, sink_config, start_sink, AWS_KEY_ID, AWS_SECRET, WAIT};
+    use futures::StreamExt;
+
+    let policy = policy(&["slack"], &["pager"]);
+    let file = policy.clone();
+    let (env, _upstream, shim, shim_task) = shim_with(2, |c| c.policy.file = Some(file)).await;
+    let mut sink = sink_config(&env, &sightline_testkit::unique("sink"));
+    sink.sink = sightline_sink::config::SinkSection::default();
+    let sink = start_sink(sink);
+    let r = Receivers::start().await;
+    let group = sightline_testkit::unique("g");
+    let procs = [
+        Proc::start(
+            "dedupe",
+            &env,
+            &format!("{group}-dedupe"),
+            Some(&policy),
+            "",
+        ),
+        Proc::start(
+            "classify",
+            &env,
+            &format!("{group}-classify"),
+            Some(&policy),
+            "",
+        ),
+        Proc::start_with(
+            "incidents",
+            &env,
+            &format!("{group}-incidents"),
+            &incidents_config(""),
+            "",
+        ),
+        Proc::start_with(
+            "alert",
+            &env,
+            &format!("{group}-alert"),
+            &r.sections(&policy, "", "", ""),
+            TICK,
+        ),
+    ];
+    let server = Server::start(config(&env)).await;
+    let key = "k-acme-jordan"; // the shim in these tests is tenant acme's
+
+    // The live view, open before the call.
+    let live = reqwest::Client::new()
+        .get(format!("{}/api/v1/live", server.url))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("live");
+    assert_eq!(live.status(), 200, "{:?}", live.headers());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, std::time::Instant)>();
+    let reader = tokio::spawn(async move {
+        let mut body = live.bytes_stream();
+        let mut text = String::new();
+        while let Some(Ok(chunk)) = body.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = text.find("\n\n") {
+                let event: String = text.drain(..end + 2).collect();
+                let _ = tx.send((event, std::time::Instant::now()));
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let prompt = format!("Deploy fails with:\naws_access_key_id = {AWS_KEY_ID}\naws_secret_access_key = {AWS_SECRET}\nwhy?");
+    let sent = std::time::Instant::now();
+    let resp = client()
+        .post(format!("{shim}/v1/messages"))
+        .header("x-sightline-user", "dana")
+        .json(&serde_json::json!({"model": "claude-sonnet-4", "max_tokens": 64, "messages": [{"role": "user", "content": prompt}]}))
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(resp.headers()["x-sightline-blocked"], "true");
+    let critical = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let (event, at) = rx.recv().await.expect("live stream open");
+            if event.contains("event: critical") {
+                return (event, at);
+            }
+        }
+    })
+    .await;
+    let Ok(critical) = critical else {
+        let rows: Vec<(String, String, String, String, u64)> = env
+            .clickhouse
+            .client()
+            .query("SELECT tenant_id, user_id, tier, decision, ts_ms FROM verdicts")
+            .fetch_all()
+            .await
+            .expect("verdicts");
+        panic!(
+            "no critical event on the live view within 30 s; verdicts now {rows:?} at {}",
+            sightline_dashboard::now_ms()
+        );
+    };
+    let lag = critical.1.duration_since(sent);
+    println!(
+        "live view: the CRITICAL event arrived {} ms after the call",
+        lag.as_millis()
+    );
+    assert!(
+        lag <= Duration::from_secs(5),
+        "the critical event took {lag:?}"
+    );
+    assert!(
+        critical.0.contains("\"user_id\":\"dana\""),
+        "{}",
+        critical.0
+    );
+    assert!(!critical.0.contains(AWS_KEY_ID));
+
+    // The incident, worked from the dashboard: PagerDuty is acknowledged, then resolved.
+    let pages = r.pager.wait_until(WAIT, |q| !q.is_empty()).await;
+    assert_eq!(
+        pages[0].json()["event_action"],
+        "trigger",
+        "{}",
+        procs[3].tail()
+    );
+    let dedup_key = pages[0].json()["dedup_key"]
+        .as_str()
+        .expect("dedup_key")
+        .to_string();
+    let id = sightline_testkit::eventually("the incident on the dashboard", WAIT, || async {
+        let (_, body) = get(&format!("{}/api/v1/incidents", server.url), Some(key)).await;
+        body["items"][0]["incident_id"].as_str().map(str::to_string)
+    })
+    .await;
+    assert_eq!(dedup_key, format!("sightline:{id}"));
+    let act = |action: &'static str| {
+        let url = format!("{}/api/v1/incidents/{id}/actions", server.url);
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(key)
+                .json(&serde_json::json!({"action": action}))
+                .send()
+                .await
+                .expect("act")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(act("ack").await, 202);
+    let pages = r.pager.wait_until(WAIT, |q| q.len() >= 2).await;
+    assert_eq!(
+        pages[1].json(),
+        serde_json::json!({"routing_key": ROUTING_KEY, "event_action": "acknowledge", "dedup_key": dedup_key})
+    );
+    // The dashboard reads the new status back from ClickHouse, then allows the next step.
+    sightline_testkit::eventually("INVESTIGATING on the dashboard", WAIT, || async {
+        let (_, body) = get(&format!("{}/api/v1/incidents/{id}", server.url), Some(key)).await;
+        (body["incident"]["status"] == "INVESTIGATING").then_some(())
+    })
+    .await;
+    assert_eq!(
+        act("ack").await,
+        409,
+        "the workflow refuses a second acknowledgement"
+    );
+    assert_eq!(act("resolve").await, 202);
+    let pages = r.pager.wait_until(WAIT, |q| q.len() >= 3).await;
+    assert_eq!(
+        pages[2].json(),
+        serde_json::json!({"routing_key": ROUTING_KEY, "event_action": "resolve", "dedup_key": dedup_key})
+    );
+    let (_, body) = sightline_testkit::eventually("RESOLVED with its history", WAIT, || async {
+        let got = get(&format!("{}/api/v1/incidents/{id}", server.url), Some(key)).await;
+        (got.1["incident"]["status"] == "RESOLVED").then_some(got)
+    })
+    .await;
+    let actors: Vec<&str> = body["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["actor"].as_str().unwrap_or(""))
+        .collect();
+    assert!(
+        actors.iter().filter(|a| **a == "jordan").count() >= 2,
+        "the actions are jordan's: {actors:?}"
+    );
+    assert_eq!(r.slack.requests().len(), 1, "Slack heard once");
+    reader.abort();
+    server.stop().await;
+    shim_task.stop().await.expect("shim");
+    sink.stop().await.expect("sink");
 }
