@@ -20,6 +20,7 @@
 //! Each command reads the same layered config as the services (`--config`, then
 //! `SIGHTLINE__…` env) and exits non-zero with a message naming what failed.
 
+pub mod export;
 pub mod incident;
 pub mod replay;
 pub mod retention;
@@ -90,6 +91,9 @@ pub enum Command {
         #[command(subcommand)]
         action: incident::IncidentAction,
     },
+    /// Export calls with user attribution through the dashboard (`SIGHTLINE_API_KEY`), scoped
+    /// by the key's role and written to the access audit log.
+    Export(export::ExportArgs),
     /// Rebuild ClickHouse tables from the topics (reads the sink's config: `--config sink.toml`).
     Replay(replay::ReplayArgs),
     /// Write synthetic call history into ClickHouse for a demo of the anomaly checks.
@@ -149,6 +153,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 config.clickhouse.database,
                 report.applied.len(),
                 report.skipped.len()
+            );
+        }
+        Command::Export(e) => {
+            let key = std::env::var("SIGHTLINE_API_KEY").map_err(|_| {
+                anyhow::anyhow!("set SIGHTLINE_API_KEY to a dashboard API key (it is never taken as an argument)")
+            })?;
+            let done = export::run(e, &key).await?;
+            eprintln!(
+                "exported {} calls ({} bytes) to {}",
+                done.rows,
+                done.bytes,
+                e.out.display()
             );
         }
         Command::Replay(r) => {

@@ -1038,3 +1038,49 @@ async fn a_pasted_key_is_live_within_5_s_and_dashboard_actions_acknowledge_and_r
     shim_task.stop().await.expect("shim");
     sink.stop().await.expect("sink");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sightline_export_writes_the_scoped_calls_to_a_file_whole() {
+    let env = TestEnv::new(1).await.expect("env");
+    let calls = seed_calls(sightline_dashboard::now_ms());
+    seed(&env, &calls).await;
+    let server = Server::start(config(&env)).await;
+    let dir = std::env::temp_dir().join(sightline_testkit::unique("export"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let args = |format: &str, out: &str| sightline_cli::export::ExportArgs {
+        url: server.url.clone(),
+        from: None,
+        to: None,
+        format: format.into(),
+        out: dir.join(out),
+        quiet: true,
+    };
+    // A lead exports their team's calls: exactly those, with user attribution.
+    let lead = &PEOPLE[2];
+    let expected = calls.iter().filter(|c| visible(lead, c)).count() as u64;
+    let done = sightline_cli::export::run(&args("csv", "team.csv"), lead.key)
+        .await
+        .expect("export");
+    assert_eq!(done.rows, expected);
+    let text = std::fs::read_to_string(dir.join("team.csv")).expect("file");
+    let mut lines = text.lines();
+    assert!(lines
+        .next()
+        .is_some_and(|h| h.contains("user_id") && h.contains("call_id")));
+    assert!(lines.all(|l| l.contains("\"payments\"") && l.contains("\"acme\"")));
+    let jsonl = sightline_cli::export::run(&args("jsonl", "team.jsonl"), lead.key)
+        .await
+        .expect("jsonl");
+    assert_eq!(jsonl.rows, expected);
+    // Refusals are errors with the dashboard's reason, and leave no file.
+    let err = sightline_cli::export::run(&args("xml", "bad.xml"), lead.key)
+        .await
+        .expect_err("bad format");
+    assert!(err.to_string().contains("not csv or jsonl"), "{err}");
+    let err = sightline_cli::export::run(&args("csv", "nope.csv"), "k-forged")
+        .await
+        .expect_err("bad key");
+    assert!(err.to_string().contains("401"), "{err}");
+    assert!(!dir.join("nope.csv").exists());
+    server.stop().await;
+}
