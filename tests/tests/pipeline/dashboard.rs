@@ -23,6 +23,8 @@ struct Call {
     team: &'static str,
     conversation: String,
     call_id: String,
+    /// The logical request; a resample's is its primary's.
+    logical: String,
     ts_ms: i64,
     blocked: bool,
     tier: &'static str,
@@ -110,12 +112,19 @@ fn seed_calls(now_ms: i64) -> Vec<Call> {
             } else {
                 "NONE"
             };
+            // acme's dana sent call 08's prompt again as call 11 (same conversation): a resample.
+            let resample = tenant == "acme" && user == "dana" && i == 11;
             calls.push(Call {
                 tenant,
                 user,
                 team,
                 conversation: format!("{tenant}-{user}-c{}", i % 3),
                 call_id: format!("{tenant}-{user}-call{i:02}"),
+                logical: if resample {
+                    format!("{tenant}-{user}-call08")
+                } else {
+                    format!("{tenant}-{user}-call{i:02}")
+                },
                 ts_ms: now_ms - (i as i64 % 3) * DAY_MS - (i as i64 + 1) * 60_000,
                 blocked: tier == "CRITICAL",
                 tier,
@@ -145,8 +154,9 @@ async fn seed(env: &TestEnv, calls: &[Call]) {
     let mut message_rows = vec![];
     for (n, c) in calls.iter().enumerate() {
         call_rows.push(format!(
-            "({}, {}, {}, 'PRIMARY', {}, {}, {}, {}, 'ws-{}', {}, 'anthropic', 'claude-sonnet-4', {}, {}, {}, 100, 20, 1500, {}, 'd', 0, {n})",
-            q(&c.call_id), q(&format!("{}-resp", c.call_id)), q(&c.call_id), q(c.tenant), q(c.user), q(c.team),
+            "({}, {}, {}, {}, {}, {}, {}, {}, 'ws-{}', {}, 'anthropic', 'claude-sonnet-4', {}, {}, {}, 100, 20, 1500, {}, 'd', 0, {n})",
+            q(&c.call_id), q(&format!("{}-resp", c.call_id)), q(&c.logical),
+            q(if c.logical == c.call_id { "PRIMARY" } else { "RESAMPLE" }), q(c.tenant), q(c.user), q(c.team),
             q(&c.conversation), c.team, q(c.capability), q(if c.blocked { "BLOCKED" } else { "OK" }),
             c.ts_ms - 500, c.ts_ms, 200 + n as i64
         ));
@@ -787,6 +797,9 @@ async fn every_page_in_a_real_browser_shows_what_clickhouse_holds() {
             vec![serde_json::json!({"selector": "a[data-link=user]", "path_prefix": "/dashboard/users/dana", "metrics": {"calls": fmt(dana_calls)}})]),
         page("team", "/dashboard/teams/payments", [("calls", fmt(payments))].into(),
             vec![serde_json::json!({"selector": "a[data-link=user]", "path_prefix": "/dashboard/users/"})]),
+        serde_json::json!({"name": "conversation-resampled", "path": "/dashboard/conversations/acme-dana-c2",
+            "metrics": {"calls": "4", "requests": "3"}, "texts": ["one logical request sent 2 times (resampled)"],
+            "follow": [], "absent": ["AKIA"]}),
         page("incidents", "/dashboard/incidents", [("shown", "1".to_string())].into(),
             vec![serde_json::json!({"selector": "a[data-link=incident]", "path_prefix": "/dashboard/incidents/inc-acme-dana", "metrics": {"status": "OPEN"}})]),
         page("incident", "/dashboard/incidents/inc-acme-dana", [("status", "OPEN".to_string())].into(),
@@ -819,7 +832,7 @@ async fn every_page_in_a_real_browser_shows_what_clickhouse_holds() {
     );
     let summary: Value =
         serde_json::from_str(stdout.lines().last().unwrap_or("{}")).expect("summary");
-    assert_eq!(summary["pages"], 9, "{summary}");
+    assert_eq!(summary["pages"], 10, "{summary}");
     for name in [
         "overview",
         "user",
