@@ -61,12 +61,15 @@ pub struct DashboardSection {
     /// How often the live view looks for new events.
     #[serde(default = "default_live_every", with = "humantime_serde")]
     pub live_every: Duration,
-    /// Longest wait for ClickHouse per query.
+    /// How long a browser sign-in (`/login`) lasts.
+    #[serde(default = "default_session_ttl", with = "humantime_serde")]
+    pub session_ttl: Duration,
+    /// Whether the session cookie is `Secure` (sent over HTTPS and to localhost only).
+    #[serde(default = "default_true")]
+    pub secure_cookies: bool,
+    /// Longest a page's or API call's ClickHouse query may run (exports are not limited).
     #[serde(default = "default_query_timeout", with = "humantime_serde")]
     pub query_timeout: Duration,
-    /// A file of extra CSS served with every page (optional).
-    #[serde(default)]
-    pub extra_css: Option<PathBuf>,
 }
 
 fn default_listen() -> String {
@@ -93,6 +96,12 @@ fn default_failed_logins() -> u32 {
 fn default_live_every() -> Duration {
     Duration::from_secs(1)
 }
+fn default_session_ttl() -> Duration {
+    Duration::from_secs(8 * 3600)
+}
+fn default_true() -> bool {
+    true
+}
 fn default_query_timeout() -> Duration {
     Duration::from_secs(30)
 }
@@ -108,8 +117,9 @@ impl Default for DashboardSection {
             burst: default_burst(),
             failed_logins_per_minute: default_failed_logins(),
             live_every: default_live_every(),
+            session_ttl: default_session_ttl(),
+            secure_cookies: true,
             query_timeout: default_query_timeout(),
-            extra_css: None,
         }
     }
 }
@@ -153,6 +163,20 @@ impl DashboardSection {
             p.push(Problem::new(
                 format!("{prefix}.page_size"),
                 format!("must be at most {}", crate::cursor::MAX_PAGE),
+            ));
+        }
+        if self.session_ttl < Duration::from_secs(60)
+            || self.session_ttl > Duration::from_secs(7 * 86_400)
+        {
+            p.push(Problem::new(
+                format!("{prefix}.session_ttl"),
+                "must be between 1m and 7d",
+            ));
+        }
+        if self.query_timeout < Duration::from_secs(1) {
+            p.push(Problem::new(
+                format!("{prefix}.query_timeout"),
+                "must be at least 1s",
             ));
         }
         if self.live_every < Duration::from_millis(100) || self.live_every > Duration::from_secs(4)

@@ -23,6 +23,9 @@ pub enum Error {
     /// ClickHouse failed (retryable by the client).
     #[error("the analytics store is unavailable, try again: {0}")]
     Store(#[from] clickhouse::error::Error),
+    /// A bug: the handler failed (logged).
+    #[error("internal error")]
+    Internal,
     /// Sending an incident command failed (retryable by the client).
     #[error("the command could not be sent, try again: {0}")]
     Send(String),
@@ -42,6 +45,7 @@ impl Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Error::Store(_) | Error::Send(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

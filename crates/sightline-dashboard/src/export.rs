@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::range::{format_day, Range};
 use crate::scope::{Cols, Scope, Sql};
-use crate::store::Store;
+use crate::store::{Store, EVENTS_IN_RANGE};
 use crate::{Error, Result};
 
 /// Columns of an export, in order.
@@ -49,14 +49,20 @@ pub async fn export(
         }
     };
     let filter = scope.filter(Cols::ALL)?;
+    // The count and the rows read one snapshot, rows inserted up to this second: the stream
+    // holds at least the rows counted (more only if some arrive within this second).
+    let snapshot_s = crate::now_ms().div_euclid(1000);
     let mut where_ = Sql::new(" WHERE ");
     where_.append(&filter).push(
-        " AND event_date BETWEEN toDate(?) AND toDate(?) AND ts_ms >= ? AND ts_ms < ?",
+        &format!(
+            " AND {EVENTS_IN_RANGE} AND ts_ms >= ? AND ts_ms < ? AND _inserted_at <= toDateTime(?)"
+        ),
         [
             format_day(range.from_day).into(),
             format_day(range.to_day).into(),
             range.from_ms().into(),
             range.until_ms().into(),
+            snapshot_s.into(),
         ],
     );
     let mut count = Sql::new("SELECT toUInt64(count()) FROM llm_calls");

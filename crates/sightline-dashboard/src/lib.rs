@@ -28,6 +28,7 @@ pub mod range;
 pub mod render;
 pub mod routes;
 pub mod scope;
+pub mod session;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -56,6 +57,8 @@ pub struct App {
     pub audit: audit::AuditLog,
     /// Incident commands.
     pub commands: actions::Commands,
+    /// Browser sessions.
+    pub sessions: session::Sessions,
     /// Ends live streams at shutdown.
     pub shutdown: Shutdown,
 }
@@ -98,16 +101,25 @@ pub async fn serve(
         )
     })?;
     let client = config.clickhouse.client();
+    let reads = client.clone().with_setting(
+        "max_execution_time",
+        config.dashboard.query_timeout.as_secs().to_string(),
+    );
     let writer_shutdown = Shutdown::new();
     let (audit, writer) = audit::AuditLog::start(client.clone(), writer_shutdown.clone());
     let app = Arc::new(App {
         auth,
-        store: store::Store::new(client),
+        store: store::Store::new(reads),
         pages: render::Pages::new().context("a page template does not parse")?,
         limits: limits::Limits::new(&config.dashboard),
         audit,
         commands: actions::Commands::new(&config)?,
         shutdown: shutdown.clone(),
+        sessions: session::Sessions::new(
+            config.dashboard.session_ttl,
+            config.dashboard.secure_cookies,
+        )
+        .context("cannot make the session key")?,
         config,
     });
     let addr = listener.local_addr()?;

@@ -50,6 +50,7 @@ impl Limits {
 
     /// Whether credentials from `peer` may be looked at (it is not locked out).
     pub fn may_try(&self, peer: IpAddr, now: Instant) -> bool {
+        let peer = network(peer);
         let mut locked = self.locked.lock().unwrap_or_else(|p| p.into_inner());
         match locked.get(&peer) {
             Some(until) if *until > now => false,
@@ -63,6 +64,7 @@ impl Limits {
 
     /// Counts a failed sign-in of `peer`; locks it out once it has none left.
     pub fn failed(&self, peer: IpAddr, now: Instant) {
+        let peer = network(peer);
         if self.failures.len() > FORGET_ABOVE {
             self.failures.retain_recent();
         }
@@ -73,6 +75,21 @@ impl Limits {
             }
             locked.insert(peer, now + LOCKOUT);
         }
+    }
+}
+
+/// The unit a lockout applies to: an IPv4 address, or an IPv6 /64 (one host's usual share,
+/// so rotating addresses within it does not buy new attempts).
+fn network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
     }
 }
 
@@ -103,6 +120,14 @@ mod tests {
         assert!(!limits.may_try(bad, now), "the fourth locks it out");
         assert!(limits.may_try(good, now));
         assert!(limits.may_try(bad, now + LOCKOUT + Duration::from_secs(1)));
+
+        let a: IpAddr = "2001:db8:1:2::1".parse().expect("ip");
+        for _ in 0..4 {
+            limits.failed(a, now);
+        }
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("ip");
+        assert!(!limits.may_try(b, now), "the same /64 is locked out");
+        assert!(limits.may_try("2001:db8:1:3::1".parse().expect("ip"), now));
 
         assert!(limits.allow("acme/dana") && limits.allow("acme/dana"));
         assert!(!limits.allow("acme/dana"), "the burst is spent");

@@ -76,7 +76,7 @@ async fn look(
     let mut incidents = Sql::new(
         "SELECT event_id, incident_id, event_type, status, title, severity, ts_ms FROM incident_events WHERE ",
     );
-    incidents.append(&scope.filter(Cols::USER)?).push(
+    incidents.append(&scope.filter(Cols::INCIDENT)?).push(
         " AND event_date >= toDate(?) AND ts_ms >= ? ORDER BY ts_ms, event_id LIMIT 1000",
         [day.into(), since_ms.into()],
     );

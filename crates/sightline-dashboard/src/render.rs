@@ -29,6 +29,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("rules.html", include_str!("../templates/rules.html")),
     ("audit.html", include_str!("../templates/audit.html")),
     ("error.html", include_str!("../templates/error.html")),
+    ("login.html", include_str!("../templates/login.html")),
 ];
 
 /// The stylesheet and the live-view script, served from the binary.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -64,6 +64,8 @@ pub fn router(app: Shared) -> Router {
         .layer(middleware::from_fn_with_state(app.clone(), guard));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
         .route("/", get(|| async { Redirect::to("/dashboard") }))
         .route(
             "/dashboard/static/app.css",
@@ -110,94 +112,267 @@ fn action_of(method: &Method, path: &str) -> &'static str {
     }
 }
 
-/// Rate limits, sign-in and the audit entry, around every guarded request.
+/// The audit result a status stands for.
+fn result_of(status: u16) -> &'static str {
+    match status {
+        200..=399 => "ok",
+        401 => "unauthenticated",
+        403 | 404 => "denied",
+        429 => "rate_limited",
+        400..=499 => "bad_request",
+        _ => "error",
+    }
+}
+
+/// A new audit entry for a request from `peer`.
+fn entry_for(req: &Request, peer: std::net::IpAddr) -> AuditRow {
+    let uri = req.uri();
+    AuditRow {
+        audit_id: uuid::Uuid::now_v7().to_string(),
+        ts_ms: now_ms().max(0) as u64,
+        tenant_id: String::new(),
+        user_id: String::new(),
+        role: String::new(),
+        action: action_of(req.method(), uri.path()).into(),
+        method: req.method().to_string(),
+        path: uri
+            .path_and_query()
+            .map_or(uri.path(), |p| p.as_str())
+            .chars()
+            .take(1000)
+            .collect(),
+        status: 0,
+        result: String::new(),
+        peer: peer.to_string(),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .chars()
+            .take(256)
+            .collect(),
+    }
+}
+
+/// A state-changing request a browser says came from another site (`Sec-Fetch-Site`).
+fn cross_site(req: &Request) -> bool {
+    req.method() != Method::GET
+        && req
+            .headers()
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|site| !matches!(site, "same-origin" | "none"))
+}
+
+/// The caller: by API key or token when the request carries one, else by session cookie.
+fn authenticate(
+    app: &App,
+    headers: &HeaderMap,
+    peer: std::net::IpAddr,
+) -> Result<Principal, Denied> {
+    let has_credential = sightline_identity::credential(headers).is_some()
+        || app
+            .config
+            .identity
+            .jwt
+            .as_ref()
+            .is_some_and(|j| headers.contains_key(j.header.as_str()));
+    if !has_credential {
+        if let Some(who) = headers
+            .get(header::COOKIE)
+            .and_then(|c| c.to_str().ok())
+            .and_then(|c| app.sessions.principal(c))
+        {
+            return Ok(who);
+        }
+    }
+    let presented = Presented {
+        headers,
+        peer: Some(peer),
+    };
+    let resolved = app
+        .auth
+        .resolve(&presented)
+        .map_err(|_| Denied::Unauthenticated("send an API key or a token, or sign in at /login"))?;
+    Principal::from_identity(resolved.identity)
+}
+
+/// Rate limits, sign-in and the audit entry, around every guarded request. The handler runs
+/// as a task of its own, so its audit entry is written even if the client goes away, and a
+/// panic is answered with 500 and audited.
 async fn guard(
     State(app): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     mut req: Request,
     next: Next,
 ) -> Response {
-    let (method, uri) = (req.method().clone(), req.uri().clone());
-    let path_and_query: String = uri
-        .path_and_query()
-        .map_or(uri.path(), |p| p.as_str())
-        .chars()
-        .take(1000)
-        .collect();
-    let agent: String = req
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .chars()
-        .take(256)
-        .collect();
     let ip = peer.ip();
-    let api = uri.path().starts_with("/api/");
-    let mut entry = AuditRow {
-        audit_id: uuid::Uuid::now_v7().to_string(),
-        ts_ms: now_ms().max(0) as u64,
-        tenant_id: String::new(),
-        user_id: String::new(),
-        role: String::new(),
-        action: action_of(&method, uri.path()).into(),
-        method: method.to_string(),
-        path: path_and_query,
-        status: 0,
-        result: String::new(),
-        peer: ip.to_string(),
-        user_agent: agent,
-    };
+    let api = req.uri().path().starts_with("/api/");
+    let mut entry = entry_for(&req, ip);
     let now = Instant::now();
-    let response = if !app.limits.may_try(ip, now) {
-        entry.result = "rate_limited".into();
-        refuse(&app, api, None, Error::RateLimited)
+    let who = if !app.limits.may_try(ip, now) {
+        Err((Error::RateLimited, None))
+    } else if cross_site(&req) {
+        Err((
+            Error::Denied(Denied::Forbidden("cross-site requests are refused")),
+            None,
+        ))
     } else {
-        let presented = Presented {
-            headers: req.headers(),
-            peer: Some(ip),
-        };
-        match app
-            .auth
-            .resolve(&presented)
-            .map_err(|_| Denied::Unauthenticated("the credential is not valid"))
-            .and_then(|resolved| Principal::from_identity(resolved.identity))
-        {
+        match authenticate(&app, req.headers(), ip) {
             Err(denied) => {
                 app.limits.failed(ip, now);
-                entry.result = "unauthenticated".into();
-                refuse(&app, api, None, Error::Denied(denied))
+                Err((Error::Denied(denied), None))
             }
+            Ok(who)
+                if !app
+                    .limits
+                    .allow(&format!("{}/{}", who.tenant_label(), who.user)) =>
+            {
+                Err((Error::RateLimited, Some(who)))
+            }
+            Ok(who) => Ok(who),
+        }
+    };
+    let who = match who {
+        Ok(who) => who,
+        Err((error, who)) => {
+            if let Some(w) = &who {
+                entry.tenant_id = w.tenant_label().to_string();
+                entry.user_id = w.user.clone();
+                entry.role = w.role.as_str().into();
+            }
+            let response = refuse(&app, api, who.as_ref(), error);
+            entry.status = response.status().as_u16();
+            entry.result = result_of(entry.status).into();
+            app.audit.record(entry).await;
+            return response;
+        }
+    };
+    entry.tenant_id = who.tenant_label().to_string();
+    entry.user_id = who.user.clone();
+    entry.role = who.role.as_str().into();
+    req.extensions_mut().insert(who.clone());
+    let (task_app, mut task_entry) = (app.clone(), entry.clone());
+    let handled = tokio::spawn(async move {
+        let response = next.run(req).await;
+        task_entry.status = response.status().as_u16();
+        task_entry.result = result_of(task_entry.status).into();
+        task_app.audit.record(task_entry).await;
+        response
+    })
+    .await;
+    match handled {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, path = %entry.path, "a request handler failed");
+            let response = refuse(&app, api, Some(&who), Error::Internal);
+            entry.status = response.status().as_u16();
+            entry.result = "error".into();
+            app.audit.record(entry).await;
+            response
+        }
+    }
+}
+
+/// `GET /login`: the sign-in form.
+async fn login_form(State(app): State<Shared>) -> Response {
+    login_page(&app, StatusCode::OK, None)
+}
+
+fn login_page(app: &App, status: StatusCode, message: Option<&str>) -> Response {
+    let html = app
+        .pages
+        .render(
+            "login.html",
+            context! { status => status.as_u16(), message => message },
+        )
+        .unwrap_or_else(|_| "sign in".into());
+    (status, Html(html)).into_response()
+}
+
+/// The sign-in form's body.
+#[derive(Deserialize)]
+struct SignIn {
+    key: String,
+}
+
+/// `POST /login`: checks the key like any request (lockout first), then sets the session.
+async fn login(
+    State(app): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let ip = peer.ip();
+    let mut entry = entry_for(&req, ip);
+    entry.action = "sign-in".into();
+    let now = Instant::now();
+    let refused_cross_site = cross_site(&req);
+    let form = <Form<SignIn> as axum::extract::FromRequest<Shared>>::from_request(req, &app)
+        .await
+        .ok();
+    let response = if !app.limits.may_try(ip, now) {
+        login_page(
+            &app,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("too many failed sign-ins; wait a minute"),
+        )
+    } else if refused_cross_site {
+        login_page(
+            &app,
+            StatusCode::FORBIDDEN,
+            Some("cross-site requests are refused"),
+        )
+    } else {
+        let mut headers = HeaderMap::new();
+        if let Some(Form(SignIn { key })) = &form {
+            if let Ok(v) = HeaderValue::from_str(&format!("Bearer {}", key.trim())) {
+                headers.insert(header::AUTHORIZATION, v);
+            }
+        }
+        match authenticate(&app, &headers, ip) {
             Ok(who) => {
                 entry.tenant_id = who.tenant_label().to_string();
                 entry.user_id = who.user.clone();
                 entry.role = who.role.as_str().into();
-                if !app
-                    .limits
-                    .allow(&format!("{}/{}", who.tenant_label(), who.user))
-                {
-                    entry.result = "rate_limited".into();
-                    refuse(&app, api, Some(&who), Error::RateLimited)
-                } else {
-                    req.extensions_mut().insert(who);
-                    let res = next.run(req).await;
-                    entry.result = match res.status().as_u16() {
-                        200..=399 => "ok",
-                        401 => "unauthenticated",
-                        403 | 404 => "denied",
-                        429 => "rate_limited",
-                        400..=499 => "bad_request",
-                        _ => "error",
+                match app.sessions.issue(&who, now_ms().max(0) as u64 / 1000) {
+                    Some(cookie) => {
+                        let mut res = Redirect::to("/dashboard").into_response();
+                        if let Ok(v) = HeaderValue::from_str(&cookie) {
+                            res.headers_mut().insert(header::SET_COOKIE, v);
+                        }
+                        res
                     }
-                    .into();
-                    res
+                    None => login_page(
+                        &app,
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        Some("internal error"),
+                    ),
                 }
+            }
+            Err(_) => {
+                app.limits.failed(ip, now);
+                login_page(
+                    &app,
+                    StatusCode::UNAUTHORIZED,
+                    Some("that key or token is not valid"),
+                )
             }
         }
     };
     entry.status = response.status().as_u16();
+    entry.result = result_of(entry.status).into();
     app.audit.record(entry).await;
     response
+}
+
+/// `POST /logout`: ends the browser session.
+async fn logout(State(app): State<Shared>) -> Response {
+    let mut res = Redirect::to("/login").into_response();
+    if let Ok(v) = HeaderValue::from_str(&app.sessions.clear()) {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    res
 }
 
 /// The reply to a refused or failed request: JSON for the API, a page otherwise.
@@ -524,22 +699,24 @@ async fn incidents_page(
 ) -> PageReply {
     let out = async {
         let filter = p.filter();
+        let range = p.range(&app)?;
         let page = app
             .store
             .incidents(
                 &Scope::of(&who),
+                &range,
                 &filter,
                 p.cursor()?.as_ref(),
                 p.limit(&app),
             )
             .await?;
-        let filter_query = serde_urlencoded_pairs(&filter);
+        let filter_query = format!("{}&{}", range.query(), filter_pairs(&filter));
         render(
             &app,
             "incidents.html",
             &who,
             &page,
-            context! { filter => Value::from_serialize(&filter), filter_query => filter_query },
+            context! { filter => Value::from_serialize(&filter), filter_query => filter_query, ..range_ctx(&range) },
         )
     }
     .await;
@@ -547,7 +724,7 @@ async fn incidents_page(
 }
 
 /// `status=…&severity=…` of the filters set, for "next page" links.
-fn serde_urlencoded_pairs(f: &IncidentFilter) -> String {
+fn filter_pairs(f: &IncidentFilter) -> String {
     [
         ("status", &f.status),
         ("severity", &f.severity),
@@ -573,6 +750,7 @@ async fn incidents_api(
             app.store
                 .incidents(
                     &Scope::of(&who),
+                    &p.range(&app)?,
                     &p.filter(),
                     p.cursor()?.as_ref(),
                     p.limit(&app),
@@ -722,11 +900,17 @@ async fn audit_page(
     Query(p): Query<Params>,
 ) -> PageReply {
     let out = async {
+        let range = p.range(&app)?;
         let page = app
             .store
-            .audit(&Scope::of(&who), p.cursor()?.as_ref(), p.limit(&app))
+            .audit(
+                &Scope::of(&who),
+                &range,
+                p.cursor()?.as_ref(),
+                p.limit(&app),
+            )
             .await?;
-        render(&app, "audit.html", &who, &page, context! {})
+        render(&app, "audit.html", &who, &page, range_ctx(&range))
     }
     .await;
     PageReply(out, app, who)
@@ -740,7 +924,12 @@ async fn audit_api(
     let out = async {
         json(
             app.store
-                .audit(&Scope::of(&who), p.cursor()?.as_ref(), p.limit(&app))
+                .audit(
+                    &Scope::of(&who),
+                    &p.range(&app)?,
+                    p.cursor()?.as_ref(),
+                    p.limit(&app),
+                )
                 .await?,
         )
     }

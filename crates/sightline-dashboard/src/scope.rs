@@ -26,6 +26,8 @@ pub enum Bind {
     Text(String),
     /// A whole number.
     Int(i64),
+    /// A list of texts (an array literal: `IN (SELECT arrayJoin(?))`).
+    Texts(Vec<String>),
 }
 
 impl From<&str> for Bind {
@@ -82,6 +84,7 @@ impl Sql {
             q = match b {
                 Bind::Text(s) => q.bind(s.as_str()),
                 Bind::Int(i) => q.bind(*i),
+                Bind::Texts(v) => q.bind(v),
             };
         }
         q
@@ -97,6 +100,8 @@ pub struct Cols {
     pub team: Option<&'static str>,
     /// User column, if the table has one.
     pub user: Option<&'static str>,
+    /// Incident column, for incident tables (which have no team column).
+    pub incident: Option<&'static str>,
 }
 
 impl Cols {
@@ -105,24 +110,28 @@ impl Cols {
         tenant: "tenant_id",
         team: Some("team_id"),
         user: Some("user_id"),
+        incident: None,
     };
-    /// `tenant_id`, `user_id` (no team column).
-    pub const USER: Cols = Cols {
+    /// An incident table: `tenant_id`, `user_id`, `incident_id` (no team column).
+    pub const INCIDENT: Cols = Cols {
         tenant: "tenant_id",
         team: None,
         user: Some("user_id"),
+        incident: Some("incident_id"),
     };
     /// `tenant_id`, `team_id` (no user column).
     pub const TEAM: Cols = Cols {
         tenant: "tenant_id",
         team: Some("team_id"),
         user: None,
+        incident: None,
     };
     /// `tenant_id` only.
     pub const TENANT: Cols = Cols {
         tenant: "tenant_id",
         team: None,
         user: None,
+        incident: None,
     };
 }
 
@@ -150,27 +159,32 @@ impl Scope {
             Scope::Tenant(t) => {
                 sql.push(&format!("{} = ?", cols.tenant), [t.as_str().into()]);
             }
-            Scope::Team(t, team) => match (cols.team, cols.user) {
-                (Some(team_col), _) => {
+            Scope::Team(t, team) => match (cols.team, cols.user, cols.incident) {
+                (Some(team_col), _, _) => {
                     sql.push(
                         &format!("{} = ? AND {team_col} = ?", cols.tenant),
                         [t.as_str().into(), team.as_str().into()],
                     );
                 }
-                // A table without a team column: the users who called as the team.
-                (None, Some(user_col)) => {
+                // An incident of one user, linked to a call made as the team (an incident
+                // holds no team; a user may call as several teams).
+                (None, Some(user_col), Some(incident_col)) => {
                     sql.push(
                         &format!(
-                            "{} = ? AND {user_col} IN (SELECT user_id FROM user_daily \
-                             WHERE tenant_id = ? AND team_id = ?)",
+                            "{} = ? AND {user_col} != '' AND {incident_col} IN (SELECT incident_id \
+                             FROM incident_calls WHERE tenant_id = ? AND call_id IN (SELECT call_id \
+                             FROM llm_calls WHERE tenant_id = ? AND team_id = ?))",
                             cols.tenant
                         ),
-                        [t.as_str().into(), t.as_str().into(), team.as_str().into()],
+                        [
+                            t.as_str().into(),
+                            t.as_str().into(),
+                            t.as_str().into(),
+                            team.as_str().into(),
+                        ],
                     );
                 }
-                (None, None) => {
-                    return Err(Denied::Forbidden("tenant-wide figures need the admin role"))
-                }
+                _ => return Err(Denied::Forbidden("tenant-wide figures need the admin role")),
             },
             Scope::User(t, user) => match cols.user {
                 Some(user_col) => {
@@ -216,12 +230,13 @@ mod tests {
         assert_eq!(lead.text, "tenant_id = ? AND team_id = ?");
         assert_eq!(lead.binds, vec![Bind::from("acme"), Bind::from("payments")]);
         let lead_on_incidents = Scope::of(&principal(Role::Lead))
-            .filter(Cols::USER)
-            .expect("lead on a user-only table");
+            .filter(Cols::INCIDENT)
+            .expect("lead on incidents");
         assert!(lead_on_incidents
             .text
-            .contains("IN (SELECT user_id FROM user_daily"));
-        assert_eq!(lead_on_incidents.binds.len(), 3);
+            .contains("FROM llm_calls WHERE tenant_id = ? AND team_id = ?"));
+        assert!(lead_on_incidents.text.contains("user_id != ''"));
+        assert_eq!(lead_on_incidents.binds.len(), 4);
         let admin = Scope::of(&principal(Role::Admin))
             .filter(Cols::TENANT)
             .expect("admin");

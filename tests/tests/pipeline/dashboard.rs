@@ -93,18 +93,21 @@ const PEOPLE: &[Who] = &[
     },
 ];
 
-const USERS: &[(&str, &str, &str, usize)] = &[
-    ("acme", "dana", "payments", 12),
-    ("acme", "erin", "payments", 7),
-    ("acme", "finn", "web", 5),
-    ("globex", "dana", "payments", 9),
-    ("globex", "gus", "ops", 4),
+/// Tenant, user, team, and the numbers of their calls (erin also calls as team web).
+const USERS: &[(&str, &str, &str, std::ops::Range<usize>)] = &[
+    ("acme", "dana", "payments", 0..12),
+    ("acme", "erin", "payments", 0..7),
+    ("acme", "erin", "web", 20..23),
+    ("acme", "finn", "web", 0..5),
+    ("globex", "dana", "payments", 0..9),
+    ("globex", "gus", "ops", 0..4),
 ];
 
 fn seed_calls(now_ms: i64) -> Vec<Call> {
     let mut calls = vec![];
-    for &(tenant, user, team, n) in USERS {
-        for i in 0..n {
+    for (tenant, user, team, calls_of) in USERS {
+        let (tenant, user, team) = (*tenant, *user, *team);
+        for i in calls_of.clone() {
             let tier = if user == "dana" && i % 4 == 0 {
                 "CRITICAL"
             } else if i % 3 == 1 {
@@ -343,6 +346,16 @@ async fn every_endpoint_as_every_role_across_tenants_reads_only_its_scope() {
     )
     .await;
     seed_incident(&env, "inc-acme-finn", "acme", "finn", now - 3_500_000, None).await;
+    // erin's incident from a call she made as team web: not for the payments lead.
+    seed_incident(
+        &env,
+        "inc-acme-erin-web",
+        "acme",
+        "erin",
+        now - 3_450_000,
+        Some("acme-erin-call20"),
+    )
+    .await;
     seed_incident(&env, "inc-acme-tenant", "acme", "", now - 3_400_000, None).await;
     seed_incident(
         &env,
@@ -460,10 +473,12 @@ async fn every_endpoint_as_every_role_across_tenants_reads_only_its_scope() {
         }
         // Incidents: the list and each one.
         let expected_incidents: Vec<&str> = [
+            // Id, tenant, user, and the team of the call it links (leads see by that).
             ("inc-acme-dana", "acme", "dana", "payments"),
-            ("inc-acme-finn", "acme", "finn", "web"),
+            ("inc-acme-finn", "acme", "finn", ""),
+            ("inc-acme-erin-web", "acme", "erin", "web"),
             ("inc-acme-tenant", "acme", "", ""),
-            ("inc-globex-gus", "globex", "gus", "ops"),
+            ("inc-globex-gus", "globex", "gus", ""),
         ]
         .iter()
         .filter(|(_, tenant, user, team)| match who.role {
@@ -489,6 +504,7 @@ async fn every_endpoint_as_every_role_across_tenants_reads_only_its_scope() {
         for id in [
             "inc-acme-dana",
             "inc-acme-finn",
+            "inc-acme-erin-web",
             "inc-acme-tenant",
             "inc-globex-gus",
         ] {
@@ -1095,5 +1111,93 @@ async fn sightline_export_writes_the_scoped_calls_to_a_file_whole() {
         .expect_err("bad key");
     assert!(err.to_string().contains("401"), "{err}");
     assert!(!dir.join("nope.csv").exists());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_signs_in_once_and_gets_a_strict_session_cookie() {
+    let env = TestEnv::new(1).await.expect("env");
+    let server = Server::start(config(&env)).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let sign_in = |key: &str| {
+        http.post(format!("{}/login", server.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("key={key}"))
+            .send()
+    };
+    let signed = sign_in("k-acme-jordan").await.expect("login");
+    assert_eq!(signed.status(), 303);
+    let cookie = signed.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict")
+            && cookie.contains("Secure"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("k-acme-jordan"),
+        "the key is not the session"
+    );
+    let session = cookie.split(';').next().expect("pair").to_string();
+    let page = http
+        .get(format!("{}/dashboard", server.url))
+        .header("cookie", &session)
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), 200);
+    assert!(page
+        .text()
+        .await
+        .expect("html")
+        .contains("jordan · admin · acme"));
+    assert_eq!(sign_in("k-wrong").await.expect("login").status(), 401);
+    // A state change a browser marks as cross-site is refused, session or not.
+    let forged = http
+        .post(format!("{}/api/v1/feedback", server.url))
+        .header("cookie", &session)
+        .header("sec-fetch-site", "cross-site")
+        .json(&serde_json::json!({"verdict_id": "v", "position": 0, "false_positive": true}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(forged.status(), 403);
+    let out = http
+        .post(format!("{}/logout", server.url))
+        .send()
+        .await
+        .expect("logout");
+    assert!(out.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .contains("Max-Age=0"));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Refused before sign-in, the cross-site request has no tenant: a super admin sees it.
+    let (_, log) = get(&format!("{}/api/v1/audit", server.url), Some("k-root")).await;
+    let results: Vec<(String, String)> = log["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or("").to_string(),
+                e["result"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        results.contains(&("sign-in".into(), "ok".into())),
+        "{results:?}"
+    );
+    assert!(
+        results.contains(&("feedback".into(), "denied".into())),
+        "{results:?}"
+    );
     server.stop().await;
 }
