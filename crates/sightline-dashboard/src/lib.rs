@@ -59,6 +59,8 @@ pub struct App {
     pub commands: actions::Commands,
     /// Browser sessions.
     pub sessions: session::Sessions,
+    /// Live streams open per caller.
+    pub live: Arc<live::Open>,
     /// Ends live streams at shutdown.
     pub shutdown: Shutdown,
 }
@@ -120,6 +122,7 @@ pub async fn serve(
             config.dashboard.secure_cookies,
         )
         .context("cannot make the session key")?,
+        live: Arc::default(),
         config,
     });
     let addr = listener.local_addr()?;

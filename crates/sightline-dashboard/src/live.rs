@@ -86,33 +86,57 @@ async fn look(
     ))
 }
 
-/// The event stream for `scope`, from `start_ms` on, until `stop`.
+/// Live streams a caller may hold open at once.
+pub const PER_CALLER: usize = 4;
+
+/// Live streams open, per caller.
+#[derive(Default)]
+pub struct Open(std::sync::Mutex<HashMap<String, usize>>);
+
+/// One caller's open stream; closing it (dropping this) frees the place.
+pub struct Slot(std::sync::Arc<Open>, String);
+
+impl Open {
+    /// A place for one more stream of `caller`, if they hold fewer than [`PER_CALLER`].
+    pub fn take(self: &std::sync::Arc<Self>, caller: String) -> Option<Slot> {
+        let mut open = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(caller.clone()).or_default();
+        if *n >= PER_CALLER {
+            return None;
+        }
+        *n += 1;
+        Some(Slot(self.clone(), caller))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = (self.0).0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.1);
+            }
+        }
+    }
+}
+
+/// The event stream for `scope`, from `start_ms` on, until `stop` or the client goes.
 pub fn stream(
     store: Store,
     scope: Scope,
     start_ms: i64,
     every: Duration,
     stop: CancellationToken,
-    now_ms: fn() -> i64,
+    slot: Slot,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let events = async_stream(store, scope, start_ms, every, stop, now_ms);
-    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-}
-
-fn async_stream(
-    store: Store,
-    scope: Scope,
-    start_ms: i64,
-    every: Duration,
-    stop: CancellationToken,
-    now_ms: fn() -> i64,
-) -> impl Stream<Item = Result<Event, Infallible>> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Event>(256);
     tokio::spawn(async move {
+        let _slot = slot;
         // Ids sent, with their time: forgotten once older than the look-back.
         let mut sent: HashMap<String, i64> = HashMap::new();
         loop {
-            let now = now_ms();
+            let now = crate::now_ms();
             let since = start_ms.max(now - LOOK_BACK_MS);
             match look(&store, &scope, since).await {
                 Ok((critical, incidents)) => {
@@ -153,10 +177,12 @@ fn async_stream(
             }
         }
     });
-    futures::stream::unfold(
-        rx,
-        |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
-    )
+    let events =
+        futures::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
+        );
+    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
 fn event<T: Serialize>(kind: &str, data: &T, link: Option<String>) -> Event {
@@ -165,4 +191,21 @@ fn event<T: Serialize>(kind: &str, data: &T, link: Option<String>) -> Event {
         obj.insert("link".into(), link.into());
     }
     Event::default().event(kind).data(value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_caller_holds_a_few_streams_and_closing_one_frees_its_place() {
+        let open = std::sync::Arc::new(Open::default());
+        let held: Vec<Slot> = (0..PER_CALLER)
+            .map(|_| open.take("acme/dana".into()).expect("place"))
+            .collect();
+        assert!(open.take("acme/dana".into()).is_none(), "full");
+        assert!(open.take("acme/erin".into()).is_some(), "per caller");
+        drop(held);
+        assert!(open.take("acme/dana".into()).is_some(), "freed");
+    }
 }

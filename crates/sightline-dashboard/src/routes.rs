@@ -991,13 +991,17 @@ async fn export_api(
 }
 
 async fn live_api(State(app): State<Shared>, Extension(who): Extension<Principal>) -> Response {
+    let caller = format!("{}/{}", who.tenant_label(), who.user);
+    let Some(slot) = app.live.take(caller) else {
+        return refuse(&app, true, Some(&who), Error::RateLimited);
+    };
     crate::live::stream(
         app.store.clone(),
         Scope::of(&who),
         now_ms() - 10_000,
         app.config.dashboard.live_every,
         app.shutdown.token(),
-        now_ms,
+        slot,
     )
     .into_response()
 }

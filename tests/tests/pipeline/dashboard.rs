@@ -249,14 +249,27 @@ async fn seed_incident(
         .expect("incident");
 }
 
+/// The HS256 secret dashboard tokens are signed with in these tests.
+const JWT_SECRET: &str = "a-dashboard-jwt-secret-of-at-least-32-bytes";
+
 fn config(env: &TestEnv) -> DashboardConfig {
+    // Every test sets the same value.
+    std::env::set_var("SIGHTLINE_TEST_DASHBOARD_JWT", JWT_SECRET);
     let mut config = DashboardConfig {
         clickhouse: env.clickhouse.clone(),
         kafka: env.kafka.clone(),
         topics: env.topics.clone(),
         ..DashboardConfig::default()
     };
-    config.identity.order = vec![sightline_identity::Source::ApiKey];
+    config.identity.order = vec![
+        sightline_identity::Source::ApiKey,
+        sightline_identity::Source::Jwt,
+    ];
+    config.identity.jwt = Some(sightline_identity::JwtConfig {
+        header: "authorization".into(),
+        hs256_secret_env: Some("SIGHTLINE_TEST_DASHBOARD_JWT".into()),
+        ..sightline_identity::JwtConfig::default()
+    });
     config.identity.unknown = Unknown::Reject;
     for w in PEOPLE {
         config.identity.api_keys.insert(
@@ -1158,6 +1171,30 @@ async fn a_browser_signs_in_once_and_gets_a_strict_session_cookie() {
         .expect("html")
         .contains("jordan · admin · acme"));
     assert_eq!(sign_in("k-wrong").await.expect("login").status(), 401);
+    // A JWT signs in too, its role from the `role` claim; one signed with another key does not.
+    let token = |secret: &str, role: &str| {
+        let claims = serde_json::json!({"sub": "morgan", "tenant": "acme", "team": "payments",
+            "role": role, "exp": sightline_dashboard::now_ms() / 1000 + 600});
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()).expect("key"),
+        )
+        .expect("token")
+    };
+    let (status, me) = get(
+        &format!("{}/api/v1/me", server.url),
+        Some(&token(JWT_SECRET, "lead")),
+    )
+    .await;
+    assert_eq!((status, me["role"].as_str()), (200, Some("lead")), "{me}");
+    let forged = token("another-secret-that-is-at-least-32-bytes", "super_admin");
+    assert_eq!(
+        get(&format!("{}/api/v1/me", server.url), Some(&forged))
+            .await
+            .0,
+        401
+    );
     // A state change a browser marks as cross-site is refused, session or not.
     let forged = http
         .post(format!("{}/api/v1/feedback", server.url))
