@@ -275,4 +275,15 @@ async fn main() {
     }
     shutdown.trigger();
     let _ = server.await;
+    // Ten million calls take gigabytes: leave nothing behind.
+    let drop_db = format!("DROP DATABASE {}", env.clickhouse.database);
+    if let Err(e) = env
+        .clickhouse
+        .server_client()
+        .query(&drop_db)
+        .execute()
+        .await
+    {
+        eprintln!("could not drop {}: {e}", env.clickhouse.database);
+    }
 }

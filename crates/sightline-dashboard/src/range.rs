@@ -84,80 +84,15 @@ impl Range {
 
 /// Days since 1970-01-01 of a `YYYY-MM-DD` date.
 pub fn parse_day(s: &str) -> Result<i64, BadRange> {
-    let bad = || BadRange::NotADate(s.chars().take(32).collect());
-    let parts: Vec<&str> = s.split('-').collect();
-    let [y, m, d] = parts.as_slice() else {
-        return Err(bad());
-    };
-    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
-        return Err(bad());
-    }
-    let (y, m, d): (i64, i64, i64) = (
-        y.parse().map_err(|_| bad())?,
-        m.parse().map_err(|_| bad())?,
-        d.parse().map_err(|_| bad())?,
-    );
-    let day = days_from_civil(y, m, d);
-    // Reject 2026-02-31 and the like: the day must format back to itself.
-    if !(1970..=9999).contains(&y) || format_day(day) != s {
-        return Err(bad());
-    }
-    Ok(day)
+    sightline_runtime::calendar::parse_day(s)
+        .ok_or_else(|| BadRange::NotADate(s.chars().take(32).collect()))
 }
 
-/// `YYYY-MM-DD` of days since 1970-01-01.
-pub fn format_day(day: i64) -> String {
-    let (y, m, d) = civil_from_days(day);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-// Howard Hinnant's civil calendar algorithms (proleptic Gregorian).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
+pub use sightline_runtime::calendar::format_day;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn days_round_trip_and_bad_dates_are_refused() {
-        assert_eq!(parse_day("1970-01-01"), Ok(0));
-        assert_eq!(parse_day("2026-11-30"), Ok(20_787));
-        assert_eq!(format_day(20_787), "2026-11-30");
-        for d in 0..40_000 {
-            assert_eq!(parse_day(&format_day(d)), Ok(d));
-        }
-        for bad in [
-            "2026-02-30",
-            "2026-13-01",
-            "26-11-30",
-            "2026/11/30",
-            "x",
-            "2026-11-30'",
-        ] {
-            assert!(parse_day(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn the_default_is_the_last_days_and_limits_hold() {

@@ -11,6 +11,7 @@
 //!   is the one shutdown-aware retry loop built on it.
 
 mod backoff;
+pub mod calendar;
 pub mod config;
 pub mod reload;
 pub mod retry;

@@ -309,17 +309,7 @@ pub fn incident(a: &Anomaly) -> IncidentEvent {
 
 /// `YYYY-MM-DD` of a day number (days since the epoch).
 pub fn date(day: i64) -> String {
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = day + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    format!("{:04}-{m:02}-{d:02}", if m <= 2 { y + 1 } else { y })
+    sightline_runtime::calendar::format_day(day)
 }
 
 fn time(ms: i64) -> String {

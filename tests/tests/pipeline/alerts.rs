@@ -694,13 +694,24 @@ async fn clickhouse_text(env: &TestEnv) -> String {
     text
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pasted_aws_key_is_blocked_alerted_paged_once_resolved_and_stored_nowhere() {
-    // The policy: a pasted key is blocked and alerts Slack; its incident pages.
+/// The story's whole pipeline: the shim under a policy that blocks a pasted key, alerts Slack
+/// and pages on its incident; dedupe, classify, incidents and alert as processes; the sink on
+/// every topic; and servers recording Slack, PagerDuty and the webhook.
+pub(super) struct Story {
+    pub(super) env: TestEnv,
+    pub(super) shim: String,
+    pub(super) shim_task: super::Running<sightline_shim::Result<()>>,
+    pub(super) sink: super::Running<sightline_sink::Result<sightline_sink::sink::Stats>>,
+    pub(super) r: Receivers,
+    /// dedupe, classify, incidents, alert.
+    pub(super) procs: [Proc; 4],
+    _upstream: sightline_testkit::fake_upstream::FakeUpstream,
+}
+
+pub(super) async fn story() -> Story {
     let policy = policy(&["slack"], &["pager"]);
     let file = policy.clone();
-    let (env, _upstream, shim, shim_task) = shim_with(2, |c| c.policy.file = Some(file)).await;
-    // Every topic the pipeline writes, as in production.
+    let (env, upstream, shim, shim_task) = shim_with(2, |c| c.policy.file = Some(file)).await;
     let mut sink = sink_config(&env, &unique("sink"));
     sink.sink = sightline_sink::config::SinkSection::default();
     let sink = start_sink(sink);
@@ -736,6 +747,28 @@ async fn a_pasted_aws_key_is_blocked_alerted_paged_once_resolved_and_stored_nowh
             TICK,
         ),
     ];
+    Story {
+        env,
+        shim,
+        shim_task,
+        sink,
+        r,
+        procs,
+        _upstream: upstream,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pasted_aws_key_is_blocked_alerted_paged_once_resolved_and_stored_nowhere() {
+    let Story {
+        env,
+        shim,
+        shim_task,
+        sink,
+        r,
+        procs,
+        _upstream,
+    } = story().await;
     let prompt = format!(
         "Deploy is failing with these creds:\naws_access_key_id = {AWS_KEY_ID}\naws_secret_access_key = {AWS_SECRET}\nwhy?"
     );

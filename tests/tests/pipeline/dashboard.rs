@@ -888,50 +888,19 @@ async fn every_page_in_a_real_browser_shows_what_clickhouse_holds() {
 /// dashboard, and PagerDuty is acknowledged and then resolved.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pasted_key_is_live_within_5_s_and_dashboard_actions_acknowledge_and_resolve_the_page() {
-    use super::alerts::{policy, Receivers, ROUTING_KEY, TICK};
-    use super::incidents::incidents_config;
-    use super::processors::Proc;
-    use super::{client, shim_with, sink_config, start_sink, AWS_KEY_ID, AWS_SECRET, WAIT};
+    use super::alerts::ROUTING_KEY;
+    use super::{client, AWS_KEY_ID, AWS_SECRET, WAIT};
     use futures::StreamExt;
 
-    let policy = policy(&["slack"], &["pager"]);
-    let file = policy.clone();
-    let (env, _upstream, shim, shim_task) = shim_with(2, |c| c.policy.file = Some(file)).await;
-    let mut sink = sink_config(&env, &sightline_testkit::unique("sink"));
-    sink.sink = sightline_sink::config::SinkSection::default();
-    let sink = start_sink(sink);
-    let r = Receivers::start().await;
-    let group = sightline_testkit::unique("g");
-    let procs = [
-        Proc::start(
-            "dedupe",
-            &env,
-            &format!("{group}-dedupe"),
-            Some(&policy),
-            "",
-        ),
-        Proc::start(
-            "classify",
-            &env,
-            &format!("{group}-classify"),
-            Some(&policy),
-            "",
-        ),
-        Proc::start_with(
-            "incidents",
-            &env,
-            &format!("{group}-incidents"),
-            &incidents_config(""),
-            "",
-        ),
-        Proc::start_with(
-            "alert",
-            &env,
-            &format!("{group}-alert"),
-            &r.sections(&policy, "", "", ""),
-            TICK,
-        ),
-    ];
+    let super::alerts::Story {
+        env,
+        shim,
+        shim_task,
+        sink,
+        r,
+        procs,
+        ..
+    } = super::alerts::story().await;
     let server = Server::start(config(&env)).await;
     let key = "k-acme-jordan"; // the shim in these tests is tenant acme's
 
