@@ -213,6 +213,10 @@ async fn seed(env: &TestEnv, calls: &[Call]) {
         format!("INSERT INTO verdicts (verdict_id, event_id, call_id, logical_id, kind, resample_role, decision, tenant_id, user_id, team_id, conversation_id, ts_ms, tier, rules, _topic, _partition, _offset) VALUES {}", verdict_rows.join(", ")),
         format!("INSERT INTO findings (verdict_id, call_id, kind, decision, position, rule_id, category, tier, location, span_start, span_end, tenant_id, user_id, team_id, conversation_id, ts_ms, _topic, _partition, _offset) VALUES {}", finding_rows.join(", ")),
         format!("INSERT INTO llm_messages (event_id, call_id, kind, position, role, text, tenant_id, user_id, conversation_id, ts_ms, _topic, _partition, _offset) VALUES {}", message_rows.join(", ")),
+        // A screenshot dana attached to her first call: its metadata, never its bytes.
+        "INSERT INTO attachments (event_id, call_id, position, kind, media_type, source, size_bytes, digest, width, height, tenant_id, user_id, conversation_id, ts_ms, _topic, _partition, _offset) \
+         SELECT concat(call_id, '-req'), call_id, 0, 'image', 'image/png', 'base64', 48213, 'f0e1d2c3b4a5968778695a4b3c2d1e0f', 1280, 800, tenant_id, user_id, conversation_id, ts_ms, 'a', 0, 0 \
+         FROM llm_calls WHERE tenant_id = 'acme' AND call_id = 'acme-dana-call00'".to_string(),
     ];
     for s in statements {
         client.query(&s).execute().await.expect("seed");
@@ -818,12 +822,26 @@ async fn every_page_in_a_real_browser_shows_what_clickhouse_holds() {
     let conv_calls = figure("SELECT count() FROM llm_calls WHERE tenant_id = 'acme' AND conversation_id = 'acme-dana-c0'").await;
     let email_triggers =
         figure("SELECT count() FROM findings WHERE tenant_id = 'acme' AND rule_id = 'email'").await;
+    let mut conversation = page(
+        "conversation",
+        "/dashboard/conversations/acme-dana-c0",
+        [("calls", fmt(conv_calls))].into(),
+        vec![
+            serde_json::json!({"selector": "a[data-link=user]", "path_prefix": "/dashboard/users/dana", "metrics": {"calls": fmt(dana_calls)}}),
+        ],
+    );
+    // The attachment's metadata, and the finding's rule and location.
+    conversation["texts"] = serde_json::json!([
+        "image/png",
+        "1280×800",
+        "aws_access_key_id",
+        "messages[0].content [20..40]"
+    ]);
     let plan = serde_json::json!({"pages": [
         page("overview", "/dashboard", [("calls", fmt(acme_calls)), ("critical", fmt(acme_critical))].into(), vec![]),
         page("user", "/dashboard/users/dana", [("calls", fmt(dana_calls)), ("blocked", fmt(dana_blocked))].into(),
             vec![serde_json::json!({"selector": "a[data-link=conversation]", "path_prefix": "/dashboard/conversations/"})]),
-        page("conversation", "/dashboard/conversations/acme-dana-c0", [("calls", fmt(conv_calls))].into(),
-            vec![serde_json::json!({"selector": "a[data-link=user]", "path_prefix": "/dashboard/users/dana", "metrics": {"calls": fmt(dana_calls)}})]),
+        conversation,
         page("team", "/dashboard/teams/payments", [("calls", fmt(payments))].into(),
             vec![serde_json::json!({"selector": "a[data-link=user]", "path_prefix": "/dashboard/users/"})]),
         serde_json::json!({"name": "conversation-resampled", "path": "/dashboard/conversations/acme-dana-c2",
@@ -1022,6 +1040,46 @@ async fn a_pasted_key_is_live_within_5_s_and_dashboard_actions_acknowledge_and_r
         409,
         "the workflow refuses a second acknowledgement"
     );
+    // Assignment and a note go the same way, and show in the history.
+    let send = |body: serde_json::Value| {
+        let url = format!("{}/api/v1/incidents/{id}/actions", server.url);
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .expect("act")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        send(serde_json::json!({"action": "assign", "assignee": "sam"})).await,
+        202
+    );
+    assert_eq!(
+        send(serde_json::json!({"action": "note", "note": "rotated the key"})).await,
+        202
+    );
+    assert_eq!(
+        send(serde_json::json!({"action": "assign"})).await,
+        400,
+        "assign needs an assignee"
+    );
+    sightline_testkit::eventually(
+        "the assignment and the note on the dashboard",
+        WAIT,
+        || async {
+            let (_, body) = get(&format!("{}/api/v1/incidents/{id}", server.url), Some(key)).await;
+            let notes = body["events"].as_array().map_or(0, |e| {
+                e.iter().filter(|e| e["note"] == "rotated the key").count()
+            });
+            (body["incident"]["assignee"] == "sam" && notes == 1).then_some(())
+        },
+    )
+    .await;
     assert_eq!(act("resolve").await, 202);
     let pages = r.pager.wait_until(WAIT, |q| q.len() >= 3).await;
     assert_eq!(
