@@ -1,4 +1,4 @@
-//! The dashboard against ClickHouse 18.16 with seeded data for three tenants: an
+//! The dashboard against ClickHouse 18.16 with seeded data for two tenants: an
 //! authorization matrix (every endpoint as every role, across tenants), the figures each page
 //! and API shows, pagination while rows arrive, the streamed export, the access audit log,
 //! sign-in lockout, and real-browser checks of every page (Debian's Chromium, headless).
