@@ -72,9 +72,12 @@ pub async fn export(
     rows_sql
         .append(&where_)
         .push(" ORDER BY ts_ms, call_id", []);
-    let cursor = rows_sql
-        .query(store.client())
-        .fetch_bytes(clickhouse_format)?;
+    // Exports may run long: no query time limit for the rows.
+    let unlimited = store
+        .client()
+        .clone()
+        .with_setting("max_execution_time", "0");
+    let cursor = rows_sql.query(&unlimited).fetch_bytes(clickhouse_format)?;
     let chunks = futures::stream::unfold(Some(cursor), |state| async move {
         let mut cursor = state?;
         match cursor.next().await {

@@ -165,20 +165,24 @@ fn cross_site(req: &Request) -> bool {
             .is_some_and(|site| !matches!(site, "same-origin" | "none"))
 }
 
+/// Whether a request carries an API key or a token (a guess, when it does not verify).
+fn presents_credential(app: &App, headers: &HeaderMap) -> bool {
+    sightline_identity::credential(headers).is_some()
+        || app
+            .config
+            .identity
+            .jwt
+            .as_ref()
+            .is_some_and(|j| headers.contains_key(j.header.as_str()))
+}
+
 /// The caller: by API key or token when the request carries one, else by session cookie.
 fn authenticate(
     app: &App,
     headers: &HeaderMap,
     peer: std::net::IpAddr,
 ) -> Result<Principal, Denied> {
-    let has_credential = sightline_identity::credential(headers).is_some()
-        || app
-            .config
-            .identity
-            .jwt
-            .as_ref()
-            .is_some_and(|j| headers.contains_key(j.header.as_str()));
-    if !has_credential {
+    if !presents_credential(app, headers) {
         if let Some(who) = headers
             .get(header::COOKIE)
             .and_then(|c| c.to_str().ok())
@@ -221,7 +225,11 @@ async fn guard(
     } else {
         match authenticate(&app, req.headers(), ip) {
             Err(denied) => {
-                app.limits.failed(ip, now);
+                // Only a key or token that does not verify is a guess; a request with none
+                // (a link opened without a session, a tab after a restart) is not.
+                if presents_credential(&app, req.headers()) {
+                    app.limits.failed(ip, now);
+                }
                 Err((Error::Denied(denied), None))
             }
             Ok(who)
@@ -253,26 +261,27 @@ async fn guard(
     entry.user_id = who.user.clone();
     entry.role = who.role.as_str().into();
     req.extensions_mut().insert(who.clone());
-    let (task_app, mut task_entry) = (app.clone(), entry.clone());
+    let (task_app, mut task_entry) = (app.clone(), entry);
     let handled = tokio::spawn(async move {
-        let response = next.run(req).await;
+        use futures::FutureExt as _;
+        let response = match std::panic::AssertUnwindSafe(next.run(req))
+            .catch_unwind()
+            .await
+        {
+            Ok(response) => response,
+            Err(_) => {
+                tracing::error!(path = %task_entry.path, "a request handler panicked");
+                refuse(&task_app, api, Some(&who), Error::Internal)
+            }
+        };
         task_entry.status = response.status().as_u16();
         task_entry.result = result_of(task_entry.status).into();
         task_app.audit.record(task_entry).await;
         response
     })
     .await;
-    match handled {
-        Ok(response) => response,
-        Err(e) => {
-            tracing::error!(error = %e, path = %entry.path, "a request handler failed");
-            let response = refuse(&app, api, Some(&who), Error::Internal);
-            entry.status = response.status().as_u16();
-            entry.result = "error".into();
-            app.audit.record(entry).await;
-            response
-        }
-    }
+    // The task catches panics and is never aborted: it always answers.
+    handled.unwrap_or_else(|_| refuse(&app, api, None, Error::Internal))
 }
 
 /// `GET /login`: the sign-in form.
@@ -324,9 +333,19 @@ async fn login(
             Some("cross-site requests are refused"),
         )
     } else {
+        // The key or token pasted, where a program would send it.
         let mut headers = HeaderMap::new();
         if let Some(Form(SignIn { key })) = &form {
             if let Ok(v) = HeaderValue::from_str(&format!("Bearer {}", key.trim())) {
+                if let Some(name) = app
+                    .config
+                    .identity
+                    .jwt
+                    .as_ref()
+                    .and_then(|j| header::HeaderName::from_bytes(j.header.as_bytes()).ok())
+                {
+                    headers.insert(name, v.clone());
+                }
                 headers.insert(header::AUTHORIZATION, v);
             }
         }
@@ -367,11 +386,36 @@ async fn login(
 }
 
 /// `POST /logout`: ends the browser session.
-async fn logout(State(app): State<Shared>) -> Response {
-    let mut res = Redirect::to("/login").into_response();
-    if let Ok(v) = HeaderValue::from_str(&app.sessions.clear()) {
-        res.headers_mut().insert(header::SET_COOKIE, v);
+async fn logout(
+    State(app): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let mut entry = entry_for(&req, peer.ip());
+    entry.action = "sign-out".into();
+    if let Some(who) = req
+        .headers()
+        .get(header::COOKIE)
+        .and_then(|c| c.to_str().ok())
+        .and_then(|c| app.sessions.principal(c))
+    {
+        entry.tenant_id = who.tenant_label().to_string();
+        entry.user_id = who.user;
+        entry.role = who.role.as_str().into();
     }
+    let res = if cross_site(&req) {
+        let refused = Denied::Forbidden("cross-site requests are refused");
+        refuse(&app, false, None, Error::Denied(refused))
+    } else {
+        let mut res = Redirect::to("/login").into_response();
+        if let Ok(v) = HeaderValue::from_str(&app.sessions.clear()) {
+            res.headers_mut().insert(header::SET_COOKIE, v);
+        }
+        res
+    };
+    entry.status = res.status().as_u16();
+    entry.result = result_of(entry.status).into();
+    app.audit.record(entry).await;
     res
 }
 

@@ -1,8 +1,11 @@
 //! Browser sign-in: `POST /login` takes an API key (or a token) once, checks it like any
 //! request, and sets a session cookie: a JWT signed by this server (HS256, `jsonwebtoken`)
-//! holding the principal, `HttpOnly`, `SameSite=Strict`, `Secure` unless configured off, and
-//! expiring after `[dashboard] session_ttl`. The signing key is drawn at start, so a restart
-//! signs everyone out; a role changed in the config applies at the next sign-in.
+//! holding the principal, `HttpOnly`, `SameSite=Lax` (a link from Slack opens the page; a
+//! cross-site POST carries no cookie, and the guard refuses those a browser marks
+//! cross-site), `Secure` unless configured off, expiring after `[dashboard] session_ttl`.
+//! The signing key is drawn at start, so a restart signs everyone out, and each replica
+//! signs its own; a role changed in the config, or a revoked key, applies at the next
+//! sign-in.
 
 use std::time::Duration;
 
@@ -61,7 +64,7 @@ impl Sessions {
         let token =
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encode).ok()?;
         Some(format!(
-            "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+            "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
             self.ttl.as_secs(),
             if self.secure { "; Secure" } else { "" }
         ))
@@ -70,7 +73,7 @@ impl Sessions {
     /// The `Set-Cookie` value that signs out.
     pub fn clear(&self) -> String {
         format!(
-            "{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
+            "{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
             if self.secure { "; Secure" } else { "" }
         )
     }
@@ -108,7 +111,7 @@ mod tests {
         };
         let now = crate::now_ms() as u64 / 1000;
         let cookie = sessions.issue(&who, now).expect("cookie");
-        assert!(cookie.contains("HttpOnly; SameSite=Strict") && cookie.ends_with("Secure"));
+        assert!(cookie.contains("HttpOnly; SameSite=Lax") && cookie.ends_with("Secure"));
         let value = cookie.split(';').next().expect("pair");
         assert_eq!(
             sessions.principal(&format!("theme=dark; {value}")),

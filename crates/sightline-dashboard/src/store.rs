@@ -25,7 +25,7 @@ impl Store {
         Self { client }
     }
 
-    /// The client (exports and the audit log write and stream through it).
+    /// The client (exports stream through it, feedback is written with it).
     pub fn client(&self) -> &clickhouse::Client {
         &self.client
     }
@@ -684,36 +684,30 @@ impl Store {
             sql.push(order, []);
             sql
         };
-        let messages: Vec<MessageRow> = by_calls(
-            "SELECT call_id, kind, position, role, text FROM llm_messages",
-            " ORDER BY ts_ms, call_id, kind DESC, position",
-        )
-        .query(&self.client)
-        .fetch_all()
-        .await?;
-        let attachments: Vec<AttachmentRow> = by_calls(
+        let messages: Vec<MessageRow> = self
+            .rows(&by_calls(
+                "SELECT call_id, kind, position, role, text FROM llm_messages",
+                " ORDER BY ts_ms, call_id, kind DESC, position",
+            ))
+            .await?;
+        let attachments: Vec<AttachmentRow> = self.rows(&by_calls(
             "SELECT call_id, kind, media_type, size_bytes, digest, width, height FROM attachments",
             " ORDER BY ts_ms, call_id, position",
-        )
-        .query(&self.client)
-        .fetch_all()
+        ))
         .await?;
-        let verdicts: Vec<VerdictRow> = by_calls(
-            "SELECT verdict_id, call_id, kind, decision, tier FROM verdicts",
-            " ORDER BY ts_ms, verdict_id",
-        )
-        .query(&self.client)
-        .fetch_all()
-        .await?;
-        let findings: Vec<FindingRow> = by_calls(
+        let verdicts: Vec<VerdictRow> = self
+            .rows(&by_calls(
+                "SELECT verdict_id, call_id, kind, decision, tier FROM verdicts",
+                " ORDER BY ts_ms, verdict_id",
+            ))
+            .await?;
+        let findings: Vec<FindingRow> = self.rows(&by_calls(
             "SELECT verdict_id, call_id, position, rule_id, category, tier, location, \
              span_start, span_end, toInt8(ifNull(fp, -1)) FROM findings \
              ANY LEFT JOIN (SELECT verdict_id, position, toNullable(toInt8(argMax(false_positive, ts_ms))) AS fp \
              FROM finding_feedback GROUP BY verdict_id, position) AS fb USING (verdict_id, position)",
             " ORDER BY ts_ms, verdict_id, position",
-        )
-        .query(&self.client)
-        .fetch_all()
+        ))
         .await?;
         let user_id = calls[0].user_id.clone();
         let total = calls.len();
@@ -963,7 +957,7 @@ pub struct LinkedCall {
     pub reason: String,
     /// When, ms.
     pub at_ms: i64,
-    /// Its conversation (empty when the call is not stored).
+    /// Its conversation.
     pub conversation_id: String,
 }
 
@@ -989,9 +983,9 @@ impl Store {
         limit: u32,
     ) -> Result<Page<IncidentRow>> {
         let mut sql = select(LATEST_INCIDENT, scope, Cols::INCIDENT, "", vec![])?;
-        // Incidents active in the range: seen in it, or open across it.
+        // Incidents active in the range: seen in it, or still open when it begins.
         sql.push(
-            " GROUP BY incident_id HAVING last_ms >= ? AND first_ms < ?",
+            " GROUP BY incident_id HAVING (last_ms >= ? OR st IN ('OPEN', 'INVESTIGATING')) AND first_ms < ?",
             [range.from_ms().into(), range.until_ms().into()],
         );
         for (col, value) in [
@@ -1040,15 +1034,23 @@ impl Store {
         );
         events.binds = vec![incident.tenant_id.clone().into(), id.into()];
         let events: Vec<IncidentEventRow> = self.rows(&events).await?;
-        let mut calls = Sql::new(
-            "SELECT call_id, reason, at_ms, conversation_id FROM \
-             (SELECT DISTINCT call_id, reason, at_ms FROM incident_calls WHERE tenant_id = ? AND incident_id = ?) AS l \
-             ANY INNER JOIN (SELECT call_id, conversation_id FROM llm_calls WHERE ",
+        // The incident's calls that the caller may see (a link to any other is not shown).
+        let ten_inc = || -> Vec<Bind> { vec![incident.tenant_id.clone().into(), id.into()] };
+        let mut visible = Sql::new("SELECT call_id, conversation_id FROM llm_calls WHERE ");
+        visible.append(&scope.filter(Cols::ALL)?).push(
+            " AND call_id IN (SELECT call_id FROM incident_calls WHERE tenant_id = ? AND incident_id = ?)",
+            ten_inc(),
         );
-        calls.binds = vec![incident.tenant_id.clone().into(), id.into()];
+        let mut calls = Sql::new(
+            "SELECT call_id, reason, at_ms, conversation_id FROM (SELECT DISTINCT call_id, reason, at_ms \
+             FROM incident_calls WHERE tenant_id = ? AND incident_id = ? AND call_id IN (SELECT call_id FROM (",
+        );
+        calls.binds = ten_inc();
         calls
-            .append(&scope.filter(Cols::ALL)?)
-            .push(" AND call_id IN (SELECT call_id FROM incident_calls WHERE tenant_id = ? AND incident_id = ?)) AS c USING (call_id) ORDER BY at_ms, call_id", [incident.tenant_id.clone().into(), id.into()]);
+            .append(&visible)
+            .push(")) ) AS l ANY LEFT JOIN (", [])
+            .append(&visible)
+            .push(") AS c USING (call_id) ORDER BY at_ms, call_id, reason", []);
         let calls: Vec<LinkedCall> = self.rows(&calls).await?;
         Ok(IncidentPage {
             incident,
