@@ -5,7 +5,8 @@
 //!
 //! Needs ClickHouse (`cargo xtask services up`); run with
 //! `cargo bench -p sightline-e2e --bench dashboard`. `SIGHTLINE_BENCH_CALLS` sets the calls
-//! loaded (default 10,000,000, spread over 90 days, 3 tenants, 1,000 users, 20 teams);
+//! loaded (default 10,000,000, spread over 90 days, 3 tenants, 1,000 users, 20 teams, with an
+//! incident for every 1,500th call);
 //! `SIGHTLINE_BENCH_ROUNDS` the requests per page (default 30). Target: p95 at most 200 ms
 //! per page.
 
@@ -77,6 +78,23 @@ async fn load(env: &TestEnv, calls: u64, now_ms: i64) {
             .execute()
             .await
             .expect("load verdicts");
+        // One incident per 1,500 calls of tenant t0, of the call's user, linking the call.
+        let incidents_sql = format!(
+            "INSERT INTO incident_events (event_id, incident_id, seq, event_type, tenant_id, user_id, rule, \
+             dedupe_key, severity, category, status, title, first_seen_ms, last_seen_ms, occurrences, actor, ts_ms, \
+             link_call_ids, link_event_ids, link_reasons, link_at_ms, partition_key, _topic, _partition, _offset) \
+             SELECT concat('ie', toString(n)), concat('inc', toString(n)), 1, 'OPENED', 't0', concat('u', toString(n % 1000)), \
+             'critical_verdict', concat('k', toString(n)), 'CRITICAL', 'SAFETY', if(n % 3000 = 0, 'OPEN', 'RESOLVED'), \
+             'Credentials detected in AI prompt', toInt64(ts), toInt64(ts), 1, 'sightline', ts, [concat('c', toString(n))], \
+             [concat('e', toString(n))], ['TRIGGER'], [toInt64(ts)], concat('t0/u', toString(n % 1000)), 'bench', 0, toInt64(n) \
+             FROM (SELECT number + {start} AS n, toUInt64({now_ms} - (n % 90) * 86400000 - (n % 86000) * 1000 - 60000) AS ts \
+             FROM numbers({n})) WHERE n % 1500 = 0"
+        );
+        client
+            .query(&incidents_sql)
+            .execute()
+            .await
+            .expect("load incidents");
         start += n;
         println!(
             "  loaded {start:>10} calls ({:.0} s)",
@@ -194,6 +212,7 @@ async fn main() {
         ("/dashboard/conversations/conv3", "bench-admin"),
         ("/dashboard/teams/team3", "bench-lead"),
         ("/dashboard/incidents", "bench-admin"),
+        ("/dashboard/incidents", "bench-lead"),
         ("/dashboard/capabilities", "bench-admin"),
         ("/dashboard/rules", "bench-admin"),
         ("/dashboard/audit", "bench-admin"),
@@ -202,6 +221,7 @@ async fn main() {
         ("/api/v1/conversations/conv3", "bench-admin"),
         ("/api/v1/teams/team3", "bench-lead"),
         ("/api/v1/incidents", "bench-admin"),
+        ("/api/v1/incidents", "bench-lead"),
         ("/api/v1/capabilities", "bench-admin"),
         ("/api/v1/rules", "bench-admin"),
     ];
