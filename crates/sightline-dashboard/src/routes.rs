@@ -422,8 +422,10 @@ async fn logout(
 /// The reply to a refused or failed request: JSON for the API, a page otherwise.
 fn refuse(app: &App, api: bool, who: Option<&Principal>, error: Error) -> Response {
     let status = error.status();
-    if let Error::Store(e) = &error {
-        tracing::error!(error = %e, "a ClickHouse query failed");
+    match &error {
+        Error::Store(e) => tracing::error!(error = %e, "a ClickHouse query failed"),
+        Error::Send(e) => tracing::error!(error = %e, "an incident command could not be sent"),
+        _ => {}
     }
     let message = error.public_message();
     let mut res = if api {
