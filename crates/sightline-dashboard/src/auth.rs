@@ -98,9 +98,14 @@ impl Principal {
         })
     }
 
-    /// The principal's tenant, or `*` for a super admin (audit log, live view keys).
+    /// The principal's tenant, or `*` for a super admin (the audit log).
     pub fn tenant_label(&self) -> &str {
         self.tenant.as_deref().unwrap_or("*")
+    }
+
+    /// `tenant/user`: whose rate limit and live streams a request counts against.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.tenant_label(), self.user)
     }
 
     /// Whether the role reaches at least `least`.

@@ -124,6 +124,19 @@ fn result_of(status: u16) -> &'static str {
     }
 }
 
+/// Names the caller in an audit entry.
+fn attribute(entry: &mut AuditRow, who: &Principal) {
+    entry.tenant_id = who.tenant_label().to_string();
+    entry.user_id = who.user.clone();
+    entry.role = who.role.as_str().into();
+}
+
+/// Records how a request was answered in its audit entry.
+fn finish(entry: &mut AuditRow, response: &Response) {
+    entry.status = response.status().as_u16();
+    entry.result = result_of(entry.status).into();
+}
+
 /// A new audit entry for a request from `peer`.
 fn entry_for(req: &Request, peer: std::net::IpAddr) -> AuditRow {
     let uri = req.uri();
@@ -232,13 +245,7 @@ async fn guard(
                 }
                 Err((Error::Denied(denied), None))
             }
-            Ok(who)
-                if !app
-                    .limits
-                    .allow(&format!("{}/{}", who.tenant_label(), who.user)) =>
-            {
-                Err((Error::RateLimited, Some(who)))
-            }
+            Ok(who) if !app.limits.allow(&who.key()) => Err((Error::RateLimited, Some(who))),
             Ok(who) => Ok(who),
         }
     };
@@ -246,20 +253,15 @@ async fn guard(
         Ok(who) => who,
         Err((error, who)) => {
             if let Some(w) = &who {
-                entry.tenant_id = w.tenant_label().to_string();
-                entry.user_id = w.user.clone();
-                entry.role = w.role.as_str().into();
+                attribute(&mut entry, w);
             }
             let response = refuse(&app, api, who.as_ref(), error);
-            entry.status = response.status().as_u16();
-            entry.result = result_of(entry.status).into();
+            finish(&mut entry, &response);
             app.audit.record(entry).await;
             return response;
         }
     };
-    entry.tenant_id = who.tenant_label().to_string();
-    entry.user_id = who.user.clone();
-    entry.role = who.role.as_str().into();
+    attribute(&mut entry, &who);
     req.extensions_mut().insert(who.clone());
     let (task_app, mut task_entry) = (app.clone(), entry);
     let handled = tokio::spawn(async move {
@@ -274,8 +276,7 @@ async fn guard(
                 refuse(&task_app, api, Some(&who), Error::Internal)
             }
         };
-        task_entry.status = response.status().as_u16();
-        task_entry.result = result_of(task_entry.status).into();
+        finish(&mut task_entry, &response);
         task_app.audit.record(task_entry).await;
         response
     })
@@ -351,9 +352,7 @@ async fn login(
         }
         match authenticate(&app, &headers, ip) {
             Ok(who) => {
-                entry.tenant_id = who.tenant_label().to_string();
-                entry.user_id = who.user.clone();
-                entry.role = who.role.as_str().into();
+                attribute(&mut entry, &who);
                 match app.sessions.issue(&who, now_ms().max(0) as u64 / 1000) {
                     Some(cookie) => {
                         let mut res = Redirect::to("/dashboard").into_response();
@@ -379,8 +378,7 @@ async fn login(
             }
         }
     };
-    entry.status = response.status().as_u16();
-    entry.result = result_of(entry.status).into();
+    finish(&mut entry, &response);
     app.audit.record(entry).await;
     response
 }
@@ -399,9 +397,7 @@ async fn logout(
         .and_then(|c| c.to_str().ok())
         .and_then(|c| app.sessions.principal(c))
     {
-        entry.tenant_id = who.tenant_label().to_string();
-        entry.user_id = who.user;
-        entry.role = who.role.as_str().into();
+        attribute(&mut entry, &who);
     }
     let res = if cross_site(&req) {
         let refused = Denied::Forbidden("cross-site requests are refused");
@@ -413,8 +409,7 @@ async fn logout(
         }
         res
     };
-    entry.status = res.status().as_u16();
-    entry.result = result_of(entry.status).into();
+    finish(&mut entry, &res);
     app.audit.record(entry).await;
     res
 }
@@ -1037,7 +1032,7 @@ async fn export_api(
 }
 
 async fn live_api(State(app): State<Shared>, Extension(who): Extension<Principal>) -> Response {
-    let caller = format!("{}/{}", who.tenant_label(), who.user);
+    let caller = who.key();
     let Some(slot) = app.live.take(caller) else {
         return refuse(&app, true, Some(&who), Error::RateLimited);
     };

@@ -253,6 +253,23 @@ async fn seed_incident(
         .expect("incident");
 }
 
+/// The seeded calls, and dana's incident linking her first (blocked) call.
+async fn seed_story(env: &TestEnv) -> (i64, Vec<Call>) {
+    let now = sightline_dashboard::now_ms();
+    let calls = seed_calls(now);
+    seed(env, &calls).await;
+    seed_incident(
+        env,
+        "inc-acme-dana",
+        "acme",
+        "dana",
+        now - 3_600_000,
+        Some("acme-dana-call00"),
+    )
+    .await;
+    (now, calls)
+}
+
 /// The HS256 secret dashboard tokens are signed with in these tests.
 const JWT_SECRET: &str = "a-dashboard-jwt-secret-of-at-least-32-bytes";
 
@@ -350,18 +367,7 @@ async fn get(url: &str, key: Option<&str>) -> (u16, Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_as_every_role_across_tenants_reads_only_its_scope() {
     let env = TestEnv::new(1).await.expect("env");
-    let now = sightline_dashboard::now_ms();
-    let calls = seed_calls(now);
-    seed(&env, &calls).await;
-    seed_incident(
-        &env,
-        "inc-acme-dana",
-        "acme",
-        "dana",
-        now - 3_600_000,
-        Some("acme-dana-call00"),
-    )
-    .await;
+    let (now, calls) = seed_story(&env).await;
     seed_incident(&env, "inc-acme-finn", "acme", "finn", now - 3_500_000, None).await;
     // erin's incident from a call she made as team web: not for the payments lead.
     seed_incident(
@@ -784,18 +790,7 @@ fn page(name: &str, path: &str, metrics: BTreeMap<&str, String>, follow: Vec<Val
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_in_a_real_browser_shows_what_clickhouse_holds() {
     let env = TestEnv::new(1).await.expect("env");
-    let now = sightline_dashboard::now_ms();
-    let calls = seed_calls(now);
-    seed(&env, &calls).await;
-    seed_incident(
-        &env,
-        "inc-acme-dana",
-        "acme",
-        "dana",
-        now - 3_600_000,
-        Some("acme-dana-call00"),
-    )
-    .await;
+    let (_, calls) = seed_story(&env).await;
     let server = Server::start(config(&env)).await;
     let client = env.clickhouse.client();
     let figure = |sql: &'static str| {
